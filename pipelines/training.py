@@ -1,0 +1,128 @@
+"""Prefect training flow: wires the steps of :mod:`fraudops.training` as tasks.
+
+``run_training`` is the single wiring of the steps. The flow runs it with every step as a
+Prefect task (retries on the registry steps); tests and benchmarks run it with plain calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+
+from fraudops import registry, training
+from fraudops.settings import Settings
+
+Fn = Callable[..., Any]
+
+#: Steps that talk to the registry: retried, since a tracking server may blip.
+_REGISTRY_STEPS: tuple[Callable[..., Any], ...] = (
+    registry.configure_mlflow,
+    training.champion_metrics,
+    training.register_challenger,
+    training.apply_decision,
+)
+_STEPS: tuple[Callable[..., Any], ...] = (
+    training.load,
+    training.validate,
+    training.build_dataset,
+    training.fit_challenger,
+    training.score_holdout,
+    training.gate,
+    *_REGISTRY_STEPS,
+)
+_TASKS = {
+    step: task(
+        name=step.__name__.replace("_", "-"),
+        cache_policy=NONE,  # inputs are large frames: hashing them would cost seconds
+        retries=3 if step in _REGISTRY_STEPS else 0,
+        retry_delay_seconds=[1.0, 4.0, 10.0] if step in _REGISTRY_STEPS else 0,
+    )(step)
+    for step in _STEPS
+}
+
+
+def as_task(step: Fn) -> Fn:
+    """The Prefect task that wraps ``step``."""
+    return _TASKS[step]
+
+
+def plain(step: Fn) -> Fn:
+    """``step`` itself: run the pipeline without Prefect."""
+    return step
+
+
+def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> training.TrainingResult:
+    """Train, evaluate against the champion on the same holdout, register, gate, alias.
+
+    Args:
+        settings: the run's configuration.
+        step: how each step is called: :func:`plain` or :func:`as_task`.
+
+    Returns:
+        The run's summary. The ``@champion`` alias moved only if ``result.promoted``.
+
+    Raises:
+        DataSourceError, DataValidationError, SplitError, EvaluationError, UnknownModelError:
+            bad input, raised before anything is written to the registry.
+    """
+    transactions = step(training.validate)(step(training.load)(settings))
+    dataset = step(training.build_dataset)(transactions, settings)
+    model = step(training.fit_challenger)(dataset, settings)
+    metrics = step(training.score_holdout)(model, dataset, settings)
+
+    experiment_id = step(registry.configure_mlflow)(settings)
+    client = registry.client_for(settings)
+    champion_version, champion = step(training.champion_metrics)(client, dataset, settings)
+    run_id, version = step(training.register_challenger)(
+        experiment_id, client, model, dataset, metrics, settings
+    )
+    decision = step(training.gate)(metrics, champion, champion_version, settings)
+    previous = step(training.apply_decision)(client, run_id, version, decision, settings)
+    return training.TrainingResult(
+        run_id=run_id,
+        model_name=settings.model_name,
+        version=version,
+        model_kind=settings.model_kind,
+        windows=dataset.windows.as_tags(),
+        metrics=metrics.as_dict(),
+        champion_metrics=None if champion is None else champion.as_dict(),
+        gate=decision.as_dict(),
+        promoted=decision.promote,
+        champion_version=version if decision.promote else champion_version,
+        previous_champion=previous,
+        reasons=decision.reasons,
+    )
+
+
+@flow(name="train-fraud-model")
+def training_flow(
+    data_path: str | None = None,
+    model_kind: str | None = None,
+    train_days: int | None = None,
+    train_start: str | None = None,
+) -> dict[str, Any]:
+    """Scheduled or on-demand training; arguments override the ``FRAUDOPS_*`` settings."""
+    overrides: dict[str, Any] = {
+        "data_path": data_path,
+        "model_kind": model_kind,
+        "train_days": train_days,
+        "train_start": train_start,
+    }
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    result = run_training(settings, step=as_task)
+    create_markdown_artifact(
+        key="gate-decision",
+        markdown=(
+            f"## Gate: {'promoted' if result.promoted else 'kept champion'}"
+            f" ({settings.model_name} v{result.version})\n\n"
+            + "\n".join(f"- {reason}" for reason in result.reasons)
+            + f"\n\n```json\n{json.dumps(result.gate, indent=2)}\n```\n"
+        ),
+        description="Champion/challenger gate decision and figures",
+    )
+    return json.loads(result.as_json())

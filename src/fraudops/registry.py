@@ -1,0 +1,195 @@
+"""MLflow registry protocol: log a challenger, register it, and move aliases.
+
+Aliases (``../shared/docs/design.md``): ``@champion`` is what the service serves,
+``@challenger`` the latest candidate, ``@previous`` the champion before the last promotion
+(rollback target). Aliases move only after a version is fully registered and tagged, so a run
+that fails midway never leaves a half-registered ``@champion``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.sklearn
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from sklearn.pipeline import Pipeline
+
+from fraudops.settings import Settings
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous"
+METRIC_TAG_PREFIX = "holdout."
+
+
+class RegistryError(RuntimeError):
+    """A registry operation cannot be done as asked (e.g. no ``@previous`` to roll back to)."""
+
+
+def configure_mlflow(settings: Settings) -> str:
+    """Point MLflow at the settings' tracking/registry URI; create the experiment if absent.
+
+    Returns:
+        The experiment id.
+    """
+    uri = settings.resolved_tracking_uri
+    if uri.startswith("sqlite:///"):
+        settings.ensure_home()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    experiment = mlflow.get_experiment_by_name(settings.experiment_name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(
+        mlflow.create_experiment(
+            settings.experiment_name, artifact_location=settings.resolved_artifact_location
+        )
+    )
+
+
+def client_for(settings: Settings) -> MlflowClient:
+    """An ``MlflowClient`` on the settings' tracking and registry URI."""
+    uri = settings.resolved_tracking_uri
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version that ``alias`` points to, or None when the model or the alias is absent."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
+            return None
+        raise
+
+
+def load_version(name: str, version: str | int) -> Pipeline:
+    """Load a registered version's sklearn pipeline (tracking URI must be configured)."""
+    return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+
+
+def git_commit() -> str:
+    """The current git commit of the project checkout, or ``unknown`` outside one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def _requirements() -> list[str]:
+    packages = ["scikit-learn", "pandas", "numpy", "cloudpickle"]
+    return [f"{p}=={importlib.metadata.version(p)}" for p in packages]
+
+
+def log_challenger(
+    experiment_id: str,
+    model: Pipeline,
+    sample_features: pd.DataFrame,
+    *,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> tuple[str, str]:
+    """Log one training run with its params, holdout metrics, tags and the fitted pipeline.
+
+    Args:
+        experiment_id: from :func:`configure_mlflow`.
+        model: the fitted challenger pipeline.
+        sample_features: a few rows of its input frame, to infer the model signature.
+
+    Returns:
+        (run id, model URI).
+    """
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        mlflow.set_tags(tags)
+        signature = infer_signature(sample_features, model.predict_proba(sample_features)[:, 1])
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            signature=signature,
+            pip_requirements=_requirements(),
+        )
+    return run.info.run_id, info.model_uri
+
+
+def register_version(
+    client: MlflowClient, name: str, run_id: str, model_uri: str, tags: dict[str, str]
+) -> ModelVersion:
+    """Register the run's model as a new version of ``name``; idempotent per run.
+
+    A retried call after a lost response finds the version already made for ``run_id``.
+    """
+    try:
+        existing = list(client.search_model_versions(f"name='{name}' and run_id='{run_id}'"))
+    except MlflowException:
+        existing = []
+    if existing:
+        return existing[0]
+    return mlflow.register_model(model_uri, name, tags=tags)
+
+
+def set_version_tags(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> None:
+    """Set several tags on one model version."""
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def promote(client: MlflowClient, name: str, version: str, *, reason: str) -> str | None:
+    """Point ``@champion`` at ``version``; the old champion gets ``@previous``.
+
+    Returns:
+        The previous champion's version, or None if there was none (or it is ``version``).
+    """
+    old = version_by_alias(client, name, CHAMPION)
+    previous = None
+    if old is not None and str(old.version) != str(version):
+        client.set_registered_model_alias(name, PREVIOUS, str(old.version))
+        previous = str(old.version)
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    client.set_model_version_tag(name, str(version), "promotion_reason", reason)
+    return previous
+
+
+def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
+    """Swap ``@champion`` and ``@previous``; return (new champion, new previous) versions.
+
+    Raises:
+        RegistryError: there is no ``@previous`` or no ``@champion``.
+    """
+    previous = version_by_alias(client, name, PREVIOUS)
+    current = version_by_alias(client, name, CHAMPION)
+    if previous is None or current is None:
+        raise RegistryError(f"model {name!r} has no @{PREVIOUS} and @{CHAMPION} to roll back")
+    client.set_registered_model_alias(name, CHAMPION, str(previous.version))
+    client.set_registered_model_alias(name, PREVIOUS, str(current.version))
+    client.set_model_version_tag(
+        name, str(previous.version), "promotion_reason", f"rollback from version {current.version}"
+    )
+    return str(previous.version), str(current.version)
+
+
+def require_version(client: MlflowClient, name: str, version: str) -> ModelVersion:
+    """The model version, or :class:`RegistryError` naming what is missing."""
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise RegistryError(f"model {name!r} has no version {version}") from exc

@@ -1,0 +1,101 @@
+"""Typed configuration, read once at start-up from ``FRAUDOPS_*`` environment variables.
+
+Every embedded default lives under one home folder (``FRAUDOPS_HOME``, default ``./.fraudops``):
+the MLflow sqlite database and artifact folder, Prefect's and BentoML's state, the prediction log
+and the reports. Nothing is created or configured when this module is imported; call
+:meth:`Settings.ensure_home` and :func:`fraudops.registry.configure_mlflow` from an entry point.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ModelKind = Literal["hist_gradient_boosting", "logistic_regression", "isolation_forest"]
+MODEL_KINDS: tuple[str, ...] = ("hist_gradient_boosting", "logistic_regression", "isolation_forest")
+
+
+class Settings(BaseSettings):
+    """All settings of the platform; each field is overridable as ``FRAUDOPS_<FIELD>``.
+
+    Durations are whole days; rates are fractions in [0, 1].
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FRAUDOPS_", extra="ignore")
+
+    home: Path = Field(Path(".fraudops"), description="Folder for every embedded store.")
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking and registry URI; default sqlite:///<home>/mlflow.db."
+    )
+    artifact_location: str | None = Field(
+        None, description="Artifact root for new experiments; default <home>/mlartifacts."
+    )
+    experiment_name: str = "fraudops-training"
+    model_name: str = "fraud-detector"
+
+    data_path: Path | None = Field(
+        None, description="Parquet or CSV transactions file; None uses the built-in simulator."
+    )
+    column_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Your column name -> contract column name, e.g. {'ts': 'TX_DATETIME'}.",
+    )
+    simulator_days: int = Field(120, ge=1, description="Days simulated when no data path is set.")
+    simulator_seed: int = 0
+
+    model_kind: ModelKind = "hist_gradient_boosting"
+    seed: int = 0
+    warmup_days: int = Field(30, ge=0, description="History that only fills feature windows.")
+    train_days: int = Field(28, ge=1)
+    label_delay_days: int = Field(7, ge=0, description="Labels younger than this are unknown.")
+    test_days: int = Field(7, ge=1)
+    train_start: dt.date | None = Field(
+        None, description="First training day; None ends the test window on the last data day."
+    )
+
+    alert_rate: float = Field(
+        0.01, gt=0, lt=1, description="Alert budget: share of transactions that raise an alert."
+    )
+    operating_fpr: float = Field(0.01, gt=0, lt=1, description="FPR for recall at a fixed FPR.")
+    card_precision_k: int = Field(100, ge=1, description="k of Card Precision@k (cards per day).")
+    gate_ap_tolerance: float = Field(
+        0.01, ge=0, description="Challenger AP may trail the champion's by at most this much."
+    )
+    gate_recall_tolerance: float = Field(
+        0.0, ge=0, description="Challenger recall at the operating FPR may trail by at most this."
+    )
+    gate_min_average_precision: float = Field(
+        0.2, ge=0, le=1, description="Absolute minimum AP for a first champion."
+    )
+    gate_min_roc_auc: float = Field(
+        0.7, ge=0, le=1, description="Absolute minimum ROC AUC for a first champion."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        """The tracking URI, absolute: MLflow 3 would otherwise use ``./mlflow.db`` of the cwd."""
+        return self.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def resolved_artifact_location(self) -> str:
+        """Artifact root used when the experiment is first created."""
+        return self.artifact_location or (self.home / "mlartifacts").as_uri()
+
+    @property
+    def prefect_home(self) -> Path:
+        """Prefect's own state (ephemeral API database) under the home folder."""
+        return self.home / "prefect"
+
+    def ensure_home(self) -> Path:
+        """Create the home folder (and nothing else); return it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home

@@ -1,0 +1,79 @@
+"""Data sources: Parquet and CSV transaction files, or the built-in simulator."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from fraudops import contract as c
+from fraudops.simulator import SimulationConfig, simulate_transactions
+
+
+class DataSourceError(ValueError):
+    """The data file is absent, unreadable or of an unsupported format."""
+
+
+def read_transactions(path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a transactions file and rename its columns to the contract's.
+
+    Args:
+        path: a ``.parquet`` or ``.csv`` file with one row per transaction.
+        mapping: your column name -> contract column name; contract names pass through.
+
+    Returns:
+        The file's rows × its columns, renamed; not yet validated
+        (see :func:`fraudops.contract.validate_transactions`).
+
+    Raises:
+        DataSourceError: the file is missing, empty or not Parquet/CSV.
+        DataValidationError: the mapping names a column the file lacks.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataSourceError(f"data file not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"}:
+            frame = pd.read_parquet(path)
+        elif suffix == ".csv":
+            frame = pd.read_csv(path)
+        else:
+            raise DataSourceError(f"unsupported data file {path.name}: use .parquet or .csv")
+    except (pd.errors.EmptyDataError, OSError, ValueError) as exc:
+        if isinstance(exc, DataSourceError):
+            raise
+        raise DataSourceError(f"cannot read {path}: {exc}") from exc
+    return c.apply_column_mapping(frame, mapping or {})
+
+
+def load_transactions(
+    path: Path | None,
+    mapping: Mapping[str, str] | None = None,
+    simulation: SimulationConfig | None = None,
+) -> pd.DataFrame:
+    """Read ``path`` if given, else simulate a history (the default source on a fresh clone)."""
+    if path is None:
+        return simulate_transactions(simulation)
+    return read_transactions(path, mapping)
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """Fingerprint of a frame's values, index excluded (hex sha256 of per-row hashes)."""
+    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(row_hashes.tobytes()).hexdigest()
+
+
+def write_transactions(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as Parquet or CSV by the suffix of ``path``; create the parent folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        frame.to_csv(path, index=False)
+    elif path.suffix.lower() in {".parquet", ".pq"}:
+        frame.to_parquet(path, index=False)
+    else:
+        raise DataSourceError(f"unsupported output {path.name}: use .parquet or .csv")
+    return path

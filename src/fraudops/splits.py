@@ -1,0 +1,135 @@
+"""Time-based (out-of-time) train/test split with a label-delay gap.
+
+The protocol is the Fraud Detection Handbook's (chapter 5.2, ``get_train_test_set``): a training
+window of ``train_days``, then ``label_delay_days`` whose labels are not yet known (no rows used),
+then a test window of ``test_days``. Cards known to be compromised are removed from each test day:
+those with a fraud in the training window, and those with a fraud up to the day before the
+test day minus the delay, as an investigation team would already have blocked them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fraudops import contract as c
+
+
+class SplitError(ValueError):
+    """The history is too short, or a window is empty, for the requested split."""
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Day boundaries of one split; each window is [start, end) in whole days."""
+
+    train_start: dt.date
+    train_end: dt.date
+    test_start: dt.date
+    test_end: dt.date
+
+    def as_tags(self) -> dict[str, str]:
+        return {
+            "train_start": self.train_start.isoformat(),
+            "train_end": self.train_end.isoformat(),
+            "test_start": self.test_start.isoformat(),
+            "test_end": self.test_end.isoformat(),
+        }
+
+
+def plan_windows(
+    times: pd.Series,
+    *,
+    train_days: int,
+    label_delay_days: int,
+    test_days: int,
+    warmup_days: int = c.MAX_WINDOW_DAYS,
+    train_start: dt.date | None = None,
+) -> Windows:
+    """Place the windows in the history spanned by ``times``.
+
+    With ``train_start`` None the test window ends on the last day of the history; otherwise
+    training starts that day. Rows of the first ``warmup_days`` days only fill feature windows.
+
+    Raises:
+        SplitError: the training window would start inside the warm-up period or the test
+            window would end after the history; the message gives the dates.
+    """
+    first_day = times.min().normalize().date()
+    last_day = times.max().normalize().date()
+    earliest_train = first_day + dt.timedelta(days=warmup_days)
+    span = dt.timedelta(days=train_days + label_delay_days + test_days)
+    if train_start is None:
+        train_start = last_day + dt.timedelta(days=1) - span
+    windows = Windows(
+        train_start=train_start,
+        train_end=train_start + dt.timedelta(days=train_days),
+        test_start=train_start + dt.timedelta(days=train_days + label_delay_days),
+        test_end=train_start + span,
+    )
+    if windows.train_start < earliest_train:
+        raise SplitError(
+            f"history {first_day}..{last_day} is too short: training from {windows.train_start} "
+            f"starts inside the {warmup_days}-day feature warm-up (earliest {earliest_train}); "
+            f"need at least {warmup_days + span.days} days"
+        )
+    if windows.test_end > last_day + dt.timedelta(days=1):
+        raise SplitError(
+            f"test window {windows.test_start}..{windows.test_end - dt.timedelta(days=1)} "
+            f"ends after the history's last day {last_day}"
+        )
+    return windows
+
+
+def _day_mask(times: pd.Series, start: dt.date, end: dt.date) -> np.ndarray:
+    return ((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end))).to_numpy()
+
+
+def split(
+    transactions: pd.DataFrame, windows: Windows, *, exclude_known_compromised: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row masks of the training and test windows.
+
+    Args:
+        transactions: n rows with ``TX_DATETIME``, ``CUSTOMER_ID`` and ``TX_FRAUD``.
+        windows: from :func:`plan_windows`.
+        exclude_known_compromised: drop test rows of cards with a fraud known before their day
+            (the handbook's protocol).
+
+    Returns:
+        (train_mask, test_mask), two boolean arrays of length n.
+
+    Raises:
+        SplitError: a window holds no rows.
+    """
+    times = transactions[c.TX_DATETIME]
+    train = _day_mask(times, windows.train_start, windows.train_end)
+    test = _day_mask(times, windows.test_start, windows.test_end)
+    if not train.any():
+        raise SplitError(f"the training window {windows.train_start}..{windows.train_end} is empty")
+    if not test.any():
+        raise SplitError(f"the test window {windows.test_start}..{windows.test_end} is empty")
+    if exclude_known_compromised:
+        test &= ~_known_compromised(transactions, windows)
+    return train, test
+
+
+def _known_compromised(transactions: pd.DataFrame, windows: Windows) -> np.ndarray:
+    """Rows whose card had a fraud, since training started, already labelled by the row's day.
+
+    On a test day D the labels known are those of training and of the days up to
+    D - delay - 1 day (the handbook adds one delay day's frauds per test day).
+    """
+    times = transactions[c.TX_DATETIME]
+    day = times.dt.floor("D")
+    counted = (transactions[c.LABEL].to_numpy() == 1) & (
+        times >= pd.Timestamp(windows.train_start)
+    ).to_numpy()
+    first_fraud_day = day[counted].groupby(transactions[c.CUSTOMER_ID][counted]).min()
+    first_fraud = transactions[c.CUSTOMER_ID].map(first_fraud_day)
+    delay = pd.Timestamp(windows.test_start) - pd.Timestamp(windows.train_end)
+    known_by = day - delay - pd.Timedelta(days=1)
+    return (first_fraud <= known_by).to_numpy(dtype=bool)

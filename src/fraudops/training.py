@@ -1,0 +1,222 @@
+"""Steps of the training pipeline as plain functions; ``pipelines/training.py`` wires them.
+
+load → validate → features → time-based split → fit challenger → evaluate challenger and
+champion on the same holdout → register → gate → alias. Each step is importable and testable
+without Prefect or a server.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from sklearn.pipeline import Pipeline
+
+from fraudops import contract as c
+from fraudops import registry
+from fraudops.evaluation import Metrics, evaluate
+from fraudops.features import compute_features
+from fraudops.gate import GateDecision, GateRule, decide
+from fraudops.model import build_model, fraud_scores, model_params
+from fraudops.settings import Settings
+from fraudops.simulator import SimulationConfig
+from fraudops.sources import frame_sha256, load_transactions
+from fraudops.splits import SplitError, Windows, plan_windows, split
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features and labels of the training and test windows.
+
+    Attributes:
+        train_features, test_features: rows × :data:`contract.FEATURES` (float64).
+        train_labels: training labels (0/1), aligned with ``train_features``.
+        test_frame: test rows × the contract's labelled columns (for the holdout metrics).
+        windows: the split's day boundaries.
+        data_sha256: fingerprint of the training rows' raw columns.
+    """
+
+    train_features: pd.DataFrame
+    train_labels: np.ndarray
+    test_features: pd.DataFrame
+    test_frame: pd.DataFrame
+    windows: Windows
+    data_sha256: str
+
+
+@dataclass
+class TrainingResult:
+    """What one training run did; ``as_json`` is the CLI's ``--json`` summary."""
+
+    run_id: str
+    model_name: str
+    version: str
+    model_kind: str
+    windows: dict[str, str]
+    metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    gate: dict[str, Any]
+    promoted: bool
+    champion_version: str | None
+    previous_champion: str | None
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def load(settings: Settings) -> pd.DataFrame:
+    """Raw transactions from ``settings.data_path`` or, when unset, the simulator."""
+    simulation = SimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed)
+    return load_transactions(settings.data_path, settings.column_mapping, simulation)
+
+
+def validate(raw: pd.DataFrame) -> pd.DataFrame:
+    """Contract-checked labelled transactions (raises ``DataValidationError``)."""
+    return c.validate_transactions(raw, require_label=True)
+
+
+def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
+    """Features over the whole history, then the time-based split.
+
+    Raises:
+        SplitError: the history is too short for warm-up + train + delay + test, or a window
+            is empty.
+    """
+    windows = plan_windows(
+        transactions[c.TX_DATETIME],
+        train_days=settings.train_days,
+        label_delay_days=settings.label_delay_days,
+        test_days=settings.test_days,
+        warmup_days=settings.warmup_days,
+        train_start=settings.train_start,
+    )
+    features = compute_features(transactions, settings.label_delay_days)
+    train, test = split(transactions, windows)
+    return Dataset(
+        train_features=features[train].reset_index(drop=True),
+        train_labels=transactions[c.LABEL].to_numpy()[train],
+        test_features=features[test].reset_index(drop=True),
+        test_frame=transactions[test].reset_index(drop=True),
+        windows=windows,
+        data_sha256=frame_sha256(transactions[train]),
+    )
+
+
+def fit_challenger(dataset: Dataset, settings: Settings) -> Pipeline:
+    """Fit the configured model kind on the training window; returns the fitted pipeline.
+
+    Raises:
+        UnknownModelError: ``settings.model_kind`` is not a known model.
+        SplitError: the training window holds a single class (a classifier cannot learn).
+    """
+    model = build_model(settings.model_kind, seed=settings.seed)
+    if settings.model_kind != "isolation_forest" and len(np.unique(dataset.train_labels)) < 2:
+        raise SplitError(
+            f"the training window {dataset.windows.train_start}..{dataset.windows.train_end} "
+            "holds only one class; a classifier needs frauds and genuine transactions"
+        )
+    return model.fit(dataset.train_features, dataset.train_labels)
+
+
+def score_holdout(model: Pipeline, dataset: Dataset, settings: Settings) -> Metrics:
+    """The model's holdout metrics on the dataset's test window."""
+    return evaluate(
+        dataset.test_frame,
+        fraud_scores(model, dataset.test_features),
+        k=settings.card_precision_k,
+        fpr=settings.operating_fpr,
+        alert_rate=settings.alert_rate,
+    )
+
+
+def champion_metrics(
+    client: MlflowClient, dataset: Dataset, settings: Settings
+) -> tuple[str | None, Metrics | None]:
+    """The current champion's version and its metrics on the same holdout (None, None if none)."""
+    version = registry.version_by_alias(client, settings.model_name, registry.CHAMPION)
+    if version is None:
+        return None, None
+    model = registry.load_version(settings.model_name, version.version)
+    return str(version.version), score_holdout(model, dataset, settings)
+
+
+def register_challenger(
+    experiment_id: str,
+    client: MlflowClient,
+    model: Pipeline,
+    dataset: Dataset,
+    metrics: Metrics,
+    settings: Settings,
+) -> tuple[str, str]:
+    """Log the run, register the version with its tags, point ``@challenger`` at it.
+
+    Returns:
+        (run id, version).
+    """
+    params = model_params(model)
+    tags = {
+        **dataset.windows.as_tags(),
+        "data_sha256": dataset.data_sha256,
+        "git_commit": registry.git_commit(),
+        "features": ",".join(c.FEATURES),
+        "model_kind": settings.model_kind,
+        "model_params": json.dumps(params, sort_keys=True),
+        "label_delay_days": str(settings.label_delay_days),
+        "threshold": repr(metrics.threshold),
+        **{f"{registry.METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.as_dict().items()},
+    }
+    run_id, model_uri = registry.log_challenger(
+        experiment_id,
+        model,
+        dataset.test_features.head(50),
+        params={"model_kind": settings.model_kind, **params},
+        metrics=metrics.as_dict(),
+        tags=tags,
+    )
+    version = registry.register_version(
+        client, settings.model_name, run_id, model_uri, {**tags, "gate": "pending"}
+    )
+    client.set_registered_model_alias(
+        settings.model_name, registry.CHALLENGER, str(version.version)
+    )
+    return run_id, str(version.version)
+
+
+def gate(
+    challenger: Metrics, champion: Metrics | None, champion_version: str | None, settings: Settings
+) -> GateDecision:
+    """The champion/challenger decision under the settings' rule."""
+    rule = GateRule(
+        ap_tolerance=settings.gate_ap_tolerance,
+        recall_tolerance=settings.gate_recall_tolerance,
+        min_average_precision=settings.gate_min_average_precision,
+        min_roc_auc=settings.gate_min_roc_auc,
+    )
+    return decide(challenger, champion, rule, champion_version)
+
+
+def apply_decision(
+    client: MlflowClient, run_id: str, version: str, decision: GateDecision, settings: Settings
+) -> str | None:
+    """Record the gate JSON on the run and version; move ``@champion`` if it passed.
+
+    Returns:
+        The version that held ``@champion`` before a promotion, else None.
+    """
+    client.log_dict(run_id, decision.as_dict(), "gate/decision.json")
+    registry.set_version_tags(
+        client,
+        settings.model_name,
+        version,
+        {"gate": "promoted" if decision.promote else "rejected", "gate_reasons": decision.summary},
+    )
+    if not decision.promote:
+        return None
+    return registry.promote(
+        client, settings.model_name, version, reason=f"gate: {decision.summary}"
+    )
