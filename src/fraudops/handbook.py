@@ -9,6 +9,8 @@ call per customer and terminal) and is used only by tests and ``benchmarks/``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -54,13 +56,15 @@ def handbook_features(transactions: pd.DataFrame, delay: int = 7) -> pd.DataFram
     frame["_row"] = np.arange(len(frame))
     frame[c.TX_DURING_WEEKEND] = (frame[c.TX_DATETIME].dt.weekday >= 5).astype(float)
     frame[c.TX_DURING_NIGHT] = (frame[c.TX_DATETIME].dt.hour <= 6).astype(float)
-    frame = frame.groupby(c.CUSTOMER_ID, group_keys=False).apply(
-        lambda g: _customer_features(g, windows)
-    )
-    frame = frame.sort_values("_row")
-    frame = frame.groupby(c.TERMINAL_ID, group_keys=False).apply(
-        lambda g: _terminal_features(g, delay, windows)
-    )
+    with warnings.catch_warnings():  # the handbook's apply keeps the grouping columns
+        warnings.simplefilter("ignore", FutureWarning)
+        frame = frame.groupby(c.CUSTOMER_ID, group_keys=False).apply(
+            lambda g: _customer_features(g, windows)
+        )
+        frame = frame.sort_values("_row")
+        frame = frame.groupby(c.TERMINAL_ID, group_keys=False).apply(
+            lambda g: _terminal_features(g, delay, windows)
+        )
     frame = frame.sort_values("_row")
     frame.index = transactions.index
     return frame[list(c.HANDBOOK_FEATURES)].astype(float)

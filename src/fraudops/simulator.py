@@ -35,7 +35,9 @@ class SimulationConfig:
         n_customers, n_terminals: population sizes.
         radius: a customer uses the terminals within this distance on the 100 × 100 grid.
         seed: random seed; the same config gives the same frame.
-        compromised_terminals_per_day, compromised_customers_per_day: scenario 2 and 3 rates.
+        terminal_compromise_rate, customer_compromise_rate: shares of terminals and cards
+            compromised a day (scenarios 2 and 3); the handbook's 2 of 10,000 terminals and
+            3 of 5,000 cards. Fractional daily counts are rounded at random.
         drift_from: first day of the drift knobs below (None: no drift).
         amount_scale: factor on every amount from ``drift_from`` (> 0).
         fraud_rate_scale: factor on the daily number of compromises from ``drift_from`` (≥ 0).
@@ -48,8 +50,8 @@ class SimulationConfig:
     n_terminals: int = 10_000
     radius: float = 5.0
     seed: int = 0
-    compromised_terminals_per_day: int = 2
-    compromised_customers_per_day: int = 3
+    terminal_compromise_rate: float = 2 / 10_000
+    customer_compromise_rate: float = 3 / 5_000
     drift_from: dt.date | None = None
     amount_scale: float = 1.0
     fraud_rate_scale: float = 1.0
@@ -58,6 +60,8 @@ class SimulationConfig:
     def __post_init__(self) -> None:
         if self.days < 1 or self.n_customers < 1 or self.n_terminals < 1:
             raise ValueError("days, n_customers and n_terminals must be >= 1")
+        if self.terminal_compromise_rate < 0 or self.customer_compromise_rate < 0:
+            raise ValueError("compromise rates must be >= 0")
         if self.amount_scale <= 0 or self.fraud_rate_scale < 0:
             raise ValueError("amount_scale must be > 0 and fraud_rate_scale >= 0")
 
@@ -87,10 +91,13 @@ def _active(n_entities: int, days: int, per_day: np.ndarray, span: int, rng) -> 
     return (running - shifted[:, : running.shape[1]])[:, :days] > 0
 
 
-def _daily_counts(base: int, cfg: SimulationConfig, drift_day: int, extra: int = 0) -> np.ndarray:
-    counts = np.full(cfg.days, float(base))
+def _daily_counts(
+    expected: float, cfg: SimulationConfig, drift_day: int, rng, extra: int = 0
+) -> np.ndarray:
+    counts = np.full(cfg.days, expected)
     counts[drift_day:] = counts[drift_day:] * cfg.fraud_rate_scale + extra
-    return np.rint(counts).astype(int)
+    whole = np.floor(counts)
+    return (whole + (rng.random(cfg.days) < counts - whole)).astype(int)
 
 
 def simulate_transactions(config: SimulationConfig | None = None) -> pd.DataFrame:
@@ -133,11 +140,17 @@ def simulate_transactions(config: SimulationConfig | None = None) -> pd.DataFram
 
     scenario = np.where(amount > 220, 1, 0).astype(np.int8)
     terminals_per_day = _daily_counts(
-        cfg.compromised_terminals_per_day, cfg, drift_day, cfg.extra_compromised_terminals_per_day
+        cfg.terminal_compromise_rate * cfg.n_terminals,
+        cfg,
+        drift_day,
+        rng,
+        cfg.extra_compromised_terminals_per_day,
     )
     term_active = _active(cfg.n_terminals, cfg.days, terminals_per_day, 28, rng)
     scenario[(scenario == 0) & term_active[terminal, day]] = 2
-    customers_per_day = _daily_counts(cfg.compromised_customers_per_day, cfg, drift_day)
+    customers_per_day = _daily_counts(
+        cfg.customer_compromise_rate * cfg.n_customers, cfg, drift_day, rng
+    )
     card_active = _active(cfg.n_customers, cfg.days, customers_per_day, 14, rng)
     hit = card_active[customer, day] & (rng.random(len(customer)) < 1 / 3) & (scenario == 0)
     amount[hit] = (amount[hit] * 5).round(2)

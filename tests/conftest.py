@@ -1,0 +1,47 @@
+"""Shared fixtures: small simulated histories and slices of the shared handbook data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fraudops import contract as c
+from fraudops.simulator import SimulationConfig, simulate_transactions
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+HANDBOOK_FILE = SHARED_DATA / "handbook_transactions.parquet"
+
+
+def make_transactions(rows: list[tuple[str, int, int, float, int]]) -> pd.DataFrame:
+    """A labelled frame from (timestamp, customer, terminal, amount, label) tuples."""
+    frame = pd.DataFrame(
+        rows, columns=[c.TX_DATETIME, c.CUSTOMER_ID, c.TERMINAL_ID, c.TX_AMOUNT, c.LABEL]
+    )
+    frame[c.TX_DATETIME] = pd.to_datetime(frame[c.TX_DATETIME])
+    frame.insert(0, c.TRANSACTION_ID, range(len(frame)))
+    return frame
+
+
+@pytest.fixture(scope="session")
+def small_history() -> pd.DataFrame:
+    """About 40,000 simulated transactions over 80 days (400 cards, 800 terminals)."""
+    config = SimulationConfig(days=80, n_customers=400, n_terminals=800, seed=7)
+    return simulate_transactions(config)
+
+
+@pytest.fixture(scope="session")
+def handbook_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Days 2018-04-01 .. 2018-05-21 (51 days) of the shared file; simulated where absent."""
+    out = tmp_path_factory.mktemp("data") / "transactions.parquet"
+    if HANDBOOK_FILE.is_file():
+        frame = pd.read_parquet(HANDBOOK_FILE)
+        frame = frame[frame[c.TX_DATETIME] < pd.Timestamp("2018-05-22")]
+    else:  # a user's fresh clone without ../shared: same shape from the simulator
+        frame = simulate_transactions(
+            SimulationConfig(days=51, start=dt.date(2018, 4, 1), n_customers=2000, n_terminals=4000)
+        )
+    frame.to_parquet(out, index=False)
+    return out
