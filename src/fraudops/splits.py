@@ -89,7 +89,11 @@ def _day_mask(times: pd.Series, start: dt.date, end: dt.date) -> np.ndarray:
 
 
 def split(
-    transactions: pd.DataFrame, windows: Windows, *, exclude_known_compromised: bool = True
+    transactions: pd.DataFrame,
+    windows: Windows,
+    *,
+    exclude_known_compromised: bool = True,
+    known_since: dt.date | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row masks of the training and test windows.
 
@@ -98,6 +102,8 @@ def split(
         windows: from :func:`plan_windows`.
         exclude_known_compromised: drop test rows of cards with a fraud known before their day
             (the handbook's protocol).
+        known_since: first day whose frauds count as known; default the training start. Fix
+            it to compare models with different training windows on the same test rows.
 
     Returns:
         (train_mask, test_mask), two boolean arrays of length n.
@@ -113,12 +119,14 @@ def split(
     if not test.any():
         raise SplitError(f"the test window {windows.test_start}..{windows.test_end} is empty")
     if exclude_known_compromised:
-        test &= ~_known_compromised(transactions, windows)
+        test &= ~_known_compromised(transactions, windows, known_since or windows.train_start)
     return train, test
 
 
-def _known_compromised(transactions: pd.DataFrame, windows: Windows) -> np.ndarray:
-    """Rows whose card had a fraud, since training started, already labelled by the row's day.
+def _known_compromised(
+    transactions: pd.DataFrame, windows: Windows, known_since: dt.date
+) -> np.ndarray:
+    """Rows whose card had a fraud since ``known_since``, already labelled by the row's day.
 
     On a test day D the labels known are those of training and of the days up to
     D - delay - 1 day (the handbook adds one delay day's frauds per test day).
@@ -126,7 +134,7 @@ def _known_compromised(transactions: pd.DataFrame, windows: Windows) -> np.ndarr
     times = transactions[c.TX_DATETIME]
     day = times.dt.floor("D")
     counted = (transactions[c.LABEL].to_numpy() == 1) & (
-        times >= pd.Timestamp(windows.train_start)
+        times >= pd.Timestamp(known_since)
     ).to_numpy()
     first_fraud_day = day[counted].groupby(transactions[c.CUSTOMER_ID][counted]).min()
     first_fraud = transactions[c.CUSTOMER_ID].map(first_fraud_day)

@@ -1,0 +1,43 @@
+# fraudops: `make demo` runs the main job, `make test` runs every test tier.
+# Both install what they need: uv (from PyPI, with pip) and the locked environment (.venv).
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+RUN := $(UV) run --locked --no-sync
+export DO_NOT_TRACK := true
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: install demo train test test-unit lint bench clean
+
+install: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5,<1"
+	$(UV) sync --locked
+	@touch $@
+
+demo: install
+	$(RUN) fraudops demo
+
+train: install
+	$(RUN) fraudops train
+
+test: install
+	$(RUN) pytest
+
+test-unit: install
+	$(RUN) pytest -m unit
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy src pipelines
+
+bench: install
+	$(RUN) python benchmarks/features.py
+	$(RUN) python benchmarks/handbook_protocol.py
+	$(RUN) python benchmarks/flow_overhead.py
+
+clean:
+	rm -rf .venv .fraudops .pytest_cache .mypy_cache .ruff_cache
