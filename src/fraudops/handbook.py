@@ -4,7 +4,10 @@ Transcribed from Le Borgne et al., *Reproducible Machine Learning for Credit Car
 Detection — Practical Handbook* (2022, GPL-3.0 code), chapter 3.4 (``get_customer_spending_
 behaviour_features``, ``get_count_risk_rolling_window``, applied per group with
 ``groupby().apply``) and chapter 4.2 (``card_precision_top_k``). It is slow by design (a Python
-call per customer and terminal) and is used only by tests and ``benchmarks/``.
+call per customer and terminal) and is used only by tests and ``benchmarks/``. One change: the
+per-group sorts are stable, so transactions of one card or terminal in the same second keep
+their input order (the handbook's default quicksort orders its 29 such card ties arbitrarily,
+which moves their 1-day counts by one).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from fraudops import contract as c
 
 
 def _customer_features(customer: pd.DataFrame, windows: tuple[int, ...]) -> pd.DataFrame:
-    customer = customer.sort_values(c.TX_DATETIME).set_index(c.TX_DATETIME)
+    customer = customer.sort_values(c.TX_DATETIME, kind="stable").set_index(c.TX_DATETIME)
     for window in windows:
         total = customer[c.TX_AMOUNT].rolling(f"{window}d").sum()
         count = customer[c.TX_AMOUNT].rolling(f"{window}d").count()
@@ -30,7 +33,7 @@ def _customer_features(customer: pd.DataFrame, windows: tuple[int, ...]) -> pd.D
 def _terminal_features(
     terminal: pd.DataFrame, delay: int, windows: tuple[int, ...]
 ) -> pd.DataFrame:
-    terminal = terminal.sort_values(c.TX_DATETIME).set_index(c.TX_DATETIME)
+    terminal = terminal.sort_values(c.TX_DATETIME, kind="stable").set_index(c.TX_DATETIME)
     frauds_delay = terminal[c.LABEL].rolling(f"{delay}d").sum()
     count_delay = terminal[c.LABEL].rolling(f"{delay}d").count()
     for window in windows:
