@@ -95,6 +95,16 @@ class Settings(BaseSettings):
         """Prefect's own state (ephemeral API database) under the home folder."""
         return self.home / "prefect"
 
+    @property
+    def prediction_log_dir(self) -> Path:
+        """Parquet prediction log, partitioned by day (written by the service)."""
+        return self.home / "predictions"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Drift reports (written by the monitoring jobs)."""
+        return self.home / "reports"
+
     def ensure_home(self) -> Path:
         """Create the home folder (and nothing else); return it."""
         self.home.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,81 @@
+"""CLI commands that need a registry but no Prefect: promote, rollback, simulate."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fraudops import contract as c
+from fraudops import registry
+from fraudops.cli import app
+from fraudops.settings import Settings
+from fraudops.sources import read_transactions
+from pipelines.training import run_training
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path, small_history, monkeypatch):
+    """A registry with version 1 (@champion) and version 2 (@challenger), no @previous."""
+    data = tmp_path / "history.parquet"
+    small_history.to_parquet(data)
+    for key in ("MLFLOW_TRACKING_URI", "PREFECT_HOME", "BENTOML_HOME"):
+        monkeypatch.setenv(key, "")  # restored after the test; the CLI only sets defaults
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
+    settings = Settings(data_path=data)
+    run_training(settings)
+    run_training(Settings(data_path=data, model_kind="logistic_regression", train_days=2))
+    client = registry.client_for(settings)  # whatever the gate said: champion 1, no previous
+    client.set_registered_model_alias(settings.model_name, "champion", "1")
+    if registry.version_by_alias(client, settings.model_name, "previous"):
+        client.delete_registered_model_alias(settings.model_name, "previous")
+    return settings
+
+
+def _alias(settings: Settings, alias: str) -> str | None:
+    version = registry.version_by_alias(registry.client_for(settings), settings.model_name, alias)
+    return None if version is None else str(version.version)
+
+
+def test_promote_by_hand_moves_champion_and_records_the_override(home):
+    result = runner.invoke(app, ["promote", "--version", "2", "--reason", "incident 42"])
+    assert result.exit_code == 0, result.output
+    assert (_alias(home, "champion"), _alias(home, "previous")) == ("2", "1")
+    tags = registry.client_for(home).get_model_version(home.model_name, "2").tags
+    assert tags["promotion_reason"] == "operator override: incident 42"
+
+
+def test_rollback_returns_champion_to_previous(home):
+    assert runner.invoke(app, ["promote", "--version", "2"]).exit_code == 0
+    result = runner.invoke(app, ["promote", "--rollback"])
+    assert result.exit_code == 0, result.output
+    assert (_alias(home, "champion"), _alias(home, "previous")) == ("1", "2")
+
+
+def test_rollback_without_previous_and_unknown_version_fail_cleanly(home):
+    no_previous = runner.invoke(app, ["promote", "--rollback"])
+    assert no_previous.exit_code == 2 and "no @previous" in no_previous.output
+    unknown = runner.invoke(app, ["promote", "--version", "9"])
+    assert unknown.exit_code == 2 and "no version 9" in unknown.output
+    both = runner.invoke(app, ["promote", "--version", "2", "--rollback"])
+    assert both.exit_code == 2
+    assert _alias(home, "champion") == "1"
+
+
+def test_simulate_writes_a_history_that_reads_back_under_the_contract(tmp_path):
+    out = tmp_path / "sim.csv"
+    result = runner.invoke(
+        app,
+        ["simulate", "--days", "10", "--customers", "50", "--terminals", "100", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    frame = c.validate_transactions(read_transactions(out))
+    assert frame[c.TX_DATETIME].dt.normalize().nunique() == 10
+    renamed = tmp_path / "renamed.parquet"
+    pd.read_csv(out).rename(columns={c.CUSTOMER_ID: "card"}).to_parquet(renamed)
+    mapped = read_transactions(renamed, {"card": c.CUSTOMER_ID})
+    assert len(c.validate_transactions(mapped)) == len(frame)
