@@ -151,3 +151,23 @@ def test_cli_train_json_then_bad_inputs_exit_non_zero_naming_the_problem(handboo
     assert failed.returncode == 2 and "CUSTOMER_ID" in failed.stderr
     settings = Settings(home=tmp_path / "home")
     assert _registry_state(settings) == (["1"], "1")
+
+
+def test_flow_retries_a_transient_registry_error(env, prefect_api, monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.training import training_flow
+
+    real = registry.log_challenger
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise MlflowException("temporarily unavailable", error_code="TEMPORARILY_UNAVAILABLE")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "log_challenger", flaky)
+    result = training_flow()
+    assert calls["n"] == 2
+    assert result["promoted"] and _registry_state(env) == (["1"], "1")
