@@ -213,6 +213,47 @@ def simulate(
 
 
 @app.command()
+def serve(
+    port: Annotated[
+        int | None, typer.Option(help="Port; default FRAUDOPS_SERVE_PORT (3000).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address; default 127.0.0.1.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="History that warms the online state."),
+    ] = None,
+) -> None:
+    """Serve @champion over REST (BentoML): /score, /score_batch, /feedback, /model."""
+    settings = _settings(data_path=data, serve_port=port, serve_host=host)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "FRAUDOPS_HOME": str(settings.home),
+        "FRAUDOPS_SERVE_WORKERS": str(settings.serve_workers),
+    }
+    if settings.data_path is not None:
+        env["FRAUDOPS_DATA_PATH"] = str(settings.data_path.resolve())
+    if settings.serve_workers > 1 and settings.feature_store == "memory":
+        raise _fail("more than one worker needs FRAUDOPS_FEATURE_STORE=redis://... (shared state)")
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "services.service:FraudService",
+        "--host",
+        settings.serve_host,
+        "--port",
+        str(settings.serve_port),
+    ]
+    typer.echo(
+        f"serving @champion of {settings.model_name} on "
+        f"http://{settings.serve_host}:{settings.serve_port} (docs at /docs)"
+    )
+    os.execvpe(command[0], command, env)
+
+
+@app.command()
 def demo(
     data: Annotated[Path | None, typer.Option(help="Default: the shared handbook file.")] = None,
 ) -> None:

@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ModelKind = Literal["hist_gradient_boosting", "logistic_regression", "isolation_forest"]
@@ -75,6 +75,32 @@ class Settings(BaseSettings):
         0.7, ge=0, le=1, description="Absolute minimum ROC AUC for a first champion."
     )
 
+    serve_host: str = Field("127.0.0.1", description="Address the service binds to.")
+    serve_port: int = Field(3000, ge=1, le=65535)
+    serve_workers: int = Field(
+        1, ge=1, description="Service processes; more than 1 needs the Redis feature store."
+    )
+    feature_store: str = Field(
+        "memory", description="Online feature state: 'memory' or a redis:// URL (shared)."
+    )
+    online_history_end: dt.date | None = Field(
+        None, description="Last history day fed into the online state; None: the data's last."
+    )
+    poll_interval_seconds: float = Field(
+        10.0, gt=0, description="How often the service checks whether @champion moved."
+    )
+    max_batch_rows: int = Field(10_000, ge=1, description="Rows per /score_batch at most.")
+    max_body_bytes: int = Field(8 * 2**20, ge=1024, description="Request body size limit.")
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token required on scoring and feedback when set."
+    )
+    hash_secret: SecretStr | None = Field(
+        None, description="Key of the id hashes in logs; default: a random key in <home>/secrets."
+    )
+    log_max_buffered_rows: int = Field(
+        200_000, ge=1, description="Log rows held while writes fail; more are counted dropped."
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -99,6 +125,11 @@ class Settings(BaseSettings):
     def prediction_log_dir(self) -> Path:
         """Parquet prediction log, partitioned by day (written by the service)."""
         return self.home / "predictions"
+
+    @property
+    def label_log_dir(self) -> Path:
+        """Parquet label store fed by ``/feedback``, partitioned by day."""
+        return self.home / "labels"
 
     @property
     def reports_dir(self) -> Path:

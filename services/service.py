@@ -1,0 +1,173 @@
+"""BentoML service: scores raw transactions with the registry's ``@champion``.
+
+Thin: request models come from :mod:`fraudops.api_models`, all logic from
+:class:`fraudops.serving.Scorer`. Start it with ``fraudops serve`` (or
+``bentoml serve services.service:FraudService``). Settings are read once, in ``__init__``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from http import HTTPStatus
+from typing import Annotated, Any
+
+import bentoml
+from bentoml.exceptions import BentoMLException
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import Field
+
+from fraudops.api_models import FeedbackOut, LabelIn, ScoreOut, TransactionIn
+from fraudops.settings import Settings
+from services.middleware import GuardMiddleware
+
+info_app = FastAPI(title="fraudops model info", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+class BatchTooLarge(BentoMLException):
+    """A batch holds more rows than ``FRAUDOPS_MAX_BATCH_ROWS``."""
+
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class NotReady(BentoMLException):
+    """No champion is loaded yet."""
+
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+def _metrics() -> dict[str, Any]:
+    """Prometheus metrics, created in the worker (after BentoML sets up multiprocess mode)."""
+    import prometheus_client as prom
+
+    return {
+        "scored": prom.Counter("fraudops_scored_transactions", "Transactions scored"),
+        "alerts": prom.Counter("fraudops_alerts", "Transactions whose decision was alert"),
+        "feedback": prom.Counter("fraudops_feedback_labels", "Labels received on /feedback"),
+        "version": prom.Gauge(
+            "fraudops_model_version", "Served champion version", multiprocess_mode="max"
+        ),
+        "state": prom.Gauge(
+            "fraudops_feature_state_events",
+            "Events in the online state",
+            multiprocess_mode="livesum",
+        ),
+        "log_buffered": prom.Gauge(
+            "fraudops_prediction_log_buffered_rows",
+            "Prediction-log rows not yet written",
+            multiprocess_mode="livesum",
+        ),
+        "log_dropped": prom.Gauge(
+            "fraudops_prediction_log_dropped_rows",
+            "Prediction-log rows dropped (buffer full)",
+            multiprocess_mode="livesum",
+        ),
+        "log_failures": prom.Gauge(
+            "fraudops_prediction_log_failed_writes",
+            "Failed prediction-log writes",
+            multiprocess_mode="livesum",
+        ),
+        "reload_failures": prom.Gauge(
+            "fraudops_model_reload_failures", "Failed champion reloads", multiprocess_mode="livesum"
+        ),
+    }
+
+
+@bentoml.service(
+    name="fraudops",
+    workers=int(os.environ.get("FRAUDOPS_SERVE_WORKERS", "1")),
+    traffic={"timeout": 120},
+    envs=[{"name": "OMP_NUM_THREADS", "value": "1"}],
+)
+@bentoml.asgi_app(info_app, path="/")
+class FraudService:
+    """Scoring API; see the README for every endpoint with an example."""
+
+    def __init__(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        from fraudops.serving import Scorer
+
+        threadpool_limits(1)  # one OpenMP thread per worker: 2 workers x N threads thrash 2 cores
+        self.settings = Settings()
+        self.scorer = Scorer.start(self.settings)
+        self.metrics = _metrics()
+        self._stop = threading.Event()
+        self._refresh_gauges()
+        threading.Thread(target=self._gauge_loop, name="gauges", daemon=True).start()
+
+    def _refresh_gauges(self) -> None:
+        stats = self.scorer
+        if stats.champion is not None:
+            self.metrics["version"].set(float(stats.champion.version))
+        size = stats.online.store.size()
+        self.metrics["state"].set(size.get("events", size.get("keys", 0)))
+        self.metrics["log_buffered"].set(stats.predictions.buffered_rows)
+        self.metrics["log_dropped"].set(stats.predictions.dropped_rows)
+        self.metrics["log_failures"].set(stats.predictions.failed_writes)
+        self.metrics["reload_failures"].set(stats.counters.reload_failures)
+
+    def _gauge_loop(self) -> None:
+        while not self._stop.wait(5.0):
+            self._refresh_gauges()
+
+    def __is_ready__(self) -> bool:
+        return self.scorer.ready
+
+    def _score(self, transactions: list[TransactionIn], started: float) -> list[ScoreOut]:
+        if not self.scorer.ready:
+            raise NotReady("no @champion model is loaded yet; train one with `fraudops train`")
+        rows = self.scorer.score([t.to_transaction() for t in transactions], started)
+        alerts = sum(1 for r in rows if r["decision"] == "alert")
+        self.metrics["scored"].inc(len(rows))
+        if alerts:
+            self.metrics["alerts"].inc(alerts)
+        return [ScoreOut(**row) for row in rows]
+
+    @bentoml.api(route="/score")
+    def score(self, transaction: TransactionIn, /) -> ScoreOut:
+        """Score one transaction: fraud probability, decision, model version, features used."""
+        return self._score([transaction], time.perf_counter())[0]
+
+    @bentoml.api(route="/score_batch")
+    def score_batch(
+        self, transactions: Annotated[list[TransactionIn], Field(min_length=1)], /
+    ) -> list[ScoreOut]:
+        """Score up to ``FRAUDOPS_MAX_BATCH_ROWS`` transactions, in order (time order expected)."""
+        started = time.perf_counter()
+        if len(transactions) > self.settings.max_batch_rows:
+            raise BatchTooLarge(
+                f"transactions: {len(transactions)} rows, at most {self.settings.max_batch_rows}"
+            )
+        return self._score(transactions, started)
+
+    @bentoml.api(route="/feedback")
+    def feedback(self, labels: Annotated[list[LabelIn], Field(min_length=1)], /) -> FeedbackOut:
+        """Confirmed labels; they count in terminal risk once older than the label delay."""
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        accepted = self.scorer.feedback(
+            [(lab.transaction_id, int(lab.is_fraud), lab.label_time or now) for lab in labels]
+        )
+        self.metrics["feedback"].inc(accepted)
+        return FeedbackOut(accepted=accepted)
+
+    @info_app.get("/model")
+    def model(self) -> JSONResponse:
+        """The served model: version, alias, training window, holdout metrics, load time."""
+        return JSONResponse(self.scorer.model_info())
+
+    @info_app.get("/docs", include_in_schema=False)
+    def docs(self) -> RedirectResponse:
+        return RedirectResponse("/")
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        """Flush the prediction and label logs: nothing scored is lost on a clean stop."""
+        self._stop.set()
+        self.scorer.close()
+
+
+FraudService.add_asgi_middleware(GuardMiddleware)  # type: ignore[attr-defined]

@@ -1,0 +1,319 @@
+"""Scoring core of the service: champion holder, hot reload, online features, logs.
+
+Free of BentoML, so it is testable in-process; ``services/service.py`` exposes it over HTTP.
+A request reads the current champion once and finishes on it, even if a reload swaps in a
+new one meanwhile (the swap is a single reference assignment). The poller loads and warms a
+new ``@champion`` in a background thread before swapping; a failed load keeps the old model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+
+from fraudops import contract as c
+from fraudops import registry
+from fraudops.fastpredict import fast_estimator
+from fraudops.online import MemoryStore, OnlineFeatures, RedisStore, StateStore, Transaction
+from fraudops.predlog import IdHasher, LogWriter, load_or_create_key
+from fraudops.settings import Settings
+from fraudops.sources import load_transactions
+
+logger = logging.getLogger(__name__)
+
+ALERT = "alert"
+PASS = "pass"
+
+
+@dataclass(frozen=True)
+class ChampionModel:
+    """A loaded registry version with what scoring needs from its tags."""
+
+    name: str
+    version: str
+    estimator: Any  # the pipeline's final estimator: takes features in ``features`` order
+    features: tuple[str, ...]
+    threshold: float
+    tags: dict[str, str]
+    loaded_at: dt.datetime
+    load_seconds: float
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        """Fraud probabilities (n values in [0, 1]) for n rows × len(features)."""
+        return np.asarray(self.estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        prefix = registry.METRIC_TAG_PREFIX
+        return {k[len(prefix) :]: float(v) for k, v in self.tags.items() if k.startswith(prefix)}
+
+
+def load_champion(settings: Settings, client: MlflowClient) -> ChampionModel | None:
+    """Load and warm the version ``@champion`` points to (None when there is none)."""
+    version = registry.version_by_alias(client, settings.model_name, registry.CHAMPION)
+    if version is None:
+        return None
+    return load_model_version(settings, str(version.version), dict(version.tags))
+
+
+def load_model_version(settings: Settings, version: str, tags: dict[str, str]) -> ChampionModel:
+    """Load one version's pipeline, check its feature list, warm it on a zero row."""
+    began = time.perf_counter()
+    pipeline = registry.load_version(settings.model_name, version)
+    features = tuple(tags.get("features", ",".join(c.FEATURES)).split(","))
+    unknown = sorted(set(features) - set(c.FEATURES))
+    if unknown:
+        raise ValueError(f"version {version} needs features the service lacks: {unknown}")
+    model = ChampionModel(
+        name=settings.model_name,
+        version=version,
+        estimator=fast_estimator(pipeline.named_steps["model"]),
+        features=features,
+        threshold=float(tags.get("threshold", 0.5)),
+        tags=tags,
+        loaded_at=dt.datetime.now(dt.UTC),
+        load_seconds=0.0,
+    )
+    model.predict(np.zeros((1, len(features))))  # warm: first call allocates
+    return ChampionModel(**{**model.__dict__, "load_seconds": time.perf_counter() - began})
+
+
+def make_store(settings: Settings) -> StateStore:
+    """The embedded store, or Redis when ``feature_store`` is a ``redis://`` URL."""
+    if settings.feature_store.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStore(settings.feature_store, settings.label_delay_days)
+    return MemoryStore()
+
+
+def history_for_warm_up(settings: Settings) -> pd.DataFrame:
+    """The last ``label_delay + 30`` days of the configured history (up to ``online_history_end``).
+
+    Returns:
+        Labelled rows × the contract's columns; empty if the history is empty.
+    """
+    from fraudops.simulator import SimulationConfig
+
+    raw = load_transactions(
+        settings.data_path,
+        settings.column_mapping,
+        SimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed),
+    )
+    history = c.validate_transactions(raw, require_label=True)
+    times = history[c.TX_DATETIME]
+    end = (
+        pd.Timestamp(settings.online_history_end) + pd.Timedelta(days=1)
+        if settings.online_history_end
+        else times.max() + pd.Timedelta(seconds=1)
+    )
+    start = end - pd.Timedelta(days=c.MAX_WINDOW_DAYS + settings.label_delay_days)
+    return history[(times >= start) & (times < end)]
+
+
+@dataclass
+class Counters:
+    """Service counters exported to ``/metrics``."""
+
+    scored: int = 0
+    alerts: int = 0
+    feedback: int = 0
+    reloads: int = 0
+    reload_failures: int = 0
+    last_reload_error: str | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Scorer:
+    """Everything one service process needs to answer requests.
+
+    Create with :meth:`start`; call :meth:`close` on shutdown (flushes the logs).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        online: OnlineFeatures,
+        champion: ChampionModel | None,
+        predictions: LogWriter,
+        labels: LogWriter,
+        hasher: IdHasher,
+    ) -> None:
+        self.settings = settings
+        self.online = online
+        self.champion = champion
+        self.predictions = predictions
+        self.labels = labels
+        self.hasher = hasher
+        self.counters = Counters()
+        self.warmed_rows = 0
+        self._lock = threading.Lock()  # the online state is updated by one request at a time
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    @classmethod
+    def start(cls, settings: Settings, *, warm_up: bool = True, poll: bool = True) -> Scorer:
+        """Load the champion, build the online state from history, start the log writers."""
+        registry.configure_mlflow(settings)
+        client = registry.client_for(settings)
+        champion = load_champion(settings, client)
+        online = OnlineFeatures(make_store(settings), settings.label_delay_days)
+        home = settings.ensure_home()
+        scorer = cls(
+            settings,
+            online,
+            champion,
+            LogWriter(
+                settings.prediction_log_dir,
+                "tx_datetime",
+                max_buffered_rows=settings.log_max_buffered_rows,
+            ),
+            LogWriter(settings.label_log_dir, "label_time"),
+            IdHasher(
+                settings.hash_secret.get_secret_value().encode()
+                if settings.hash_secret
+                else load_or_create_key(home / "secrets" / "id-hash.key")
+            ),
+        )
+        if warm_up:
+            scorer.warmed_rows = online.warm_up(history_for_warm_up(settings))
+        if poll:
+            scorer.start_polling()
+        return scorer
+
+    @property
+    def ready(self) -> bool:
+        return self.champion is not None
+
+    def score(self, transactions: list[Transaction], started: float | None = None) -> list[dict]:
+        """Score transactions in order: features from the online state, champion, decision, log.
+
+        Returns:
+            One dict per transaction (see ``services`` response models).
+
+        Raises:
+            RuntimeError: no champion is loaded yet.
+        """
+        started = time.perf_counter() if started is None else started
+        model = self.champion  # read once: a concurrent reload does not affect this request
+        if model is None:
+            raise RuntimeError("no @champion model is loaded yet")
+        with self._lock:
+            rows = [self.online.observe(tx) for tx in transactions]
+        matrix = np.array([[row[f] for f in model.features] for row in rows], dtype=np.float64)
+        scores = model.predict(matrix)
+        latency_ms = (time.perf_counter() - started) * 1000
+        request_id = uuid.uuid4().hex
+        scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        out = []
+        for tx, features, score in zip(transactions, rows, scores, strict=True):
+            decision = ALERT if score >= model.threshold else PASS
+            out.append(
+                {
+                    "transaction_id": tx.transaction_id,
+                    "fraud_probability": float(score),
+                    "decision": decision,
+                    "threshold": model.threshold,
+                    "model_name": model.name,
+                    "model_version": model.version,
+                    "features": features,
+                    "latency_ms": latency_ms,
+                }
+            )
+            self.predictions.append(
+                {
+                    "request_id": request_id,
+                    "transaction_id": tx.transaction_id,
+                    "tx_datetime": pd.Timestamp(tx.tx_datetime).tz_localize(None)
+                    if pd.Timestamp(tx.tx_datetime).tzinfo is None
+                    else pd.Timestamp(tx.tx_datetime).tz_convert("UTC").tz_localize(None),
+                    "customer_hash": self.hasher(tx.customer_id),
+                    "terminal_hash": self.hasher(tx.terminal_id),
+                    **features,
+                    "score": float(score),
+                    "decision": decision,
+                    "model_version": model.version,
+                    "latency_ms": latency_ms,
+                    "scored_at": scored_at,
+                }
+            )
+        self.counters.scored += len(out)
+        self.counters.alerts += sum(1 for row in out if row["decision"] == ALERT)
+        return out
+
+    def feedback(self, labels: list[tuple[int, int, dt.datetime]]) -> int:
+        """Record (transaction id, is_fraud, label time) labels; returns how many."""
+        with self._lock:
+            self.online.feedback({tx_id: int(label) for tx_id, label, _ in labels})
+        for tx_id, label, label_time in labels:
+            self.labels.append(
+                {"transaction_id": tx_id, "is_fraud": int(label), "label_time": label_time}
+            )
+        self.counters.feedback += len(labels)
+        return len(labels)
+
+    def model_info(self) -> dict[str, Any]:
+        model = self.champion
+        if model is None:
+            return {
+                "model_name": self.settings.model_name,
+                "alias": registry.CHAMPION,
+                "version": None,
+            }
+        return {
+            "model_name": model.name,
+            "alias": registry.CHAMPION,
+            "version": model.version,
+            "model_kind": model.tags.get("model_kind"),
+            "training_window": {
+                k: model.tags.get(k) for k in ("train_start", "train_end", "test_start", "test_end")
+            },
+            "threshold": model.threshold,
+            "metrics": model.metrics,
+            "features": list(model.features),
+            "loaded_at": model.loaded_at.isoformat(),
+            "load_seconds": round(model.load_seconds, 4),
+        }
+
+    def poll_once(self) -> bool:
+        """Swap in the registry's ``@champion`` if it moved; True if a new model was swapped in.
+
+        A failure (registry down, broken model) keeps the current model and is logged.
+        """
+        try:
+            client = registry.client_for(self.settings)
+            version = registry.version_by_alias(client, self.settings.model_name, registry.CHAMPION)
+            if version is None or (self.champion and str(version.version) == self.champion.version):
+                return False
+            fresh = load_model_version(self.settings, str(version.version), dict(version.tags))
+        except Exception as exc:
+            self.counters.reload_failures += 1
+            self.counters.last_reload_error = f"{type(exc).__name__}: {exc}"
+            logger.error("champion reload failed, keeping the current model: %s", exc)
+            return False
+        old = self.champion
+        self.champion = fresh
+        self.counters.reloads += 1
+        logger.info("champion %s -> %s", old.version if old else None, fresh.version)
+        return True
+
+    def start_polling(self) -> None:
+        def loop() -> None:
+            while not self._stop.wait(self.settings.poll_interval_seconds):
+                self.poll_once()
+
+        self._poller = threading.Thread(target=loop, name="champion-poller", daemon=True)
+        self._poller.start()
+
+    def close(self) -> None:
+        """Stop polling and flush both logs (nothing queued is lost on a clean stop)."""
+        self._stop.set()
+        self.predictions.close()
+        self.labels.close()
