@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from fraudops import contract as c
 from fraudops.online import Transaction
 
-EXAMPLE_TRANSACTION: dict[str, int | float | str] = {
+EXAMPLE_TRANSACTION: dict[str, JsonValue] = {
     "transaction_id": 1754155,
     "tx_datetime": "2018-10-01T10:15:00",
     "customer_id": 1234,

@@ -252,7 +252,7 @@ class RedisStore:
         return bool(self._redis.ping())
 
     def card_events(self, card: int, since: int) -> tuple[list[int], list[float]]:
-        rows = self._redis.zrangebyscore(
+        rows: Any = self._redis.zrangebyscore(
             self._key("card", card), f"({since}", "+inf", withscores=True
         )
         return [int(s) for _, s in rows], [float(m.split(b":", 1)[1]) for m, _ in rows]
