@@ -183,7 +183,7 @@ class OnlineFeatures:
             frauds = sum(labels[start:])
             out[c.terminal_count_feature(window)] = float(count)
             out[c.terminal_risk_feature(window)] = frauds / count if count else 0.0
-        return out
+        return {name: out[name] for name in c.FEATURES}
 
     def _advance(self, second: int) -> None:
         """Expire events older than every window, at most once per day of transaction time."""

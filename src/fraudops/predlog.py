@@ -84,6 +84,7 @@ class LogWriter:
         self.failed_writes = 0
         self.last_error: str | None = None
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._stop = threading.Event()
         self._pending: list[dict[str, Any]] = []
         self._thread = threading.Thread(
             target=self._run, name=f"log-writer-{self.root.name}", daemon=True
@@ -103,31 +104,24 @@ class LogWriter:
         return self._queue.qsize() + len(self._pending)
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        while True:
+            stopping = self._stop.is_set()
             deadline = time.monotonic() + self.flush_seconds
-            while len(self._pending) < self.batch_rows:
+            while len(self._pending) < self.batch_rows or stopping:
+                timeout = 0.0 if stopping else deadline - time.monotonic()
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._queue.get(timeout=max(0.0, timeout))
                 except queue.Empty:
                     break
-                if item is None:
-                    stopping = True
-                    break
-                self._pending.append(item)
-            if stopping:  # drain what is left
-                while True:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is not None:
-                        self._pending.append(item)
+                if item is not None:
+                    self._pending.append(item)
             if self._pending:
                 self._write()
-        if self._pending:  # the last write failed: these rows cannot be written
-            self.dropped_rows += len(self._pending)
-            self._pending = []
+            if stopping:
+                if self._pending:  # the last write failed: these rows cannot be written
+                    self.dropped_rows += len(self._pending)
+                    self._pending = []
+                return
 
     def _write(self) -> None:
         rows, self._pending = self._pending, []
@@ -155,9 +149,9 @@ class LogWriter:
 
     def close(self, timeout: float = 30.0) -> None:
         """Write every queued row, then stop the thread (idempotent)."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
+        self._stop.set()
+        self._queue.put(None)  # wakes a writer waiting for rows
+        self._thread.join(timeout)
 
 
 def read_log(root: Path) -> pd.DataFrame:

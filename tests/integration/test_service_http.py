@@ -1,0 +1,205 @@
+"""HTTP tests of the BentoML service through its ASGI app (no server process)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+
+from fraudops import contract as c
+from fraudops.features import compute_features
+from fraudops.predlog import read_log
+from fraudops.settings import Settings
+from pipelines.training import run_training
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, small_history):
+    """A registry whose @champion was trained on the 80-day simulated history."""
+    root = tmp_path_factory.mktemp("service")
+    data = root / "history.parquet"
+    small_history.to_parquet(data)
+    settings = Settings(home=root / "home", data_path=data)
+    run_training(settings)
+    return settings
+
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def client(trained):
+    """One ASGI app per test process (BentoML registers its metrics once per process)."""
+    env = {
+        "FRAUDOPS_HOME": str(trained.home),
+        "FRAUDOPS_DATA_PATH": str(trained.data_path),
+        "FRAUDOPS_POLL_INTERVAL_SECONDS": "3600",
+        "FRAUDOPS_MAX_BATCH_ROWS": "5",
+        "FRAUDOPS_MAX_BODY_BYTES": "4096",
+        "FRAUDOPS_API_TOKEN": TOKEN,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        from services.service import FraudService
+
+        with TestClient(FraudService.to_asgi(), headers=AUTH) as test_client:
+            yield test_client
+
+
+def tx(
+    i: int,
+    when: str = "2018-06-20T10:00:00",
+    card: int = 3,
+    terminal: int = 4,
+    amount: float = 25.0,
+) -> dict:
+    return {
+        "transaction_id": 10_000_000 + i,
+        "tx_datetime": when,
+        "customer_id": card,
+        "terminal_id": terminal,
+        "tx_amount": amount,
+    }
+
+
+def test_score_returns_probability_decision_version_and_features(client):
+    body = client.post("/score", json=tx(1)).json()
+    assert 0.0 <= body["fraud_probability"] <= 1.0
+    assert body["decision"] == (
+        "alert" if body["fraud_probability"] >= body["threshold"] else "pass"
+    )
+    assert body["model_name"] == "fraud-detector" and body["model_version"] == "1"
+    assert list(body["features"]) == list(c.FEATURES)
+    assert body["latency_ms"] > 0
+
+
+def test_served_features_equal_the_offline_features_of_the_same_history(client, small_history):
+    card, terminal = (int(v) for v in small_history.iloc[-1][[c.CUSTOMER_ID, c.TERMINAL_ID]])
+    when = small_history[c.TX_DATETIME].max() + pd.Timedelta(hours=1)
+    request = tx(2, when.isoformat(), card, terminal, 99.0)
+    served = client.post("/score", json=request).json()["features"]
+    new_row = pd.DataFrame(
+        [
+            {
+                c.TRANSACTION_ID: request["transaction_id"],
+                c.TX_DATETIME: when,
+                c.CUSTOMER_ID: card,
+                c.TERMINAL_ID: terminal,
+                c.TX_AMOUNT: 99.0,
+                c.LABEL: 0,
+            }
+        ]
+    )
+    offline = compute_features(pd.concat([small_history, new_row], ignore_index=True)).iloc[-1]
+    np.testing.assert_allclose(
+        [served[f] for f in c.FEATURES], offline[list(c.FEATURES)], atol=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"tx_amount": None}, "tx_amount"),
+        ({"tx_amount": "a lot"}, "tx_amount"),
+        ({"tx_amount": -3.0}, "tx_amount"),
+        ({"tx_datetime": "not a time"}, "tx_datetime"),
+        ({"customer_id": "card-7"}, "customer_id"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_invalid_transaction_gets_422_naming_the_field(client, change, field):
+    payload = {k: v for k, v in {**tx(3), **change}.items() if v is not None}
+    response = client.post("/score", json=payload)
+    assert response.status_code == 422
+    assert field in response.text
+
+
+def test_missing_field_and_non_finite_amount_get_422(client):
+    payload = tx(4)
+    del payload["terminal_id"]
+    missing = client.post("/score", json=payload)
+    assert missing.status_code == 422 and "terminal_id" in missing.text
+    nan = client.post(
+        "/score",
+        content=json.dumps({**tx(5), "tx_amount": float("nan")}),
+        headers={"content-type": "application/json"},
+    )
+    assert nan.status_code == 422 and "tx_amount" in nan.text
+    garbage = client.post("/score", content=b"{nope", headers={"content-type": "application/json"})
+    assert garbage.status_code == 422 and "not valid JSON" in garbage.text
+
+
+def test_batch_is_scored_in_order_and_limits_are_enforced(client):
+    batch = [tx(10 + i, f"2018-06-21T10:0{i}:00", card=77, amount=10.0 * (i + 1)) for i in range(5)]
+    rows = client.post("/score_batch", json=batch).json()
+    assert [r["transaction_id"] for r in rows] == [t["transaction_id"] for t in batch]
+    counts = [r["features"][c.customer_count_feature(1)] for r in rows]
+    assert counts == sorted(counts) and counts[-1] - counts[0] == 4  # each saw the earlier ones
+    too_many = client.post("/score_batch", json=batch + [tx(20)])
+    assert too_many.status_code == 413 and "at most 5" in too_many.text
+    too_big = client.post("/score_batch", json=[tx(30 + i) for i in range(40)])
+    assert too_big.status_code == 413
+    empty = client.post("/score_batch", json=[])
+    assert empty.status_code == 422
+
+
+def test_bearer_token_is_required_when_configured(client):
+    bare = {"Authorization": ""}
+    assert client.post("/score", json=tx(40), headers=bare).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.post("/score", json=tx(41), headers=wrong).status_code == 401
+    assert client.post("/score", json=tx(42)).status_code == 200
+    feedback = [{"transaction_id": 1, "is_fraud": True}]
+    assert client.post("/feedback", json=feedback, headers=bare).status_code == 401
+    assert client.get("/model", headers=bare).status_code == 200  # the model card needs no token
+
+
+def test_model_readyz_and_docs(client, trained):
+    info = client.get("/model").json()
+    assert info["version"] == "1" and info["alias"] == "champion"
+    assert info["training_window"]["train_start"] and info["metrics"]["average_precision"] > 0
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/docs", follow_redirects=False).headers["location"] == "/"
+    paths = client.get("/docs.json").json()["paths"]
+    assert {"/score", "/score_batch", "/feedback"} <= set(paths)
+
+
+def test_every_scored_row_and_label_is_logged_without_clear_ids(client, trained):
+    ours = set(range(10_000_100, 10_000_125))
+
+    def logged() -> pd.DataFrame:
+        log = read_log(trained.prediction_log_dir)
+        return log[log["transaction_id"].isin(ours)] if len(log) else log
+
+    for start in range(100, 125, 5):  # batches of 5: the limit set for this module
+        batch = [tx(i, card=424242, terminal=515151) for i in range(start, start + 5)]
+        assert client.post("/score_batch", json=batch).status_code == 200
+    assert client.post(
+        "/feedback",
+        json=[
+            {"transaction_id": 10_000_100, "is_fraud": True, "label_time": "2018-06-29T00:00:00"}
+        ],
+    ).json() == {"accepted": 1}
+    deadline = time.monotonic() + 10  # the writer flushes every second, off the request path
+    while len(logged()) < 25 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = logged()
+    assert len(log) == 25
+    assert {"customer_hash", "terminal_hash", "score", "decision", "model_version"} <= set(log)
+    assert not {"customer_id", "terminal_id"} & set(log.columns)
+    text = log.astype(str).to_string()
+    assert "424242" not in text and "515151" not in text
+    while read_log(trained.label_log_dir).empty and time.monotonic() < deadline:
+        time.sleep(0.2)
+    labels = read_log(trained.label_log_dir)
+    assert 10_000_100 in set(labels["transaction_id"])
+    assert labels["label_time"].max() == pd.Timestamp(dt.datetime(2018, 6, 29))
