@@ -144,7 +144,7 @@ def test_batch_is_scored_in_order_and_limits_are_enforced(client):
     assert [r["transaction_id"] for r in rows] == [t["transaction_id"] for t in batch]
     counts = [r["features"][c.customer_count_feature(1)] for r in rows]
     assert counts == sorted(counts) and counts[-1] - counts[0] == 4  # each saw the earlier ones
-    too_many = client.post("/score_batch", json=batch + [tx(20)])
+    too_many = client.post("/score_batch", json=[*batch, tx(20)])
     assert too_many.status_code == 413 and "at most 5" in too_many.text
     too_big = client.post("/score_batch", json=[tx(30 + i) for i in range(40)])
     assert too_big.status_code == 413
