@@ -1,0 +1,138 @@
+"""`fraudops serve` as a real process: promotion under load, then a clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fraudops.predlog import read_log
+from fraudops.settings import Settings
+from pipelines.training import run_training
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(base: str, server: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+class LoadLoop(threading.Thread):
+    """Scores transactions back to back until stopped (at most ``limit`` seconds)."""
+
+    def __init__(self, base: str, limit: float = 300) -> None:
+        super().__init__(daemon=True)
+        self.base, self.limit = base, limit
+        self.stop = threading.Event()
+        self.ok: list[tuple[int, str]] = []  # (transaction id, model version)
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        started = time.monotonic()
+        with httpx.Client(base_url=self.base, timeout=30) as client:
+            i = 0
+            while not self.stop.is_set() and time.monotonic() - started < self.limit:
+                i += 1
+                payload = {
+                    "transaction_id": 50_000_000 + i,
+                    "tx_datetime": f"2018-06-20T{10 + (i // 3600) % 12:02d}:{(i // 60) % 60:02d}:{i % 60:02d}",
+                    "customer_id": i % 300,
+                    "terminal_id": i % 700,
+                    "tx_amount": 10.0 + i % 90,
+                }
+                try:
+                    response = client.post("/score", json=payload)
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if response.status_code == 200:
+                    self.ok.append((payload["transaction_id"], response.json()["model_version"]))
+                else:
+                    self.failures.append(f"{response.status_code}: {response.text[:200]}")
+
+
+def test_promotion_under_load_has_no_failed_request_and_stop_loses_no_row(tmp_path, small_history):
+    data = tmp_path / "history.parquet"
+    small_history.to_parquet(data)
+    home = tmp_path / "home"
+    settings = Settings(home=home, data_path=data)
+    assert run_training(settings).version == "1"
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "FRAUDOPS_HOME": str(home),
+        "FRAUDOPS_DATA_PATH": str(data),
+        "FRAUDOPS_POLL_INTERVAL_SECONDS": "1",
+    }
+    env.pop("FRAUDOPS_API_TOKEN", None)
+    server_log = tmp_path / "server.log"
+    with server_log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "fraudops", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_ready(base, server, server_log)
+        load = LoadLoop(base)
+        load.start()
+        time.sleep(2)
+        promoted = run_training(
+            Settings(
+                home=home,
+                data_path=data,
+                train_days=21,
+                gate_ap_tolerance=1.0,
+                gate_recall_tolerance=1.0,
+            )
+        )
+        assert promoted.promoted and promoted.version == "2"
+        switched_at = time.monotonic()
+        while httpx.get(f"{base}/model").json()["version"] != "2":
+            assert time.monotonic() - switched_at < 60, "the service did not pick up v2"
+            time.sleep(0.2)
+        pickup_seconds = time.monotonic() - switched_at
+        time.sleep(2)
+        load.stop.set()
+        load.join(30)
+        assert load.failures == []
+        versions = [v for _, v in load.ok]
+        assert versions[0] == "1" and versions[-1] == "2"
+        assert len(load.ok) > 50
+        print(f"pick-up {pickup_seconds:.1f} s; {len(load.ok)} requests, none failed")
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            pytest.fail("server did not stop within 60 s of SIGINT")
+    logged = read_log(home / "predictions")
+    assert sorted(logged["transaction_id"]) == sorted(t for t, _ in load.ok)
