@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -19,6 +20,9 @@ from fraudops.settings import Settings
 from pipelines.training import run_training
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
+
+
+START = dt.datetime(2018, 6, 20, 10, 0, 0)
 
 
 def free_port() -> int:
@@ -59,7 +63,7 @@ class LoadLoop(threading.Thread):
                 i += 1
                 payload = {
                     "transaction_id": 50_000_000 + i,
-                    "tx_datetime": f"2018-06-20T{10 + (i // 3600) % 12:02d}:{(i // 60) % 60:02d}:{i % 60:02d}",
+                    "tx_datetime": (START + dt.timedelta(seconds=i)).isoformat(),
                     "customer_id": i % 300,
                     "terminal_id": i % 700,
                     "tx_amount": 10.0 + i % 90,
