@@ -1,0 +1,255 @@
+"""Benchmark: the BentoML service under load vs ``mlflow models serve`` on the same champion.
+
+Both servers run on 127.0.0.1 with one OpenMP thread per worker and serve the same registered
+version. Ours receives raw transactions and computes the 18 behavioural features from its
+online state, logs every row and decides; the peer (``mlflow models serve --env-manager local``,
+what a user would pick instead) receives the precomputed features. The load comes from this
+process: a bounded asyncio loop (httpx) of single-transaction requests at concurrency 1 and 8,
+then 1,000-row batches; each phase stops after ``--seconds`` or ``--max-requests``. Real
+transactions of the shared file are replayed in time order, after the state's history ends.
+
+Prints JSON: requests/s, rows/s, p50/p99 latency (ms), failures per phase and server, and the
+in-process floor (``predict_proba`` on 1 and 1,000 rows). Target: ours at least 2x the peer's
+single-transaction throughput at concurrency 8, with p99 at most half of the peer's.
+
+Usage: python benchmarks/serving.py [--seconds 15] [--peer-workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+from _common import HANDBOOK_FILE, emit, load_handbook
+
+from fraudops import contract as c
+from fraudops.features import compute_features
+
+HISTORY_END = "2018-09-20"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(url: str, server: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {server.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+async def load(
+    url: str,
+    payloads: list[Any],
+    concurrency: int,
+    seconds: float,
+    max_requests: int,
+    rows_per_request: int,
+) -> dict[str, float]:
+    """Send payloads in order from ``concurrency`` workers; bounded in time and count."""
+    latencies: list[float] = []
+    failures = 0
+    next_index = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal next_index, failures
+            while time.monotonic() < deadline and next_index < min(max_requests, len(payloads)):
+                payload = payloads[next_index]
+                next_index += 1
+                began = time.perf_counter()
+                try:
+                    response = await client.post(url, json=payload)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - began)
+                failures += 0 if ok else 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    ms = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "failures": failures,
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "rows_per_s": round(len(latencies) * rows_per_request / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
+
+
+def in_process_floor(model_uri: str, features: pd.DataFrame) -> dict[str, float]:
+    import mlflow
+
+    from fraudops.fastpredict import fast_estimator
+
+    pipeline = mlflow.sklearn.load_model(model_uri)
+    estimator = pipeline.named_steps["model"]
+    flat = fast_estimator(estimator)
+    one_frame, one_row = features.head(1), features.head(1).to_numpy()
+    thousand = features.head(1000).to_numpy()
+
+    def per_call_ms(fn: Any, repeat: int) -> float:
+        fn()
+        began = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        return round((time.perf_counter() - began) / repeat * 1000, 3)
+
+    return {
+        "pipeline_1_row_dataframe_ms": per_call_ms(lambda: pipeline.predict_proba(one_frame), 200),
+        "sklearn_1_row_numpy_ms": per_call_ms(lambda: estimator.predict_proba(one_row), 200),
+        "flat_trees_1_row_ms": per_call_ms(lambda: flat.predict_proba(one_row), 2000),
+        "sklearn_1000_rows_ms": per_call_ms(lambda: estimator.predict_proba(thousand), 50),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--max-requests", type=int, default=20_000)
+    parser.add_argument("--peer-workers", type=int, default=2)
+    args = parser.parse_args()
+
+    from fraudops import registry
+    from fraudops.settings import Settings
+    from pipelines.training import run_training
+
+    transactions = load_handbook()
+    work = Path(tempfile.mkdtemp(prefix="fraudops-serving-"))
+    settings = Settings(home=work / "home", data_path=HANDBOOK_FILE)
+    champion = run_training(settings)
+    registry.configure_mlflow(settings)
+    model_uri = f"models:/{settings.model_name}@champion"
+
+    replay = transactions[
+        transactions[c.TX_DATETIME] >= pd.Timestamp(HISTORY_END) + pd.Timedelta(days=1)
+    ]
+    features = compute_features(transactions, 7).loc[replay.index, list(c.FEATURES)]
+    raw = [
+        {
+            "transaction_id": int(r.TRANSACTION_ID),
+            "tx_datetime": r.TX_DATETIME.isoformat(),
+            "customer_id": int(r.CUSTOMER_ID),
+            "terminal_id": int(r.TERMINAL_ID),
+            "tx_amount": float(r.TX_AMOUNT),
+        }
+        for r in replay.itertuples(index=False)
+    ]
+    rows = features.to_numpy().tolist()
+    peer_single = [
+        {"dataframe_split": {"columns": list(c.FEATURES), "data": [row]}} for row in rows
+    ]
+    ours_batches = [raw[i : i + 1000] for i in range(0, len(raw) - 999, 1000)]
+    peer_batches = [
+        {"dataframe_split": {"columns": list(c.FEATURES), "data": rows[i : i + 1000]}}
+        for i in range(0, len(rows) - 999, 1000)
+    ]
+
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "FRAUDOPS_HOME": str(settings.home),
+        "FRAUDOPS_DATA_PATH": str(HANDBOOK_FILE),
+        "FRAUDOPS_ONLINE_HISTORY_END": HISTORY_END,
+        "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
+        "FRAUDOPS_MAX_BODY_BYTES": str(64 * 2**20),
+    }
+    env.pop("FRAUDOPS_API_TOKEN", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # uvicorn
+    ours_port, peer_port = free_port(), free_port()
+    results: dict[str, Any] = {
+        "champion_version": champion.version,
+        "seconds_per_phase": args.seconds,
+    }
+    servers = {
+        "ours_bentoml": [sys.executable, "-m", "fraudops", "serve", "--port", str(ours_port)],
+        "peer_mlflow_models_serve": [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(peer_port),
+            "-w",
+            str(args.peer_workers),
+        ],
+    }
+    for name, command in servers.items():
+        ours = name.startswith("ours")
+        log = open(work / f"{name}.log", "w")  # noqa: SIM115
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            port = ours_port if ours else peer_port
+            base = f"http://127.0.0.1:{port}"
+            wait_until(f"{base}/readyz" if ours else f"{base}/ping", server)
+            single_url = f"{base}/score" if ours else f"{base}/invocations"
+            batch_url = f"{base}/score_batch" if ours else f"{base}/invocations"
+            singles = raw if ours else peer_single
+            batches = ours_batches if ours else peer_batches
+            offset = 0
+            phases = {}
+            for concurrency in (1, 8):
+                chunk = singles[offset:]
+                phases[f"single_c{concurrency}"] = asyncio.run(
+                    load(single_url, chunk, concurrency, args.seconds, args.max_requests, 1)
+                )
+                offset += phases[f"single_c{concurrency}"]["requests"]
+            phases["batch_1000_c1"] = asyncio.run(
+                load(batch_url, batches, 1, args.seconds, len(batches), 1000)
+            )
+            results[name] = phases
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+    ours8, peer8 = (
+        results["ours_bentoml"]["single_c8"],
+        results["peer_mlflow_models_serve"]["single_c8"],
+    )
+    results["throughput_ratio_c8"] = round(ours8["requests_per_s"] / peer8["requests_per_s"], 2)
+    results["p99_ratio_c8"] = round(ours8["p99_ms"] / peer8["p99_ms"], 2)
+    results["target_met"] = results["throughput_ratio_c8"] >= 2 and results["p99_ratio_c8"] <= 0.5
+    os.environ["MLFLOW_TRACKING_URI"] = settings.resolved_tracking_uri
+    results["in_process_floor"] = in_process_floor(model_uri, features)
+    emit("serving", results)
+
+
+if __name__ == "__main__":
+    main()
