@@ -130,6 +130,14 @@ def test_promotion_under_load_has_no_failed_request_and_stop_loses_no_row(tmp_pa
         versions = [v for _, v in load.ok]
         assert versions[0] == "1" and versions[-1] == "2"
         assert len(load.ok) > 50
+        metrics = httpx.get(f"{base}/metrics").text
+        assert "fraudops_model_version 2.0" in metrics or "fraudops_model_version{" in metrics
+        for name in (
+            "fraudops_alerts_total",
+            "fraudops_scored_transactions_total",
+            "fraudops_feature_state_events",
+        ):
+            assert name in metrics
         print(f"pick-up {pickup_seconds:.1f} s; {len(load.ok)} requests, none failed")
     finally:
         server.send_signal(signal.SIGINT)
