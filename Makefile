@@ -32,7 +32,7 @@ test-unit: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy src pipelines services
+	$(RUN) mypy src pipelines services monitoring
 
 bench: install
 	$(RUN) python benchmarks/features.py

@@ -105,6 +105,7 @@ def training_flow(
     model_kind: str | None = None,
     train_days: int | None = None,
     train_start: str | None = None,
+    test_end: str | None = None,
 ) -> dict[str, Any]:
     """Scheduled or on-demand training; arguments override the ``FRAUDOPS_*`` settings."""
     overrides: dict[str, Any] = {
@@ -112,6 +113,7 @@ def training_flow(
         "model_kind": model_kind,
         "train_days": train_days,
         "train_start": train_start,
+        "test_end": test_end,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     result = run_training(settings, step=as_task)

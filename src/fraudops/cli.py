@@ -55,6 +55,7 @@ def _point_tools_home(settings: Settings) -> None:
         "DO_NOT_TRACK": "true",
         "BENTOML_DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
     }
     for key, value in defaults.items():
@@ -118,7 +119,7 @@ def _print_summary(result: dict[str, Any]) -> None:
 def train(
     data: Annotated[
         Path | None,
-        typer.Option(exists=True, dir_okay=False, help="Parquet/CSV file; default: simulator."),
+        typer.Option(exists=True, help="Parquet/CSV file or Parquet folder; default: simulator."),
     ] = None,
     model: Annotated[
         str | None, typer.Option(help=f"Model kind: {', '.join(MODEL_KINDS)}.")
@@ -256,17 +257,209 @@ def serve(
 @app.command()
 def demo(
     data: Annotated[Path | None, typer.Option(help="Default: the shared handbook file.")] = None,
+    days: Annotated[int | None, typer.Option(min=1, help="Replay this many days.")] = None,
+    inject_drift: Annotated[
+        str | None, typer.Option(help="Drift scenario: amount or terminals.")
+    ] = None,
+    drift_from: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="First drifted day (default: a week in)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Train a first champion, then a weaker challenger that the gate rejects."""
+    """The whole loop: train on May, serve, replay June-September day by day through the API,
+    feed labels back after the delay, monitor drift daily, retrain and promote when needed."""
+    import json
+    import shutil
+
+    if inject_drift not in (None, "amount", "terminals"):
+        raise _fail("--inject-drift takes amount or terminals")
     path = data or (SHARED_DATA if SHARED_DATA.is_file() else None)
-    typer.echo(f"data: {path or 'built-in simulator'}")
-    settings = _settings(data_path=path)
-    typer.echo("1/2 challenger: HistGradientBoosting on the default 28-day window")
-    _print_summary(_train(settings, as_json=False))
-    weak = _settings(data_path=path, model_kind="logistic_regression", train_days=2)
-    typer.echo("2/2 challenger: logistic regression on 2 days (should not win)")
-    _print_summary(_train(weak, as_json=False))
-    typer.echo(
-        f"registry: {settings.resolved_tracking_uri}\n"
-        f"  browse it with: mlflow ui --backend-store-uri {settings.resolved_tracking_uri}"
+    base = _settings()
+    home = base.home / "demo"
+    shutil.rmtree(home, ignore_errors=True)  # the demo's own state, rebuilt every run
+    settings = _settings(home=home, data_path=home / "warehouse")
+    os.environ["FRAUDOPS_HOME"] = str(home)
+    os.environ["FRAUDOPS_DATA_PATH"] = str(home / "warehouse")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from pipelines.demo import DemoPlan, run_demo
+
+    console = Console(stderr=as_json)
+    console.print(f"data: {path or 'built-in simulator (183 days from 2018-04-01)'}")
+    plan = DemoPlan(
+        data_path=path,
+        days=days,
+        inject=inject_drift,  # type: ignore[arg-type]  # checked above
+        drift_from=None if drift_from is None else drift_from.date(),
     )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bars:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total)
+            bars.update(tasks[stage], completed=done)
+
+        try:
+            result = run_demo(plan, settings, progress)
+        except _user_errors() as exc:
+            raise _fail(str(exc)) from None
+    if as_json:
+        from dataclasses import asdict
+
+        sys.stdout.write(json.dumps(asdict(result), indent=2, default=str) + "\n")
+        return
+    table = Table(title="fraudops demo: the loop, week by week")
+    for column in ("week", "rows", "alerts", "drift share", "decision", "champion", "AP", "CP@100"):
+        table.add_column(column, justify="right")
+    for w in result.weeks:
+        table.add_row(
+            w["week"],
+            f"{w['rows']:,}",
+            f"{w['alerts']:,}",
+            str(w["drift_share"]),
+            w["decision"],
+            w["champion"],
+            str(w["average_precision"]),
+            str(w["card_precision_at_100"]),
+        )
+    console.print(table)
+    console.print(
+        f"{result.retrains} retrain(s), {result.promotions} promotion(s); champions "
+        f"{' -> '.join('v' + v for v in result.champion_versions)}; {result.seconds:.0f} s\n"
+        f"reports: {result.reports}/*.html (fraudops ui to browse them)\n"
+        f"registry: mlflow ui --backend-store-uri {settings.resolved_tracking_uri}"
+    )
+
+
+@app.command()
+def monitor(
+    window_end: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day of the window.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+) -> None:
+    """Run the monitoring flow once on the latest window of the prediction log."""
+    import json
+
+    settings = _settings()
+    if as_json:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from monitoring.flow import monitoring_flow
+
+    try:
+        decision = monitoring_flow(None if window_end is None else window_end.date().isoformat())
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(decision, indent=2) + "\n")
+        return
+    typer.echo(
+        f"window {decision['window_start']}..{decision['window_end']} vs champion "
+        f"v{decision['champion_version']}: {'RETRAIN' if decision['retrain'] else 'no retrain'}"
+    )
+    for reason in decision["reasons"]:
+        typer.echo(f"  - {reason}")
+    typer.echo(f"report: {decision['report_html']}  ({settings.reports_dir})")
+
+
+@app.command()
+def replay(
+    data: Annotated[Path, typer.Option(exists=True, help="Labelled transactions to replay.")],
+    start: Annotated[dt.datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")],
+    days: Annotated[int, typer.Option(min=1, help="Days to replay.")] = 7,
+    url: Annotated[str, typer.Option(help="Service URL.")] = "http://127.0.0.1:3000",
+) -> None:
+    """Send transactions day by day to a running service, and labels after the delay."""
+    settings = _settings()
+    from fraudops.contract import validate_transactions
+    from fraudops.replay import ReplayClient
+    from fraudops.sources import read_transactions
+
+    try:
+        history = validate_transactions(read_transactions(data, settings.column_mapping))
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    client = ReplayClient(url, token)
+    delay = dt.timedelta(days=settings.label_delay_days)
+    for i in range(days):
+        day = (start + dt.timedelta(days=i)).date()
+        rows = history[history["TX_DATETIME"].dt.date == day]
+        answers = client.score(rows)
+        labelled = history[history["TX_DATETIME"].dt.date == day - delay]
+        sent = (
+            client.feedback(labelled, dt.datetime.combine(day, dt.time(23, 59)))
+            if len(labelled)
+            else 0
+        )
+        alerts = sum(1 for a in answers if a["decision"] == "alert")
+        typer.echo(f"{day}: {len(answers):,} scored, {alerts:,} alerts, {sent:,} labels sent")
+    client.close()
+
+
+@app.command()
+def ui() -> None:
+    """Start the Evidently UI on the reports workspace; print the MLflow and Prefect UI commands."""
+    settings = _settings()
+    from fraudops.monitoring import workspace_path
+
+    workspace = workspace_path(settings)
+    workspace.mkdir(parents=True, exist_ok=True)
+    typer.echo(
+        f"Evidently UI: http://127.0.0.1:{settings.ui_port} (workspace {workspace})\n"
+        f"HTML reports: {settings.reports_dir}/*.html\n"
+        f"MLflow UI:    mlflow ui --backend-store-uri {settings.resolved_tracking_uri}\n"
+        f"Prefect UI:   prefect server start --host 127.0.0.1 (then http://127.0.0.1:4200)"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "evidently",
+        "ui",
+        "--workspace",
+        str(workspace),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.ui_port),
+    ]
+    os.execvpe(command[0], command, dict(os.environ))
+
+
+@app.command()
+def schedule(
+    train_cron: Annotated[str, typer.Option(help="Training schedule.")] = "0 3 * * 1",
+    monitor_cron: Annotated[str, typer.Option(help="Monitoring schedule.")] = "0 2 * * *",
+) -> None:
+    """Serve the training (weekly) and monitoring (daily) flows on cron schedules.
+
+    Needs a Prefect server (``PREFECT_API_URL``): schedules are refused on the ephemeral API.
+    """
+    settings = _settings()
+    if not os.environ.get("PREFECT_API_URL"):
+        raise _fail(
+            "schedules need a Prefect server: start `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    from prefect import serve as prefect_serve
+
+    from monitoring.flow import monitoring_flow
+    from pipelines.training import training_flow
+
+    typer.echo(f"training: {train_cron}; monitoring: {monitor_cron} ({settings.model_name})")
+    deployments: list[Any] = [
+        training_flow.to_deployment(name="train-weekly", cron=train_cron),
+        monitoring_flow.to_deployment(name="monitor-daily", cron=monitor_cron),
+    ]
+    prefect_serve(*deployments)

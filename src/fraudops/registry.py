@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,7 @@ def log_challenger(
     params: dict[str, Any],
     metrics: dict[str, float],
     tags: dict[str, str],
+    frames: dict[str, pd.DataFrame] | None = None,
 ) -> tuple[str, str]:
     """Log one training run with its params, holdout metrics, tags and the fitted pipeline.
 
@@ -112,6 +114,7 @@ def log_challenger(
         experiment_id: from :func:`configure_mlflow`.
         model: the fitted challenger pipeline.
         sample_features: a few rows of its input frame, to infer the model signature.
+        frames: artifact path (e.g. ``reference/reference.parquet``) → frame to store as Parquet.
 
     Returns:
         (run id, model URI).
@@ -128,7 +131,21 @@ def log_challenger(
             signature=signature,
             pip_requirements=_requirements(),
         )
+        with tempfile.TemporaryDirectory() as tmp:
+            for artifact, frame in (frames or {}).items():
+                local = Path(tmp) / Path(artifact).name
+                frame.to_parquet(local, index=False)
+                mlflow.log_artifact(str(local), artifact_path=str(Path(artifact).parent))
     return run.info.run_id, info.model_uri
+
+
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+
+
+def load_frame_artifact(client: MlflowClient, run_id: str, artifact: str) -> pd.DataFrame:
+    """A Parquet artifact of a run as a frame."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return pd.read_parquet(client.download_artifacts(run_id, artifact, tmp))
 
 
 def register_version(

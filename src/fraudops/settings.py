@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         None, description="First training day; None ends the test window on the last data day."
     )
 
+    test_end: dt.date | None = Field(
+        None, description="Last test day of a retrain; training shrinks after the warm-up."
+    )
+
     alert_rate: float = Field(
         0.01, gt=0, lt=1, description="Alert budget: share of transactions that raise an alert."
     )
@@ -73,6 +77,37 @@ class Settings(BaseSettings):
     )
     gate_min_roc_auc: float = Field(
         0.7, ge=0, le=1, description="Absolute minimum ROC AUC for a first champion."
+    )
+
+    reference_rows: int = Field(
+        50_000, ge=100, description="Training rows kept (stratified by day) as drift reference."
+    )
+    monitor_window_days: int = Field(7, ge=1, description="Current window of the drift job.")
+    monitor_max_rows: int = Field(
+        20_000, ge=100, description="Current rows compared at most (sampled by day)."
+    )
+    drift_share_threshold: float = Field(
+        0.15,
+        gt=0,
+        le=1,
+        description="A window drifts when more than this share of the 19 columns drifted (3+).",
+    )
+    drift_windows_needed: int = Field(2, ge=1, description="N: drifted windows among the last M.")
+    drift_windows_considered: int = Field(3, ge=1, description="M: windows considered.")
+    monitor_min_rows: int = Field(1_000, ge=1, description="Fewer current rows: no decision.")
+    retrain_cooldown_days: int = Field(
+        7, ge=0, description="Days (of transaction time) after a retrain with no new retrain."
+    )
+    performance_drop: float = Field(
+        0.1, gt=0, le=1, description="Retrain when labelled AP trails the champion's by this."
+    )
+    min_labelled_rows: int = Field(2_000, ge=1, description="Fewest labels for the AP check.")
+    reports_keep: int = Field(
+        40, ge=1, description="HTML reports kept (older ones pruned; decisions JSON kept)."
+    )
+    ui_port: int = Field(8000, ge=1, le=65535, description="Evidently UI port.")
+    retrain_deployment: str | None = Field(
+        None, description="Prefect deployment to retrain with (run_deployment); None: subflow."
     )
 
     serve_host: str = Field("127.0.0.1", description="Address the service binds to.")
@@ -96,6 +131,9 @@ class Settings(BaseSettings):
     )
     hash_secret: SecretStr | None = Field(
         None, description="Key of the id hashes in logs; default: a random key in <home>/secrets."
+    )
+    log_flush_seconds: float = Field(
+        1.0, gt=0, description="Longest a logged row waits before it is written."
     )
     log_max_buffered_rows: int = Field(
         200_000, ge=1, description="Log rows held while writes fail; more are counted dropped."

@@ -20,7 +20,8 @@ def read_transactions(path: Path, mapping: Mapping[str, str] | None = None) -> p
     """Read a transactions file and rename its columns to the contract's.
 
     Args:
-        path: a ``.parquet`` or ``.csv`` file with one row per transaction.
+        path: a ``.parquet`` or ``.csv`` file with one row per transaction, or a folder whose
+            ``*.parquet`` files are read in name order and concatenated.
         mapping: your column name -> contract column name; contract names pass through.
 
     Returns:
@@ -32,6 +33,12 @@ def read_transactions(path: Path, mapping: Mapping[str, str] | None = None) -> p
         DataValidationError: the mapping names a column the file lacks.
     """
     path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.parquet"))
+        if not files:
+            raise DataSourceError(f"data folder {path} holds no .parquet files")
+        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        return c.apply_column_mapping(frame, mapping or {})
     if not path.is_file():
         raise DataSourceError(f"data file not found: {path}")
     suffix = path.suffix.lower()

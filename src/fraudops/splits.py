@@ -48,11 +48,16 @@ def plan_windows(
     test_days: int,
     warmup_days: int = c.MAX_WINDOW_DAYS,
     train_start: dt.date | None = None,
+    test_end: dt.date | None = None,
+    min_train_days: int = 7,
 ) -> Windows:
     """Place the windows in the history spanned by ``times``.
 
     With ``train_start`` None the test window ends on the last day of the history; otherwise
-    training starts that day. Rows of the first ``warmup_days`` days only fill feature windows.
+    training starts that day. With ``test_end`` (a retrain on the latest labelled days) the test
+    window ends on that day and training, if the warm-up leaves less history than
+    ``train_days``, starts after the warm-up with at least ``min_train_days`` days. Rows of the
+    first ``warmup_days`` days only fill feature windows.
 
     Raises:
         SplitError: the training window would start inside the warm-up period or the test
@@ -62,6 +67,20 @@ def plan_windows(
     last_day = times.max().normalize().date()
     earliest_train = first_day + dt.timedelta(days=warmup_days)
     span = dt.timedelta(days=train_days + label_delay_days + test_days)
+    if test_end is not None:
+        train_end = test_end + dt.timedelta(days=1 - test_days - label_delay_days)
+        train_start = max(train_end - dt.timedelta(days=train_days), earliest_train)
+        if (train_end - train_start).days < min_train_days:
+            raise SplitError(
+                f"only {(train_end - train_start).days} labelled training days before "
+                f"{train_end} after the warm-up (need {min_train_days})"
+            )
+        return Windows(
+            train_start=train_start,
+            train_end=train_end,
+            test_start=train_end + dt.timedelta(days=label_delay_days),
+            test_end=test_end + dt.timedelta(days=1),
+        )
     if train_start is None:
         train_start = last_day + dt.timedelta(days=1) - span
     windows = Windows(

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from fraudops import contract as c
 from fraudops import registry
+from fraudops.drift import reference_sample, sample_by_day
 from fraudops.evaluation import Metrics, evaluate
 from fraudops.features import compute_features
 from fraudops.gate import GateDecision, GateRule, decide
@@ -35,6 +36,7 @@ class Dataset:
     Attributes:
         train_features, test_features: rows × :data:`contract.FEATURES` (float64).
         train_labels: training labels (0/1), aligned with ``train_features``.
+        train_times: ``TX_DATETIME`` of the training rows (for the drift reference sample).
         test_frame: test rows × the contract's labelled columns (for the holdout metrics).
         windows: the split's day boundaries.
         data_sha256: fingerprint of the training rows' raw columns.
@@ -42,6 +44,7 @@ class Dataset:
 
     train_features: pd.DataFrame
     train_labels: np.ndarray
+    train_times: pd.Series
     test_features: pd.DataFrame
     test_frame: pd.DataFrame
     windows: Windows
@@ -94,12 +97,14 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
         test_days=settings.test_days,
         warmup_days=settings.warmup_days,
         train_start=settings.train_start,
+        test_end=settings.test_end,
     )
     features = compute_features(transactions, settings.label_delay_days)
     train, test = split(transactions, windows)
     return Dataset(
         train_features=features[train].reset_index(drop=True),
         train_labels=transactions[c.LABEL].to_numpy()[train],
+        train_times=transactions[c.TX_DATETIME][train].reset_index(drop=True),
         test_features=features[test].reset_index(drop=True),
         test_frame=transactions[test].reset_index(drop=True),
         windows=windows,
@@ -170,6 +175,15 @@ def register_challenger(
         "threshold": repr(metrics.threshold),
         **{f"{registry.METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.as_dict().items()},
     }
+    sample = sample_by_day(
+        dataset.train_features.assign(_time=dataset.train_times.to_numpy()),
+        "_time",
+        settings.reference_rows,
+        settings.seed,
+    )
+    reference = reference_sample(
+        sample.drop(columns="_time"), sample["_time"], fraud_scores(model, sample), len(sample)
+    )
     run_id, model_uri = registry.log_challenger(
         experiment_id,
         model,
@@ -177,6 +191,7 @@ def register_challenger(
         params={"model_kind": settings.model_kind, **params},
         metrics=metrics.as_dict(),
         tags=tags,
+        frames={registry.REFERENCE_ARTIFACT: reference},
     )
     version = registry.register_version(
         client, settings.model_name, run_id, model_uri, {**tags, "gate": "pending"}

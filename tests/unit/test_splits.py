@@ -77,3 +77,16 @@ def test_split_leaves_the_delay_gap_out_and_drops_cards_known_compromised():
     assert np.flatnonzero(test).tolist() == [5, 7]
     _, all_test = split(tx, w, exclude_known_compromised=False)
     assert np.flatnonzero(all_test).tolist() == [4, 5, 6, 7]
+
+
+def test_retrain_window_ends_on_test_end_and_shrinks_training_after_the_warm_up():
+    times = _times("2018-04-01", "2018-06-30")
+    w = plan_windows(
+        times, train_days=28, label_delay_days=7, test_days=7, test_end=dt.date(2018, 6, 2)
+    )
+    assert (w.test_start, w.test_end) == (dt.date(2018, 5, 27), dt.date(2018, 6, 3))
+    assert (w.train_start, w.train_end) == (dt.date(2018, 5, 1), dt.date(2018, 5, 20))
+    with pytest.raises(SplitError, match="labelled training days"):
+        plan_windows(
+            times, train_days=28, label_delay_days=7, test_days=7, test_end=dt.date(2018, 5, 15)
+        )

@@ -1,0 +1,137 @@
+"""Prefect monitoring flow: drift of the recent window → debounced decision → retraining.
+
+``run_monitoring`` wires the steps of :mod:`fraudops.monitoring` once; the flow runs them as
+tasks, and, when it decides to retrain, runs the training flow on the most recent labelled
+window — as a subflow by default, or with ``run_deployment`` when
+``FRAUDOPS_RETRAIN_DEPLOYMENT`` names a deployment on a Prefect server. The gate of the
+training flow still decides promotion; the service picks a new champion up by itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+
+from fraudops import monitoring
+from fraudops.drift import run_drift
+from fraudops.settings import Settings
+
+Fn = Callable[..., Any]
+_STEPS: tuple[Fn, ...] = (
+    monitoring.load_champion_reference,
+    monitoring.current_window,
+    monitoring.labelled_window,
+    run_drift,
+    monitoring.decide,
+    monitoring.record,
+)
+_TASKS = {
+    step: task(name=step.__name__.replace("_", "-"), cache_policy=NONE)(step) for step in _STEPS
+}
+
+
+def as_task(step: Fn) -> Fn:
+    return _TASKS[step]
+
+
+def plain(step: Fn) -> Fn:
+    return step
+
+
+def retrain_in_process(settings: Settings, window_end: dt.date) -> dict[str, Any]:
+    """Run the training flow (a subflow when called inside a flow) on the latest labelled window."""
+    from pipelines.training import training_flow
+
+    return training_flow(
+        data_path=None if settings.data_path is None else str(settings.data_path),
+        test_end=monitoring.last_labelled_day(settings, window_end).isoformat(),
+    )
+
+
+def retrain_by_deployment(settings: Settings, window_end: dt.date) -> dict[str, Any]:
+    """Start the training deployment on a Prefect server; the worker runs it."""
+    from prefect.deployments import run_deployment
+
+    test_end = monitoring.last_labelled_day(settings, window_end)
+    run: Any = run_deployment(
+        settings.retrain_deployment or "",
+        parameters={"test_end": test_end.isoformat()},
+        timeout=0,
+    )
+    return {"deployment": settings.retrain_deployment, "flow_run_id": str(run.id)}
+
+
+def run_monitoring(
+    settings: Settings,
+    window_end: dt.date | None = None,
+    step: Callable[[Fn], Fn] = plain,
+    retrain: Callable[[Settings, dt.date], dict[str, Any]] | None = None,
+) -> monitoring.Decision:
+    """One monitoring run; see the module docstring.
+
+    Raises:
+        MonitorInputError: no champion, no prediction log, empty window or missing columns;
+            nothing is recorded and nothing retrains.
+    """
+    champion = step(monitoring.load_champion_reference)(settings)
+    current, start, end = step(monitoring.current_window)(settings, window_end)
+    labelled = step(monitoring.labelled_window)(settings, end)
+    snapshot, figures = step(run_drift)(
+        champion.reference,
+        current,
+        threshold=champion.threshold,
+        column_drift_share=settings.drift_share_threshold,
+        min_labelled=settings.min_labelled_rows,
+        labelled=labelled,
+    )
+    history = monitoring.read_decisions(settings)
+    wants_retrain, drifted, reasons = step(monitoring.decide)(
+        figures, champion, history, end, settings
+    )
+    decision = monitoring.Decision(
+        window_start=start.isoformat(),
+        window_end=end.isoformat(),
+        champion_version=champion.version,
+        drifted=drifted,
+        retrain=wants_retrain,
+        reasons=reasons,
+        figures=figures.as_dict(),
+    )
+    if wants_retrain:
+        trigger = retrain or (
+            retrain_by_deployment if settings.retrain_deployment else retrain_in_process
+        )
+        try:
+            decision.retrain_result = trigger(settings, end)
+        except Exception as exc:  # a failed retrain is recorded; the champion stays
+            decision.retrain_result = {"error": f"{type(exc).__name__}: {exc}", "promoted": False}
+            decision.reasons.append(f"retrain failed: {exc}")
+    return step(monitoring.record)(settings, decision, snapshot)
+
+
+@flow(name="monitor-fraud-model")
+def monitoring_flow(window_end: str | None = None) -> dict[str, Any]:
+    """Scheduled or on-demand drift check; retrains through the training flow when needed."""
+    settings = Settings()
+    end = None if window_end is None else dt.date.fromisoformat(window_end)
+    decision = run_monitoring(settings, end, step=as_task)
+    create_markdown_artifact(
+        key="drift-decision",
+        markdown=(
+            f"## {'Retrain' if decision.retrain else 'No retrain'}: window "
+            f"{decision.window_start}..{decision.window_end}, champion v{decision.champion_version}"
+            "\n\n"
+            + "\n".join(f"- {r}" for r in decision.reasons)
+            + f"\n\nReport: `{decision.report_html}`\n\n```json\n"
+            + json.dumps(decision.figures, indent=2, default=str)[:20_000]
+            + "\n```\n"
+        ),
+        description="Drift figures and the retraining decision",
+    )
+    return json.loads(json.dumps(decision.as_dict(), default=str))

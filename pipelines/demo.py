@@ -1,0 +1,287 @@
+"""The whole loop on real data: train → serve → replay day by day → monitor → retrain → promote.
+
+History before the replay lands in a "warehouse" folder (Parquet) that the training flow reads;
+each replayed day is appended to it with its labels (drift included), as a payment company's
+warehouse would receive them. The service is a real ``fraudops serve`` process; transactions go
+through its REST API in time order, labels through ``/feedback`` once ``label_delay_days`` old.
+After each day the monitoring steps compare the last week of the prediction log with the
+champion's reference and may run the training flow, whose gate decides promotion; the service
+picks a new champion up by polling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from fraudops import contract as c
+from fraudops.evaluation import card_precision_at_k
+from fraudops.monitoring import MonitorInputError, read_decisions
+from fraudops.predlog import read_log
+from fraudops.replay import DriftInjector, DriftKind, ReplayClient
+from fraudops.settings import Settings
+from fraudops.simulator import SimulationConfig
+from fraudops.sources import load_transactions
+
+
+@dataclass
+class DemoPlan:
+    """What to replay. Dates are whole days; ``days`` None replays to the end of the data."""
+
+    data_path: Path | None
+    replay_start: dt.date = dt.date(2018, 6, 1)
+    days: int | None = None
+    inject: DriftKind | None = None
+    drift_from: dt.date | None = None
+
+
+@dataclass
+class DemoResult:
+    """Per-week table and totals of one demo run."""
+
+    weeks: list[dict[str, Any]]
+    retrains: int
+    promotions: int
+    champion_versions: list[str]
+    seconds: float
+    home: str
+    reports: str
+    notes: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _history(plan: DemoPlan, settings: Settings) -> pd.DataFrame:
+    raw = load_transactions(
+        plan.data_path,
+        settings.column_mapping,
+        SimulationConfig(days=183, start=dt.date(2018, 4, 1), seed=settings.simulator_seed),
+    )
+    return c.validate_transactions(raw)
+
+
+def _start_service(
+    settings: Settings, warehouse: Path, history_end: dt.date, port: int, log: Path
+) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "FRAUDOPS_HOME": str(settings.home),
+        "FRAUDOPS_DATA_PATH": str(warehouse),
+        "FRAUDOPS_ONLINE_HISTORY_END": history_end.isoformat(),
+        "FRAUDOPS_POLL_INTERVAL_SECONDS": "2",
+    }
+    env.pop("FRAUDOPS_API_TOKEN", None)
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fraudops", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_ready(url: str, server: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the service exited ({server.returncode}); see {log}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the service was not ready within {timeout} s; see {log}")
+
+
+def _wait_logged(settings: Settings, day: dt.date, rows: int, timeout: float = 15) -> None:
+    """Wait until the service's background writer has flushed the day's rows."""
+    folder = settings.prediction_log_dir / f"date={day}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logged = (
+            sum(
+                pd.read_parquet(f, columns=["transaction_id"]).shape[0]
+                for f in folder.glob("part-*.parquet")
+            )
+            if folder.is_dir()
+            else 0
+        )
+        if logged >= rows:
+            return
+        time.sleep(0.2)
+
+
+def weekly_table(settings: Settings, truth: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per replayed week: rows, alerts, drift share, decisions, champion, AP and CP@100."""
+    from sklearn.metrics import average_precision_score
+
+    log = read_log(settings.prediction_log_dir)
+    if log.empty:
+        return []
+    log = log.merge(
+        truth[[c.TRANSACTION_ID, c.LABEL]],
+        left_on="transaction_id",
+        right_on=c.TRANSACTION_ID,
+        how="left",
+    )
+    log["week"] = log["tx_datetime"].dt.to_period("W-SUN").dt.start_time.dt.date
+    decisions = pd.DataFrame(read_decisions(settings))
+    if not decisions.empty:
+        decisions["week"] = (
+            pd.to_datetime(decisions["window_end"]).dt.to_period("W-SUN").dt.start_time.dt.date
+        )
+    weeks = []
+    for week, rows in log.groupby("week", sort=True):
+        labels = rows[c.LABEL].to_numpy()
+        scored = rows.rename(columns={"customer_hash": c.CUSTOMER_ID, "tx_datetime": c.TX_DATETIME})
+        both = len(np.unique(labels)) == 2
+        in_week = decisions[decisions["week"] == week] if not decisions.empty else decisions
+        weeks.append(
+            {
+                "week": str(week),
+                "rows": len(rows),
+                "alerts": int((rows["decision"] == "alert").sum()),
+                "drift_share": None
+                if in_week.empty
+                else round(float(in_week["figures"].map(lambda f: f["drift_share"]).max()), 2),
+                "decision": "-"
+                if in_week.empty
+                else ("retrain" if in_week["retrain"].any() else "keep"),
+                "champion": ",".join(sorted(rows["model_version"].unique(), key=int)),
+                "average_precision": round(float(average_precision_score(labels, rows["score"])), 3)
+                if both
+                else None,
+                "card_precision_at_100": round(
+                    card_precision_at_k(scored, rows["score"].to_numpy(), 100), 3
+                )
+                if both
+                else None,
+            }
+        )
+    return weeks
+
+
+def run_demo(
+    plan: DemoPlan, settings: Settings, progress: Callable[[str, int, int], None] | None = None
+) -> DemoResult:
+    """Run the loop; ``settings.home`` is the demo's own home (wiped first by the caller)."""
+    from monitoring.flow import run_monitoring
+    from pipelines.training import training_flow
+
+    began = time.perf_counter()
+    say = progress or (lambda stage, done, total: None)
+    history = _history(plan, settings)
+    last_day = history[c.TX_DATETIME].max().date()
+    end = (
+        last_day
+        if plan.days is None
+        else min(last_day, plan.replay_start + dt.timedelta(days=plan.days - 1))
+    )
+    warehouse = settings.home / "warehouse"
+    warehouse.mkdir(parents=True, exist_ok=True)
+    before = history[history[c.TX_DATETIME] < pd.Timestamp(plan.replay_start)]
+    before.to_parquet(warehouse / "0000-history.parquet", index=False)
+
+    first_train = history[c.TX_DATETIME].min().date() + dt.timedelta(days=settings.warmup_days)
+    span = (plan.replay_start - first_train).days
+    say("training the first champion", 0, 1)
+    first = training_flow(
+        data_path=str(warehouse),
+        train_start=first_train.isoformat(),
+        train_days=span - settings.label_delay_days - settings.test_days,
+    )
+    say("training the first champion", 1, 1)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server_log = settings.home / "service.log"
+    server = _start_service(
+        settings, warehouse, plan.replay_start - dt.timedelta(days=1), port, server_log
+    )
+    injector = None
+    if plan.inject:
+        injector = DriftInjector(
+            plan.inject, plan.drift_from or plan.replay_start + dt.timedelta(days=7)
+        )
+    terminals = history[c.TERMINAL_ID].unique()
+    replayed: dict[dt.date, pd.DataFrame] = {}
+    notes: list[str] = []
+    client = None
+    try:
+        _wait_ready(url, server, server_log)
+        client = ReplayClient(url)
+        days = [
+            plan.replay_start + dt.timedelta(days=i)
+            for i in range((end - plan.replay_start).days + 1)
+        ]
+
+        def replay_day(day: dt.date) -> None:
+            rows = history[history[c.TX_DATETIME].dt.date == day]
+            if injector is not None:
+                rows = injector.apply(rows, day, terminals)
+            client.score(rows)
+            landing = warehouse / f"day-{day}.parquet.tmp"  # a retrain may read the folder now
+            rows.to_parquet(landing, index=False)
+            landing.rename(warehouse / f"day-{day}.parquet")
+            replayed[day] = rows
+            labelled_day = day - dt.timedelta(days=settings.label_delay_days)
+            if labelled_day in replayed:
+                client.feedback(replayed[labelled_day], dt.datetime.combine(day, dt.time(23, 59)))
+            _wait_logged(settings, day, len(rows))
+
+        # Day D+1 is replayed while day D is monitored: the service and the drift job each
+        # get a core, and the monitored window never runs more than a day behind the traffic.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay") as pool:
+            pending = pool.submit(replay_day, days[0])
+            for n, day in enumerate(days, start=1):
+                pending.result()
+                if n < len(days):
+                    pending = pool.submit(replay_day, days[n])
+                try:
+                    run_monitoring(settings, day)
+                except MonitorInputError as exc:
+                    notes.append(f"{day}: {exc}")
+                say("replay, monitoring", n, len(days))
+    finally:
+        if client is not None:
+            client.close()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    truth = pd.concat([before, *replayed.values()], ignore_index=True)
+    decisions = read_decisions(settings)
+    promoted = [
+        d for d in decisions if d.get("retrain_result", {}) and d["retrain_result"].get("promoted")
+    ]
+    versions = [first["version"], *(d["retrain_result"]["version"] for d in promoted)]
+    return DemoResult(
+        weeks=weekly_table(settings, truth),
+        retrains=sum(1 for d in decisions if d["retrain"]),
+        promotions=len(promoted),
+        champion_versions=versions,
+        seconds=round(time.perf_counter() - began, 1),
+        home=str(settings.home),
+        reports=str(settings.reports_dir),
+        notes=notes,
+    )

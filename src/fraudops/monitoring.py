@@ -1,0 +1,274 @@
+"""Monitoring steps: current window, champion reference, drift, debounced decision, records.
+
+``monitoring/flow.py`` wires these as a Prefect flow; each is a plain function. The decision
+(:func:`decide`) retrains when the share of drifted columns is above
+``drift_share_threshold`` in at least N of the last M windows (``drift_windows_needed`` of
+``drift_windows_considered``), or when labelled average precision trails the champion's holdout
+AP by ``performance_drop``; never within ``retrain_cooldown_days`` of the last retrain, and never
+on a window with fewer than ``monitor_min_rows`` rows. Every decision is recorded as JSON next
+to the HTML report and appended to ``decisions.jsonl``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fraudops import registry
+from fraudops.drift import LABEL_COLUMN, DriftFigures, DriftInputError, sample_by_day
+from fraudops.settings import Settings
+
+DECISIONS_FILE = "decisions.jsonl"
+
+
+class MonitorInputError(DriftInputError):
+    """The monitoring flow cannot run: no champion, no prediction log, or an empty window."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The champion the window is compared with."""
+
+    version: str
+    reference: pd.DataFrame
+    threshold: float
+    average_precision: float | None
+    train_end: str | None
+
+
+@dataclass
+class Decision:
+    """One monitoring run's outcome (``as_dict`` is what is recorded)."""
+
+    window_start: str
+    window_end: str
+    champion_version: str
+    drifted: bool
+    retrain: bool
+    reasons: list[str]
+    figures: dict[str, Any]
+    report_html: str | None = None
+    retrain_result: dict[str, Any] | None = None
+    recorded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_champion_reference(settings: Settings) -> Champion:
+    """The ``@champion`` version, its stored drift reference and holdout figures.
+
+    Raises:
+        MonitorInputError: there is no champion yet, or it has no stored reference.
+    """
+    registry.configure_mlflow(settings)
+    client = registry.client_for(settings)
+    version = registry.version_by_alias(client, settings.model_name, registry.CHAMPION)
+    if version is None:
+        raise MonitorInputError(
+            f"no @champion for {settings.model_name!r} yet: train one with `fraudops train`"
+        )
+    try:
+        reference = registry.load_frame_artifact(
+            client, str(version.run_id), registry.REFERENCE_ARTIFACT
+        )
+    except Exception as exc:
+        raise MonitorInputError(
+            f"champion v{version.version} has no drift reference ({registry.REFERENCE_ARTIFACT})"
+        ) from exc
+    tags = version.tags
+    ap = tags.get(f"{registry.METRIC_TAG_PREFIX}average_precision")
+    return Champion(
+        version=str(version.version),
+        reference=reference,
+        threshold=float(tags.get("threshold", 0.5)),
+        average_precision=None if ap is None else float(ap),
+        train_end=tags.get("train_end"),
+    )
+
+
+def _partition_days(root: Path) -> list[dt.date]:
+    return sorted(dt.date.fromisoformat(p.name[5:]) for p in root.glob("date=*") if p.is_dir())
+
+
+def _read_days(root: Path, start: dt.date, end: dt.date) -> list[pd.DataFrame]:
+    return [
+        pd.read_parquet(f)
+        for day in _partition_days(root)
+        if start <= day <= end
+        for f in sorted((root / f"date={day}").glob("part-*.parquet"))
+    ]
+
+
+def current_window(
+    settings: Settings, window_end: dt.date | None = None
+) -> tuple[pd.DataFrame, dt.date, dt.date]:
+    """The last ``monitor_window_days`` days of the prediction log.
+
+    Returns:
+        (rows × prediction-log columns, sampled by day to at most ``monitor_max_rows``;
+        first day; last day).
+
+    Raises:
+        MonitorInputError: the log is empty, or the window holds no rows.
+    """
+    root = settings.prediction_log_dir
+    days = _partition_days(root)
+    if not days:
+        raise MonitorInputError(f"the prediction log {root} is empty: nothing was scored yet")
+    end = window_end or days[-1]
+    start = end - dt.timedelta(days=settings.monitor_window_days - 1)
+    parts = _read_days(root, start, end)
+    if not parts:
+        raise MonitorInputError(f"the window {start}..{end} of the prediction log has no rows")
+    current = pd.concat(parts, ignore_index=True)
+    current = sample_by_day(current, "tx_datetime", settings.monitor_max_rows, settings.seed)
+    return current.reset_index(drop=True), start, end
+
+
+def labelled_window(settings: Settings, window_end: dt.date) -> pd.DataFrame | None:
+    """The window one label delay before ``window_end``, its arrived labels joined.
+
+    Returns:
+        Scored rows with ``is_fraud`` (only rows whose label arrived), or None if there are none.
+    """
+    end = window_end - dt.timedelta(days=settings.label_delay_days)
+    start = end - dt.timedelta(days=settings.monitor_window_days - 1)
+    # labels arrive after their transactions: only label days from the window's start matter
+    label_parts = _read_days(settings.label_log_dir, start, window_end)
+    parts = _read_days(settings.prediction_log_dir, start, end)
+    if not label_parts or not parts:
+        return None
+    labels = pd.concat(label_parts, ignore_index=True)
+    scored = pd.concat(parts, ignore_index=True)
+    last = labels.drop_duplicates("transaction_id", keep="last").set_index("transaction_id")
+    scored[LABEL_COLUMN] = scored["transaction_id"].map(last["is_fraud"])
+    scored = scored.dropna(subset=[LABEL_COLUMN])
+    return scored if len(scored) else None
+
+
+def read_decisions(settings: Settings) -> list[dict[str, Any]]:
+    """Every recorded decision, oldest first."""
+    path = settings.reports_dir / DECISIONS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def decide(
+    figures: DriftFigures,
+    champion: Champion,
+    history: list[dict[str, Any]],
+    window_end: dt.date,
+    settings: Settings,
+) -> tuple[bool, bool, list[str]]:
+    """Debounced retraining decision.
+
+    Args:
+        figures: this window's drift and quality figures.
+        champion: the champion compared with (its holdout AP is the performance bar).
+        history: earlier decisions (dicts as recorded), oldest first.
+        window_end: last day of this window (transaction time).
+
+    Returns:
+        (retrain, this window drifted, reasons).
+    """
+    reasons: list[str] = []
+    if figures.current_rows < settings.monitor_min_rows:
+        return (
+            False,
+            False,
+            [f"only {figures.current_rows} rows (< {settings.monitor_min_rows}): no decision"],
+        )
+    drifted = figures.drift_share > settings.drift_share_threshold
+    reasons.append(
+        f"drift share {figures.drift_share:.2f} {'>' if drifted else '<='} "
+        f"{settings.drift_share_threshold:.2f} ({len(figures.drifted_columns)} columns"
+        f"{': ' + ', '.join(figures.drifted_columns[:6]) if figures.drifted_columns else ''})"
+    )
+    same_champion = [h for h in history if h.get("champion_version") == champion.version]
+    recent = [
+        bool(h.get("drifted")) for h in same_champion[-(settings.drift_windows_considered - 1) :]
+    ]
+    recent.append(drifted)
+    drift_trigger = sum(recent) >= settings.drift_windows_needed
+    reasons.append(
+        f"{sum(recent)} of the last {len(recent)} windows drifted "
+        f"(retrain at {settings.drift_windows_needed} of {settings.drift_windows_considered})"
+    )
+    performance_trigger = False
+    if figures.average_precision is not None and champion.average_precision is not None:
+        bar = champion.average_precision - settings.performance_drop
+        performance_trigger = (
+            figures.labelled_rows >= settings.min_labelled_rows and figures.average_precision < bar
+        )
+        reasons.append(
+            f"labelled AP {figures.average_precision:.3f} on {figures.labelled_rows} rows vs "
+            f"champion {champion.average_precision:.3f} - {settings.performance_drop:.2f}"
+            f"{' (dropped)' if performance_trigger else ''}"
+        )
+    retrains = [h for h in history if h.get("retrain")]
+    if (drift_trigger or performance_trigger) and retrains:
+        last = dt.date.fromisoformat(retrains[-1]["window_end"])
+        waited = (window_end - last).days
+        if waited < settings.retrain_cooldown_days:
+            reasons.append(
+                f"cooldown: last retrain {waited} days ago (< {settings.retrain_cooldown_days})"
+            )
+            return False, drifted, reasons
+    retrain = drift_trigger or performance_trigger
+    reasons.append("retrain" if retrain else "no retrain")
+    return retrain, drifted, reasons
+
+
+def last_labelled_day(settings: Settings, window_end: dt.date) -> dt.date:
+    """The retrain's last test day: labels of later transactions have not arrived yet."""
+    return window_end - dt.timedelta(days=settings.label_delay_days)
+
+
+def record(settings: Settings, decision: Decision, snapshot: Any | None) -> Decision:
+    """Write the HTML report, its decision JSON, the decisions log line and a workspace run."""
+    reports = settings.reports_dir
+    reports.mkdir(parents=True, exist_ok=True)
+    stem = f"drift-{decision.window_end}-v{decision.champion_version}"
+    if snapshot is not None:
+        html = reports / f"{stem}.html"
+        snapshot.save_html(str(html))
+        decision.report_html = str(html)
+        _add_to_workspace(settings, snapshot)
+        for old in sorted(reports.glob("drift-*.html"), key=lambda p: p.stat().st_mtime)[
+            : -settings.reports_keep
+        ]:
+            old.unlink()
+    (reports / f"{stem}.json").write_text(json.dumps(decision.as_dict(), indent=2, default=str))
+    with (reports / DECISIONS_FILE).open("a") as fh:
+        fh.write(json.dumps(decision.as_dict(), default=str) + "\n")
+    return decision
+
+
+def workspace_path(settings: Settings) -> Path:
+    return settings.reports_dir / "workspace"
+
+
+@functools.lru_cache(maxsize=4)
+def _workspace_project(path: str) -> tuple[Any, Any]:
+    """The Evidently workspace at ``path`` and its drift project (opening one costs ~1 s)."""
+    from evidently.ui.workspace import Workspace
+
+    workspace = Workspace.create(path)
+    found = workspace.search_project(PROJECT_NAME)
+    return workspace, found[0] if found else workspace.create_project(PROJECT_NAME)
+
+
+PROJECT_NAME = "fraudops drift"
+
+
+def _add_to_workspace(settings: Settings, snapshot: Any) -> None:
+    workspace, project = _workspace_project(str(workspace_path(settings)))
+    workspace.add_run(project.id, snapshot, include_data=False)

@@ -1,0 +1,119 @@
+"""The monitoring flow on a real registry and a real prediction log (scored in-process)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fraudops import contract as c
+from fraudops import registry
+from fraudops.drift import DriftInputError
+from fraudops.monitoring import MonitorInputError, read_decisions
+from fraudops.online import Transaction
+from fraudops.serving import Scorer
+from fraudops.settings import Settings
+from monitoring.flow import run_monitoring
+from pipelines.training import run_training
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+HISTORY_END = dt.date(2018, 5, 31)
+
+
+@pytest.fixture
+def setup(tmp_path, small_history, monkeypatch):
+    """v1 trained on the history up to May 31; June scored into the prediction log."""
+    data = tmp_path / "history.parquet"
+    history = small_history[
+        small_history[c.TX_DATETIME] < pd.Timestamp(HISTORY_END) + pd.Timedelta(days=1)
+    ]
+    history.to_parquet(data)
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FRAUDOPS_DATA_PATH", str(data))
+    settings = Settings(monitor_min_rows=500, min_labelled_rows=200)
+    run_training(settings)
+    return settings, small_history[
+        small_history[c.TX_DATETIME] > pd.Timestamp(HISTORY_END) + pd.Timedelta(days=1)
+    ]
+
+
+def score_days(settings: Settings, rows: pd.DataFrame, amount_scale: float = 1.0) -> None:
+    scorer = Scorer.start(settings, poll=False)
+    try:
+        for r in rows.itertuples(index=False):
+            scorer.score(
+                [
+                    Transaction(
+                        r.TRANSACTION_ID,
+                        r.TX_DATETIME,
+                        r.CUSTOMER_ID,
+                        r.TERMINAL_ID,
+                        r.TX_AMOUNT * amount_scale,
+                    )
+                ]
+            )
+    finally:
+        scorer.close()
+
+
+def test_clean_window_is_reported_and_does_not_retrain(setup):
+    settings, june = setup
+    score_days(settings, june.head(6000))
+    decision = run_monitoring(settings, retrain=lambda *_: pytest.fail("a clean window retrained"))
+    assert not decision.retrain and not decision.drifted
+    assert decision.figures["drift_share"] <= settings.drift_share_threshold
+    html = decision.report_html
+    assert html and html.endswith(".html")
+    recorded = json.loads(Path(html.replace(".html", ".json")).read_text())
+    assert recorded["retrain"] is False and recorded["figures"]["current_rows"] == 6000
+    assert len(read_decisions(settings)) == 1
+    assert (settings.reports_dir / "workspace").is_dir()
+
+
+def test_drifted_windows_retrain_through_the_training_flow(setup, monkeypatch):
+    settings, june = setup
+    score_days(settings, june.head(6000), amount_scale=4.0)
+    monkeypatch.setenv("FRAUDOPS_DRIFT_WINDOWS_NEEDED", "1")
+    monkeypatch.setenv("FRAUDOPS_TRAIN_DAYS", "14")
+    drifting = Settings(monitor_min_rows=500)
+    calls = []
+
+    def retrain(s: Settings, end: dt.date) -> dict:
+        from monitoring.flow import retrain_in_process
+
+        calls.append(end)
+        return retrain_in_process(s, end)
+
+    decision = run_monitoring(drifting, retrain=retrain)
+    assert decision.drifted and decision.retrain and calls
+    assert c.TX_AMOUNT in decision.figures["drifted_columns"]
+    assert decision.retrain_result["version"] == "2"
+    client = registry.client_for(settings)
+    assert client.get_model_version(settings.model_name, "2").tags["gate"] in {
+        "promoted",
+        "rejected",
+    }
+
+
+def test_bad_input_ends_with_a_clear_message_and_no_retrain(tmp_path, setup, monkeypatch):
+    settings, june = setup
+    never = lambda *_: pytest.fail("retrained on bad input")  # noqa: E731
+    with pytest.raises(MonitorInputError, match=r"prediction log .* is empty"):
+        run_monitoring(settings, retrain=never)
+    score_days(settings, june.head(2000))
+    with pytest.raises(MonitorInputError, match="has no rows"):
+        run_monitoring(settings, window_end=dt.date(2018, 5, 1), retrain=never)
+    broken = settings.prediction_log_dir / "date=2018-06-30"
+    broken.mkdir(parents=True)
+    pd.DataFrame(
+        {"transaction_id": [1], "tx_datetime": [pd.Timestamp("2018-06-30")], "score": [0.1]}
+    ).to_parquet(broken / "part-x.parquet")
+    with pytest.raises(DriftInputError, match="lacks column"):
+        run_monitoring(settings, window_end=dt.date(2018, 6, 30), retrain=never)
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "empty-home"))
+    with pytest.raises(MonitorInputError, match="no @champion"):
+        run_monitoring(Settings(), retrain=never)
+    assert read_decisions(settings) == []

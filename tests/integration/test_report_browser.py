@@ -1,0 +1,121 @@
+"""A person opens the drift report and the Evidently UI in a browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from fraudops import contract as c
+from fraudops.drift import SCORE, run_drift
+from fraudops.features import compute_features
+from fraudops.monitoring import _add_to_workspace, workspace_path
+from fraudops.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def rendered_dom(url: str, tmp_path: Path) -> str:
+    if CHROMIUM is None:
+        pytest.fail("Chromium is required (apt-get install chromium; .ci/run installs it)")
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, small_history):
+    features = compute_features(small_history)
+    frame = features.assign(
+        **{
+            SCORE: np.random.default_rng(0).random(len(features)),
+            c.TX_DATETIME: small_history[c.TX_DATETIME],
+        }
+    )
+    reference = frame[frame[c.TX_DATETIME] < "2018-05-20"]
+    current = frame[frame[c.TX_DATETIME] >= "2018-06-01"].copy()
+    current[c.TX_AMOUNT] *= 3
+    snapshot, figures = run_drift(reference, current, threshold=0.5)
+    home = tmp_path_factory.mktemp("ui")
+    html = home / "report.html"
+    snapshot.save_html(str(html))
+    settings = Settings(home=home)
+    _add_to_workspace(settings, snapshot)
+    return html, settings, figures
+
+
+def test_saved_report_shows_the_per_feature_drift_table(report, tmp_path):
+    html, _, figures = report
+    dom = rendered_dom(html.as_uri(), tmp_path)
+    assert "TX_AMOUNT" in dom and "CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW" in dom
+    assert "Drift" in dom and "Wasserstein" in dom
+    assert c.TX_AMOUNT in figures.drifted_columns
+
+
+def test_evidently_ui_serves_the_workspace_project(report, tmp_path):
+    _, settings, _ = report
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ui = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "evidently",
+            "ui",
+            "--workspace",
+            str(workspace_path(settings)),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                projects = httpx.get(f"{base}/api/projects", timeout=2).json()
+                break
+            except (httpx.HTTPError, ValueError):
+                assert time.monotonic() < deadline, "Evidently UI did not start"
+                time.sleep(0.5)
+        assert [p["name"] for p in projects] == ["fraudops drift"]
+        dom = rendered_dom(f"{base}/projects/{projects[0]['id']}/reports", tmp_path)
+        assert "fraudops drift" in dom
+    finally:
+        ui.terminate()
+        ui.wait(30)

@@ -1,0 +1,92 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from fraudops.drift import DriftFigures
+from fraudops.monitoring import Champion, decide, last_labelled_day
+from fraudops.settings import Settings
+
+pytestmark = pytest.mark.unit
+SETTINGS = Settings(
+    drift_share_threshold=0.5,
+    drift_windows_needed=2,
+    drift_windows_considered=3,
+    monitor_min_rows=1000,
+    retrain_cooldown_days=7,
+    performance_drop=0.1,
+    min_labelled_rows=500,
+)
+CHAMPION = Champion(
+    version="3",
+    reference=pd.DataFrame(),
+    threshold=0.2,
+    average_precision=0.7,
+    train_end="2018-05-18",
+)
+DAY = dt.date(2018, 6, 20)
+
+
+def figures(share: float, rows: int = 5000, ap: float | None = None, labelled: int = 0):
+    drifted = [f"c{i}" for i in range(round(share * 19))]
+    return DriftFigures(rows, 5000, share, drifted, {}, False, labelled, ap, None)
+
+
+def past(drifted: bool, days_ago: int, retrain: bool = False, version: str = "3") -> dict:
+    end = DAY - dt.timedelta(days=days_ago)
+    return {
+        "window_end": end.isoformat(),
+        "drifted": drifted,
+        "retrain": retrain,
+        "champion_version": version,
+    }
+
+
+def test_clean_window_does_not_retrain():
+    retrain, drifted, reasons = decide(figures(0.05), CHAMPION, [], DAY, SETTINGS)
+    assert not retrain and not drifted and reasons[-1] == "no retrain"
+
+
+def test_one_drifted_window_is_not_enough():
+    retrain, drifted, _ = decide(
+        figures(0.8), CHAMPION, [past(False, 2), past(False, 1)], DAY, SETTINGS
+    )
+    assert drifted and not retrain
+
+
+def test_two_drifted_windows_of_the_last_three_retrain():
+    retrain, _, reasons = decide(
+        figures(0.8), CHAMPION, [past(True, 2), past(False, 1)], DAY, SETTINGS
+    )
+    assert retrain and "2 of the last 3 windows drifted" in " ".join(reasons)
+
+
+def test_windows_of_an_earlier_champion_do_not_count():
+    history = [past(True, 2, version="2"), past(True, 1, version="2")]
+    assert not decide(figures(0.8), CHAMPION, history, DAY, SETTINGS)[0]
+
+
+def test_small_window_gives_no_decision():
+    retrain, drifted, reasons = decide(
+        figures(0.9, rows=200), CHAMPION, [past(True, 1)], DAY, SETTINGS
+    )
+    assert not retrain and not drifted and "no decision" in reasons[0]
+
+
+def test_cooldown_after_a_retrain_suppresses_another():
+    history = [past(True, 3, retrain=True), past(True, 1)]
+    retrain, _, reasons = decide(figures(0.8), CHAMPION, history, DAY, SETTINGS)
+    assert not retrain and "cooldown" in reasons[-1]
+    later = [past(True, 8, retrain=True), past(True, 1)]
+    assert decide(figures(0.8), CHAMPION, later, DAY, SETTINGS)[0]
+
+
+def test_labelled_performance_drop_retrains_without_data_drift():
+    retrain, _, reasons = decide(figures(0.0, ap=0.5, labelled=800), CHAMPION, [], DAY, SETTINGS)
+    assert retrain and "(dropped)" in " ".join(reasons)
+    too_few = decide(figures(0.0, ap=0.5, labelled=100), CHAMPION, [], DAY, SETTINGS)
+    assert not too_few[0]
+
+
+def test_retrain_tests_on_the_last_labelled_day():
+    assert last_labelled_day(Settings(label_delay_days=7), DAY) == dt.date(2018, 6, 13)
