@@ -424,8 +424,8 @@ def ui() -> None:
     )
     command = [
         sys.executable,
-        "-m",
-        "evidently",
+        "-c",
+        "from evidently.cli import app; app()",
         "ui",
         "--workspace",
         str(workspace),

@@ -90,8 +90,8 @@ def test_evidently_ui_serves_the_workspace_project(report, tmp_path):
     ui = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "evidently",
+            "-c",
+            "from evidently.cli import app; app()",
             "ui",
             "--workspace",
             str(workspace_path(settings)),
