@@ -1,4 +1,4 @@
-"""`fraudops demo` end to end on the shared data (short replays): drift retrains, a clean one does not."""
+"""`fraudops demo` end to end on short replays: injected drift retrains, a clean replay does not."""
 
 from __future__ import annotations
 
