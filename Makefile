@@ -38,6 +38,8 @@ bench: install
 	$(RUN) python benchmarks/features.py
 	$(RUN) python benchmarks/handbook_protocol.py
 	$(RUN) python benchmarks/flow_overhead.py
+	$(RUN) python benchmarks/serving.py
+	$(RUN) python benchmarks/drift.py
 
 clean:
 	rm -rf .venv .fraudops .pytest_cache .mypy_cache .ruff_cache
