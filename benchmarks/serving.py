@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,28 +34,9 @@ from _common import HANDBOOK_FILE, emit, load_handbook
 
 from fraudops import contract as c
 from fraudops.features import compute_features
+from fraudops.processes import free_port, stop, wait_http_ok
 
 HISTORY_END = "2018-09-20"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(url: str, server: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"{url}: server exited with {server.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
 async def load(
@@ -215,7 +194,7 @@ def main() -> None:
         try:
             port = ours_port if ours else peer_port
             base = f"http://127.0.0.1:{port}"
-            wait_until(f"{base}/readyz" if ours else f"{base}/ping", server)
+            wait_http_ok(f"{base}/readyz" if ours else f"{base}/ping", server)
             single_url = f"{base}/score" if ours else f"{base}/invocations"
             batch_url = f"{base}/score_batch" if ours else f"{base}/invocations"
             singles = raw if ours else peer_single
@@ -233,11 +212,7 @@ def main() -> None:
             )
             results[name] = phases
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(60)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop(server)
             log.close()
     ours8, peer8 = (
         results["ours_bentoml"]["single_c8"],

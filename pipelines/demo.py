@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 
@@ -32,6 +29,7 @@ from fraudops import contract as c
 from fraudops.evaluation import card_precision_at_k
 from fraudops.monitoring import MonitorInputError, read_decisions
 from fraudops.predlog import read_log
+from fraudops.processes import free_port, stop, wait_http_ok
 from fraudops.replay import DriftInjector, DriftKind, ReplayClient
 from fraudops.settings import Settings
 from fraudops.simulator import SimulationConfig
@@ -63,12 +61,6 @@ class DemoResult:
     notes: list[str] = field(default_factory=list)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _history(plan: DemoPlan, settings: Settings) -> pd.DataFrame:
     raw = load_transactions(
         plan.data_path,
@@ -96,20 +88,6 @@ def _start_service(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-
-
-def _wait_ready(url: str, server: subprocess.Popen, log: Path, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the service exited ({server.returncode}); see {log}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the service was not ready within {timeout} s; see {log}")
 
 
 def _wait_logged(settings: Settings, day: dt.date, rows: int, timeout: float = 15) -> None:
@@ -227,7 +205,7 @@ def run_demo(
     notes: list[str] = []
     client = None
     try:
-        _wait_ready(url, server, server_log)
+        wait_http_ok(f"{url}/readyz", server, log=server_log)
         client = ReplayClient(url)
         days = [
             plan.replay_start + dt.timedelta(days=i)
@@ -264,11 +242,7 @@ def run_demo(
     finally:
         if client is not None:
             client.close()
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
     truth = pd.concat([before, *replayed.values()], ignore_index=True)
     decisions = read_decisions(settings)
     promoted = [

@@ -64,6 +64,7 @@ def _point_tools_home(settings: Settings) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from fraudops.contract import DataValidationError
+    from fraudops.drift import DriftInputError
     from fraudops.evaluation import EvaluationError
     from fraudops.model import UnknownModelError
     from fraudops.registry import RegistryError
@@ -72,6 +73,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return (
         DataValidationError,
+        DriftInputError,
         DataSourceError,
         SplitError,
         EvaluationError,

@@ -121,3 +121,22 @@ def test_bad_input_ends_with_a_clear_message_and_no_retrain(tmp_path, setup, mon
     with pytest.raises(MonitorInputError, match="no @champion"):
         run_monitoring(Settings(), retrain=never)
     assert read_decisions(settings) == []
+
+
+@pytest.mark.e2e
+def test_monitor_command_without_champion_exits_2_naming_the_problem(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FRAUDOPS_HOME": str(tmp_path / "fresh")}
+    done = subprocess.run(
+        [sys.executable, "-m", "fraudops", "monitor", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert "no @champion" in done.stderr
+    assert not (tmp_path / "fresh" / "reports" / "decisions.jsonl").exists()

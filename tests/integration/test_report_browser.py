@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from fraudops import contract as c
 from fraudops.drift import SCORE, run_drift
 from fraudops.features import compute_features
 from fraudops.monitoring import _add_to_workspace, workspace_path
+from fraudops.processes import free_port
 from fraudops.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
@@ -84,9 +84,7 @@ def test_saved_report_shows_the_per_feature_drift_table(report, tmp_path):
 
 def test_evidently_ui_serves_the_workspace_project(report, tmp_path):
     _, settings, _ = report
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     ui = subprocess.Popen(
         [
             sys.executable,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +14,7 @@ import httpx
 import pytest
 
 from fraudops.predlog import read_log
+from fraudops.processes import free_port, stop, wait_http_ok
 from fraudops.settings import Settings
 from pipelines.training import run_training
 
@@ -25,24 +24,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 START = dt.datetime(2018, 6, 20, 10, 0, 0)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(base: str, server: subprocess.Popen, log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+def wait_ready(base: str, server: subprocess.Popen, log: Path) -> None:
+    try:
+        wait_http_ok(f"{base}/readyz", server, timeout=180, log=log)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 class LoadLoop(threading.Thread):
@@ -140,11 +126,7 @@ def test_promotion_under_load_has_no_failed_request_and_stop_loses_no_row(tmp_pa
             assert name in metrics
         print(f"pick-up {pickup_seconds:.1f} s; {len(load.ok)} requests, none failed")
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        if not stop(server):
             pytest.fail("server did not stop within 60 s of SIGINT")
     logged = read_log(home / "predictions")
     assert sorted(logged["transaction_id"]) == sorted(t for t, _ in load.ok)
