@@ -113,7 +113,7 @@ class FraudService:
         self.metrics["reload_failures"].set(stats.counters.reload_failures)
 
     def _gauge_loop(self) -> None:
-        while not self._stop.wait(5.0):
+        while not self._stop.wait(1.0):
             self._refresh_gauges()
 
     def __is_ready__(self) -> bool:

@@ -116,8 +116,10 @@ def test_promotion_under_load_has_no_failed_request_and_stop_loses_no_row(tmp_pa
         versions = [v for _, v in load.ok]
         assert versions[0] == "1" and versions[-1] == "2"
         assert len(load.ok) > 50
-        metrics = httpx.get(f"{base}/metrics").text
-        assert "fraudops_model_version 2.0" in metrics or "fraudops_model_version{" in metrics
+        deadline = time.monotonic() + 15  # gauges refresh every second
+        while "fraudops_model_version 2.0" not in (metrics := httpx.get(f"{base}/metrics").text):
+            assert time.monotonic() < deadline, "the model-version gauge never showed v2"
+            time.sleep(0.5)
         for name in (
             "fraudops_alerts_total",
             "fraudops_scored_transactions_total",
