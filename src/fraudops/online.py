@@ -30,11 +30,15 @@ from fraudops.features import SECONDS_PER_DAY
 EPOCH = dt.datetime(1970, 1, 1)
 
 
+def naive(timestamp: dt.datetime | pd.Timestamp) -> pd.Timestamp:
+    """The timestamp as the training data has it: naive, aware ones converted to UTC first."""
+    stamp = pd.Timestamp(timestamp)
+    return stamp if stamp.tzinfo is None else stamp.tz_convert("UTC").tz_localize(None)
+
+
 def to_seconds(timestamp: dt.datetime | pd.Timestamp) -> int:
-    """Whole seconds since 1970-01-01 of a naive (or UTC-converted aware) timestamp."""
-    if timestamp.tzinfo is not None:
-        timestamp = timestamp.astimezone(dt.UTC).replace(tzinfo=None)
-    return int((pd.Timestamp(timestamp) - pd.Timestamp(EPOCH)) // pd.Timedelta(seconds=1))
+    """Whole seconds since 1970-01-01 of :func:`naive` ``timestamp``."""
+    return int((naive(timestamp) - pd.Timestamp(EPOCH)) // pd.Timedelta(seconds=1))
 
 
 @dataclass(frozen=True)
@@ -152,9 +156,7 @@ class OnlineFeatures:
         return features
 
     def _features(self, tx: Transaction, second: int, amount: float) -> dict[str, float]:
-        stamp = pd.Timestamp(tx.tx_datetime)
-        if stamp.tzinfo is not None:
-            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        stamp = naive(tx.tx_datetime)
         out: dict[str, float] = {
             c.TX_AMOUNT: amount,
             c.TX_DURING_WEEKEND: float(stamp.weekday() >= 5),

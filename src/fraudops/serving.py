@@ -23,7 +23,14 @@ from mlflow import MlflowClient
 from fraudops import contract as c
 from fraudops import registry
 from fraudops.fastpredict import fast_estimator
-from fraudops.online import MemoryStore, OnlineFeatures, RedisStore, StateStore, Transaction
+from fraudops.online import (
+    MemoryStore,
+    OnlineFeatures,
+    RedisStore,
+    StateStore,
+    Transaction,
+    naive,
+)
 from fraudops.predlog import IdHasher, LogWriter, load_or_create_key
 from fraudops.settings import Settings
 from fraudops.sources import load_transactions
@@ -231,9 +238,7 @@ class Scorer:
                 {
                     "request_id": request_id,
                     "transaction_id": tx.transaction_id,
-                    "tx_datetime": pd.Timestamp(tx.tx_datetime).tz_localize(None)
-                    if pd.Timestamp(tx.tx_datetime).tzinfo is None
-                    else pd.Timestamp(tx.tx_datetime).tz_convert("UTC").tz_localize(None),
+                    "tx_datetime": naive(tx.tx_datetime),
                     "customer_hash": self.hasher(tx.customer_id),
                     "terminal_hash": self.hasher(tx.terminal_id),
                     **features,

@@ -79,3 +79,11 @@ def test_redis_store_gives_the_same_features_as_the_memory_store(small_history):
         )
     finally:
         store.clear()
+
+
+def test_time_zone_aware_timestamps_are_read_as_utc():
+    aware = pd.Timestamp("2018-05-05 01:30", tz="Europe/Brussels")  # 23:30 UTC the day before
+    naive_utc = pd.Timestamp("2018-05-04 23:30")
+    a = OnlineFeatures(MemoryStore()).observe(Transaction(1, aware, 1, 1, 5.0))
+    b = OnlineFeatures(MemoryStore()).observe(Transaction(1, naive_utc, 1, 1, 5.0))
+    assert a == b and a[c.TX_DURING_NIGHT] == 0.0 and a[c.TX_DURING_WEEKEND] == 0.0
