@@ -21,7 +21,14 @@ from typing import Any
 import pandas as pd
 
 from fraudops import registry
-from fraudops.drift import LABEL_COLUMN, DriftFigures, DriftInputError, sample_by_day
+from fraudops.drift import (
+    LABEL_COLUMN,
+    MONITORED,
+    SCORE,
+    DriftFigures,
+    DriftInputError,
+    sample_by_day,
+)
 from fraudops.settings import Settings
 
 DECISIONS_FILE = "decisions.jsonl"
@@ -75,9 +82,7 @@ def load_champion_reference(settings: Settings) -> Champion:
             f"no @champion for {settings.model_name!r} yet: train one with `fraudops train`"
         )
     try:
-        reference = registry.load_frame_artifact(
-            client, str(version.run_id), registry.REFERENCE_ARTIFACT
-        )
+        reference = _reference(settings.resolved_tracking_uri, str(version.run_id))
     except Exception as exc:
         raise MonitorInputError(
             f"champion v{version.version} has no drift reference ({registry.REFERENCE_ARTIFACT})"
@@ -93,13 +98,26 @@ def load_champion_reference(settings: Settings) -> Champion:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _reference(tracking_uri: str, run_id: str) -> pd.DataFrame:
+    """A run's stored drift reference; cached, since a run's artifacts never change."""
+    client = registry.client_for_uri(tracking_uri)
+    return registry.load_frame_artifact(client, run_id, registry.REFERENCE_ARTIFACT)
+
+
+#: Prediction-log columns the drift job reads.
+WINDOW_COLUMNS = ("transaction_id", "tx_datetime", *MONITORED)
+
+
 def _partition_days(root: Path) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(p.name[5:]) for p in root.glob("date=*") if p.is_dir())
 
 
-def _read_days(root: Path, start: dt.date, end: dt.date) -> list[pd.DataFrame]:
+def _read_days(
+    root: Path, start: dt.date, end: dt.date, columns: tuple[str, ...] | None = None
+) -> list[pd.DataFrame]:
     return [
-        pd.read_parquet(f)
+        pd.read_parquet(f, columns=None if columns is None else list(columns))
         for day in _partition_days(root)
         if start <= day <= end
         for f in sorted((root / f"date={day}").glob("part-*.parquet"))
@@ -124,7 +142,13 @@ def current_window(
         raise MonitorInputError(f"the prediction log {root} is empty: nothing was scored yet")
     end = window_end or days[-1]
     start = end - dt.timedelta(days=settings.monitor_window_days - 1)
-    parts = _read_days(root, start, end)
+    try:
+        parts = _read_days(root, start, end, WINDOW_COLUMNS)
+    except (KeyError, ValueError) as exc:  # a partition without the monitored columns
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DriftInputError(
+            f"current window lacks columns of {list(MONITORED)}: {first_line}"
+        ) from None
     if not parts:
         raise MonitorInputError(f"the window {start}..{end} of the prediction log has no rows")
     current = pd.concat(parts, ignore_index=True)
@@ -142,7 +166,10 @@ def labelled_window(settings: Settings, window_end: dt.date) -> pd.DataFrame | N
     start = end - dt.timedelta(days=settings.monitor_window_days - 1)
     # labels arrive after their transactions: only label days from the window's start matter
     label_parts = _read_days(settings.label_log_dir, start, window_end)
-    parts = _read_days(settings.prediction_log_dir, start, end)
+    try:
+        parts = _read_days(settings.prediction_log_dir, start, end, ("transaction_id", SCORE))
+    except (KeyError, ValueError):
+        return None
     if not label_parts or not parts:
         return None
     labels = pd.concat(label_parts, ignore_index=True)

@@ -58,7 +58,11 @@ def configure_mlflow(settings: Settings) -> str:
 
 def client_for(settings: Settings) -> MlflowClient:
     """An ``MlflowClient`` on the settings' tracking and registry URI."""
-    uri = settings.resolved_tracking_uri
+    return client_for_uri(settings.resolved_tracking_uri)
+
+
+def client_for_uri(uri: str) -> MlflowClient:
+    """An ``MlflowClient`` whose tracking and registry URI is ``uri``."""
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
