@@ -180,9 +180,12 @@ class Scorer:
             LogWriter(
                 settings.prediction_log_dir,
                 "tx_datetime",
+                flush_seconds=settings.log_flush_seconds,
                 max_buffered_rows=settings.log_max_buffered_rows,
             ),
-            LogWriter(settings.label_log_dir, "label_time"),
+            LogWriter(
+                settings.label_log_dir, "label_time", flush_seconds=settings.log_flush_seconds
+            ),
             IdHasher(
                 settings.hash_secret.get_secret_value().encode()
                 if settings.hash_secret

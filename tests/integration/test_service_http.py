@@ -203,3 +203,13 @@ def test_every_scored_row_and_label_is_logged_without_clear_ids(client, trained)
     labels = read_log(trained.label_log_dir)
     assert 10_000_100 in set(labels["transaction_id"])
     assert labels["label_time"].max() == pd.Timestamp(dt.datetime(2018, 6, 29))
+
+
+def test_log_writers_use_the_configured_flush_interval(tmp_path):
+    from fraudops.serving import Scorer
+
+    scorer = Scorer.start(Settings(home=tmp_path, log_flush_seconds=0.2), warm_up=False, poll=False)
+    try:
+        assert scorer.predictions.flush_seconds == 0.2 == scorer.labels.flush_seconds
+    finally:
+        scorer.close()
