@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -127,15 +127,11 @@ def history_for_warm_up(settings: Settings) -> pd.DataFrame:
 
 @dataclass
 class Counters:
-    """Service counters exported to ``/metrics``."""
+    """Champion reloads of this process (the service exports the failures to ``/metrics``)."""
 
-    scored: int = 0
-    alerts: int = 0
-    feedback: int = 0
     reloads: int = 0
     reload_failures: int = 0
     last_reload_error: str | None = None
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class Scorer:
@@ -252,8 +248,6 @@ class Scorer:
                     "scored_at": scored_at,
                 }
             )
-        self.counters.scored += len(out)
-        self.counters.alerts += sum(1 for row in out if row["decision"] == ALERT)
         return out
 
     def feedback(self, labels: list[tuple[int, int, dt.datetime]]) -> int:
@@ -264,7 +258,6 @@ class Scorer:
             self.labels.append(
                 {"transaction_id": tx_id, "is_fraud": int(label), "label_time": label_time}
             )
-        self.counters.feedback += len(labels)
         return len(labels)
 
     def model_info(self) -> dict[str, Any]:
