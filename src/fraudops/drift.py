@@ -12,6 +12,7 @@ computed on the labelled rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -179,10 +180,20 @@ def run_drift(
 def reference_sample(
     features: pd.DataFrame,
     times: pd.Series,
-    scores: np.ndarray,
+    score: Callable[[pd.DataFrame], np.ndarray],
     max_rows: int = 50_000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """The drift reference: a day-stratified sample of the training window's features + score."""
-    frame = features.assign(**{SCORE: scores, c.TX_DATETIME: times.to_numpy()})
-    return sample_by_day(frame, c.TX_DATETIME, max_rows, seed).reset_index(drop=True)
+    """The drift reference: a day-stratified sample of the training window, with its score.
+
+    Args:
+        features: training rows × :data:`contract.FEATURES`.
+        times: their ``TX_DATETIME``, aligned with ``features``.
+        score: the model's fraud score of a feature frame; called on the sample only.
+
+    Returns:
+        At most ``max_rows`` rows × the features, ``score`` and ``TX_DATETIME``.
+    """
+    frame = features.assign(**{c.TX_DATETIME: times.to_numpy()})
+    sample = sample_by_day(frame, c.TX_DATETIME, max_rows, seed).reset_index(drop=True)
+    return sample.assign(**{SCORE: score(sample[list(features.columns)])})

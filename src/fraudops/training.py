@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from fraudops import contract as c
 from fraudops import registry
-from fraudops.drift import reference_sample, sample_by_day
+from fraudops.drift import reference_sample
 from fraudops.evaluation import Metrics, evaluate
 from fraudops.features import compute_features
 from fraudops.gate import GateDecision, GateRule, decide
@@ -175,14 +175,12 @@ def register_challenger(
         "threshold": repr(metrics.threshold),
         **{f"{registry.METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.as_dict().items()},
     }
-    sample = sample_by_day(
-        dataset.train_features.assign(_time=dataset.train_times.to_numpy()),
-        "_time",
+    reference = reference_sample(
+        dataset.train_features,
+        dataset.train_times,
+        lambda frame: fraud_scores(model, frame),
         settings.reference_rows,
         settings.seed,
-    )
-    reference = reference_sample(
-        sample.drop(columns="_time"), sample["_time"], fraud_scores(model, sample), len(sample)
     )
     run_id, model_uri = registry.log_challenger(
         experiment_id,

@@ -55,3 +55,20 @@ def test_day_stratified_sample_keeps_every_day_share():
     full = frame["t"].dt.date.value_counts(normalize=True).sort_index()
     assert abs(len(sample) - 1_000) <= 10
     np.testing.assert_allclose(per_day.to_numpy(), full.to_numpy(), atol=0.01)
+
+
+def test_reference_is_a_bounded_day_sample_scored_by_the_model(small_history):
+    from fraudops.drift import reference_sample
+
+    features = compute_features(small_history)
+    scored_rows = []
+
+    def score(frame):
+        scored_rows.append(len(frame))
+        assert list(frame.columns) == list(c.FEATURES)
+        return np.full(len(frame), 0.25)
+
+    reference = reference_sample(features, small_history[c.TX_DATETIME], score, max_rows=3_000)
+    assert abs(len(reference) - 3_000) <= 100 and scored_rows == [len(reference)]
+    assert set(MONITORED) | {c.TX_DATETIME} <= set(reference.columns)
+    assert (reference[SCORE] == 0.25).all()
