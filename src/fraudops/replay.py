@@ -107,8 +107,5 @@ class ReplayClient:
             self.client.post("/feedback", json=labels[start : start + 20_000]).raise_for_status()
         return len(labels)
 
-    def model_version(self) -> str | None:
-        return self.client.get("/model").json().get("version")
-
     def close(self) -> None:
         self.client.close()
