@@ -39,6 +39,13 @@ class NotReady(BentoMLException):
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
+_REGISTRY_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
 def _metrics() -> dict[str, Any]:
     """Prometheus metrics, created in the worker (after BentoML sets up multiprocess mode)."""
     import prometheus_client as prom
@@ -94,6 +101,10 @@ class FraudService:
         from fraudops.serving import Scorer
 
         threadpool_limits(1)  # one OpenMP thread per worker: 2 workers x N threads thrash 2 cores
+        # MLflow's client retries a dead registry for minutes by default; the service would
+        # rather fall back (bundled model) or keep its model and poll again
+        for key, value in _REGISTRY_HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
         self.settings = Settings()
         self.scorer = Scorer.start(self.settings)
         self.metrics = _metrics()

@@ -465,3 +465,52 @@ def schedule(
         monitoring_flow.to_deployment(name="monitor-daily", cron=monitor_cron),
     ]
     prefect_serve(*deployments)
+
+
+@app.command("score-batch")
+def score_batch(
+    input_file: Annotated[
+        Path,
+        typer.Option(
+            "--input", exists=True, dir_okay=False, help="Parquet or CSV transactions to score."
+        ),
+    ],
+    output: Annotated[Path, typer.Option(help="Output .parquet or .csv (written atomically).")],
+    version: Annotated[
+        str | None, typer.Option(help="Registry version; default the one @champion points to.")
+    ] = None,
+) -> None:
+    """Score a file offline with @champion: same features and threshold as the service."""
+    settings = _settings()
+    from fraudops import registry
+    from fraudops.batch import score_file
+
+    try:
+        registry.configure_mlflow(settings)
+        result = score_file(settings, input_file, output, version)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"{result.rows:,} rows scored by v{result.model_version} ({result.alerts:,} alerts) "
+        f"-> {result.output} in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)"
+    )
+
+
+@app.command("build-bento")
+def build_bento(
+    version: Annotated[
+        str | None, typer.Option(help="Registry version to bundle; default @champion.")
+    ] = None,
+) -> None:
+    """Build the service's bento with a registry version inside (run from the repository root)."""
+    settings = _settings()
+    from services.bento import build_bento as build
+
+    try:
+        bento, model = build(settings, version)
+    except (*_user_errors(), FileNotFoundError) as exc:  # type: ignore[misc]
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"bento {bento.tag} with {model.tag} (registry v{model.info.labels['registry_version']})\n"
+        f"containerize: bentoml containerize {bento.tag} -t fraudops-service:latest"
+    )

@@ -76,6 +76,34 @@ def load_model_version(settings: Settings, version: str, tags: dict[str, str]) -
     """Load one version's pipeline, check its feature list, warm it on a zero row."""
     began = time.perf_counter()
     pipeline = registry.load_version(settings.model_name, version)
+    return _champion(settings, version, tags, pipeline, began)
+
+
+def load_bundled_model(settings: Settings) -> ChampionModel:
+    """The registry version bundled in a bento (``settings.bundled_model``, a BentoML model tag).
+
+    ``fraudops build-bento`` imports the version with its registry tags as metadata, so the
+    bundled model scores exactly like the registry's.
+
+    Raises:
+        ValueError: no bundled model is configured.
+        bentoml.exceptions.NotFound: the tag is not in the BentoML model store.
+    """
+    import bentoml
+    import mlflow.sklearn
+
+    if not settings.bundled_model:
+        raise ValueError("FRAUDOPS_BUNDLED_MODEL is not set")
+    began = time.perf_counter()
+    stored = bentoml.models.get(settings.bundled_model)
+    pipeline = mlflow.sklearn.load_model(stored.path_of("mlflow_model"))
+    tags = {str(k): str(v) for k, v in stored.info.metadata.items()}
+    return _champion(settings, tags["registry_version"], tags, pipeline, began)
+
+
+def _champion(
+    settings: Settings, version: str, tags: dict[str, str], pipeline: Any, began: float
+) -> ChampionModel:
     features = tuple(tags.get("features", ",".join(c.FEATURES)).split(","))
     unknown = sorted(set(features) - set(c.FEATURES))
     if unknown:
@@ -164,9 +192,7 @@ class Scorer:
     @classmethod
     def start(cls, settings: Settings, *, warm_up: bool = True, poll: bool = True) -> Scorer:
         """Load the champion, build the online state from history, start the log writers."""
-        registry.configure_mlflow(settings)
-        client = registry.client_for(settings)
-        champion = load_champion(settings, client)
+        champion = cls._first_champion(settings)
         online = OnlineFeatures(make_store(settings), settings.label_delay_days)
         home = settings.ensure_home()
         scorer = cls(
@@ -193,6 +219,21 @@ class Scorer:
         if poll:
             scorer.start_polling()
         return scorer
+
+    @staticmethod
+    def _first_champion(settings: Settings) -> ChampionModel | None:
+        """The registry's ``@champion``; the bundled model when there is none or no registry."""
+        try:
+            registry.configure_mlflow(settings)
+            champion = load_champion(settings, registry.client_for(settings))
+        except Exception as exc:
+            if not settings.bundled_model:
+                raise
+            logger.warning("registry unavailable at start (%s); serving the bundled model", exc)
+            champion = None
+        if champion is None and settings.bundled_model:
+            champion = load_bundled_model(settings)
+        return champion
 
     @property
     def ready(self) -> bool:

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
         None, description="MLflow tracking and registry URI; default sqlite:///<home>/mlflow.db."
     )
     artifact_location: str | None = Field(
-        None, description="Artifact root for new experiments; default <home>/mlartifacts."
+        None,
+        description="Artifact root for new experiments; default <home>/mlartifacts, or the "
+        "tracking server's own (proxied) store when the tracking URI is http(s).",
     )
     experiment_name: str = "fraudops-training"
     model_name: str = "fraud-detector"
@@ -121,6 +123,11 @@ class Settings(BaseSettings):
     online_history_end: dt.date | None = Field(
         None, description="Last history day fed into the online state; None: the data's last."
     )
+    bundled_model: str | None = Field(
+        None,
+        description="BentoML model tag served when the registry has no @champion or is down "
+        "at start; set inside a bento by `fraudops build-bento`.",
+    )
     poll_interval_seconds: float = Field(
         10.0, gt=0, description="How often the service checks whether @champion moved."
     )
@@ -150,9 +157,17 @@ class Settings(BaseSettings):
         return self.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
 
     @property
-    def resolved_artifact_location(self) -> str:
-        """Artifact root used when the experiment is first created."""
-        return self.artifact_location or (self.home / "mlartifacts").as_uri()
+    def resolved_artifact_location(self) -> str | None:
+        """Artifact root used when the experiment is first created.
+
+        None with a tracking server (``http(s)://``): the server's own default applies, which
+        is ``mlflow-artifacts:/`` (proxied to its artifact store) under ``--serve-artifacts``.
+        """
+        if self.artifact_location:
+            return self.artifact_location
+        if self.resolved_tracking_uri.startswith(("http://", "https://")):
+            return None
+        return (self.home / "mlartifacts").as_uri()
 
     @property
     def prefect_home(self) -> Path:
