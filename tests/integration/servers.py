@@ -1,0 +1,146 @@
+"""Real servers for the team-server tests: PostgreSQL, Redis, `mlflow server`, `prefect server`.
+
+PostgreSQL (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379) run on every machine of this
+project, CI's included; elsewhere the tests that need them are skipped with a message saying
+what is missing and how to start it. The MLflow and Prefect servers are started as processes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from fraudops.processes import free_port, stop, wait_http_ok
+
+POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER = "127.0.0.1", 5432, "postgres"
+REDIS_URL = "redis://127.0.0.1:6379"
+BIN = Path(sys.executable).parent
+QUIET = {
+    "DO_NOT_TRACK": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+def _postgres_admin():  # type: ignore[no-untyped-def]
+    import psycopg2
+
+    try:
+        connection = psycopg2.connect(
+            host=POSTGRES_HOST,
+            port=POSTGRES_PORT,
+            user=POSTGRES_USER,
+            dbname="postgres",
+            connect_timeout=3,
+        )
+    except psycopg2.OperationalError as exc:
+        pytest.skip(
+            f"PostgreSQL is not reachable at {POSTGRES_HOST}:{POSTGRES_PORT} with trust auth "
+            f"for user {POSTGRES_USER} ({exc}); start it, e.g. "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+        )
+    connection.autocommit = True
+    return connection
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database; yields its SQLAlchemy URL; dropped afterwards."""
+    name = f"fraudops_test_{uuid.uuid4().hex[:10]}"
+    admin = _postgres_admin()
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def query(database_url: str, sql: str) -> list[tuple]:
+    """Rows of one SQL query on ``database_url``."""
+    import psycopg2
+
+    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+
+
+def redis_url(db: int) -> str:
+    """URL of one Redis database, emptied first; skips when Redis is not reachable."""
+    import redis
+
+    client = redis.Redis.from_url(f"{REDIS_URL}/{db}", socket_connect_timeout=3)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        pytest.skip(
+            f"Redis is not reachable at {REDIS_URL} ({exc}); start it, e.g. "
+            "`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''`"
+        )
+    finally:
+        client.close()
+    return f"{REDIS_URL}/{db}"
+
+
+@contextmanager
+def server(
+    command: list[str], ready_url: str, log: Path, env: dict[str, str], timeout: float = 180
+) -> Iterator[subprocess.Popen]:
+    """Run ``command`` until the block ends; wait for ``ready_url`` to answer 200 first."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, env={**os.environ, **QUIET, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        try:
+            wait_http_ok(ready_url, process, timeout=timeout, log=log)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        yield process
+    finally:
+        stop(process, timeout=30)
+
+
+@contextmanager
+def mlflow_server(database_url: str, artifacts: Path, log: Path) -> Iterator[str]:
+    """``mlflow server`` on PostgreSQL with a local artifacts destination (proxied)."""
+    port = free_port()
+    command = [
+        str(BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        database_url,
+        "--artifacts-destination",
+        artifacts.as_uri(),
+        "--serve-artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with server(command, f"{url}/health", log, env={"PATH": f"{BIN}:{os.environ['PATH']}"}):
+        yield url
+
+
+@contextmanager
+def prefect_server(home: Path, log: Path) -> Iterator[str]:
+    """``prefect server start`` (its own sqlite database under ``home``); yields the API URL."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    api = f"http://127.0.0.1:{port}/api"
+    with server(command, f"{api}/health", log, env={"PREFECT_HOME": str(home)}):
+        yield api
