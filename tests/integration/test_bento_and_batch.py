@@ -1,4 +1,4 @@
-"""`fraudops build-bento` (a bento with the registry's champion inside) and `fraudops score-batch`."""
+"""`fraudops build-bento` (a bento with the champion inside) and `fraudops score-batch`."""
 
 from __future__ import annotations
 
