@@ -15,6 +15,11 @@ including *i* itself; the terminal window holds the terminal's transactions with
 Method: rows are ordered by (entity, time, input order) and each window's start is found by
 ``numpy.searchsorted`` on an (entity, second) composite key; window sums are differences of
 per-entity cumulative sums. O(n log n), about 1 s for the 1.75 M-row handbook file.
+
+Sums are exact: amounts are summed as whole micro-units (:func:`amount_units`, int64) on both
+the offline and the online path, so the two give bit-identical features. Float sums differed
+by about 1e-12 between a difference of cumulative sums and a direct sum, and that was enough
+to flip tree splits (about 6 % of scores changed, by up to 0.11, on the handbook file).
 """
 
 from __future__ import annotations
@@ -25,6 +30,22 @@ import pandas as pd
 from fraudops import contract as c
 
 SECONDS_PER_DAY = 86_400
+AMOUNT_UNITS_PER_CURRENCY = 1_000_000
+
+
+def amount_units(amounts: np.ndarray | list[float]) -> np.ndarray:
+    """Amounts (currency, ≥ 0, finite) as int64 micro-units, so window sums are exact.
+
+    Exact up to 9.2e12 currency units per card history; amounts are rounded to 1e-6.
+    """
+    return np.rint(np.asarray(amounts, dtype=np.float64) * AMOUNT_UNITS_PER_CURRENCY).astype(
+        np.int64
+    )
+
+
+def mean_amount(total_units: np.ndarray | int, count: np.ndarray | int) -> np.ndarray | float:
+    """Mean amount in currency from a window's exact sum of micro-units and its count (≥ 1)."""
+    return total_units / AMOUNT_UNITS_PER_CURRENCY / count
 
 
 def _sorted_key(
@@ -47,21 +68,24 @@ def _window_sums(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Count and sum over ``(t - lag - width, t - lag]`` per sorted row, own position included.
 
-    ``running[p]`` is the entity's cumulative sum through sorted position ``p``; it restarts
-    per entity, so sums stay small and exact to about 1e-12 relative.
+    ``running[p]`` is the entity's cumulative int64 sum through sorted position ``p`` (it
+    restarts per entity); sums are exact integers.
     """
     position = np.arange(len(key))
     end = np.minimum(np.searchsorted(key, key - lag, side="right"), position + 1)
     start = np.searchsorted(key, key - lag - width, side="right")
-    upper = np.where(end > entity_first, running[np.maximum(end - 1, 0)], 0.0)
-    lower = np.where(start > entity_first, running[np.maximum(start - 1, 0)], 0.0)
+    upper = np.where(end > entity_first, running[np.maximum(end - 1, 0)], 0)
+    lower = np.where(start > entity_first, running[np.maximum(start - 1, 0)], 0)
     return (end - start).astype(np.float64), upper - lower
 
 
 def _entity_windows(
     ids: np.ndarray, seconds: np.ndarray, values: np.ndarray, lag_days: int
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """For every window of :data:`contract.WINDOWS_DAYS`: (count, sum of values), input order."""
+    """For every window of :data:`contract.WINDOWS_DAYS`: (count, int64 sum of ``values``).
+
+    ``values`` are int64 (micro-units of amount, or 0/1 labels); results are in input order.
+    """
     codes = pd.factorize(ids)[0]
     lag = lag_days * SECONDS_PER_DAY
     order, key = _sorted_key(codes, seconds, reach=lag + c.MAX_WINDOW_DAYS * SECONDS_PER_DAY)
@@ -102,18 +126,20 @@ def compute_features(transactions: pd.DataFrame, label_delay_days: int = 7) -> p
     seconds = times.values.astype("datetime64[s]").astype(np.int64)
     amount = transactions[c.TX_AMOUNT].to_numpy(dtype=np.float64)
     if c.LABEL in transactions:
-        labels = transactions[c.LABEL].to_numpy(dtype=np.float64, na_value=0.0)
+        labels = transactions[c.LABEL].to_numpy(dtype=np.float64, na_value=0.0).astype(np.int64)
     else:
-        labels = np.zeros(len(transactions))
+        labels = np.zeros(len(transactions), dtype=np.int64)
 
     features: dict[str, np.ndarray] = {
         c.TX_AMOUNT: amount,
         c.TX_DURING_WEEKEND: (times.weekday >= 5).astype(np.float64),
         c.TX_DURING_NIGHT: (times.hour <= 6).astype(np.float64),
     }
-    card = _entity_windows(transactions[c.CUSTOMER_ID].to_numpy(), seconds, amount, lag_days=0)
+    card = _entity_windows(
+        transactions[c.CUSTOMER_ID].to_numpy(), seconds, amount_units(amount), lag_days=0
+    )
     for window, (count, total) in card.items():
-        mean = total / count  # count >= 1: the window always holds the transaction itself
+        mean = np.asarray(mean_amount(total, count))  # count >= 1: the row itself is inside
         features[c.customer_count_feature(window)] = count
         features[c.customer_mean_amount_feature(window)] = mean
         features[c.amount_ratio_feature(window)] = np.divide(
@@ -122,7 +148,10 @@ def compute_features(transactions: pd.DataFrame, label_delay_days: int = 7) -> p
     terminal = _entity_windows(
         transactions[c.TERMINAL_ID].to_numpy(), seconds, labels, lag_days=label_delay_days
     )
-    for window, (count, frauds) in terminal.items():
+    for window, (count, fraud_count) in terminal.items():
+        if label_delay_days == 0:  # the window ends at the row itself, whose label is not known
+            fraud_count = fraud_count - labels
+        frauds = fraud_count.astype(np.float64)
         features[c.terminal_count_feature(window)] = count
         features[c.terminal_risk_feature(window)] = np.divide(
             frauds, count, out=np.zeros_like(frauds), where=count > 0

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fraudops import contract as c
-from fraudops.features import SECONDS_PER_DAY
+from fraudops.features import SECONDS_PER_DAY, amount_units, mean_amount
 
 EPOCH = dt.datetime(1970, 1, 1)
 
@@ -170,7 +170,7 @@ class OnlineFeatures:
         for window in c.WINDOWS_DAYS:
             start = bisect.bisect_right(card_seconds, second - window * SECONDS_PER_DAY)
             count = len(card_seconds) - start
-            mean = float(np.sum(card_amounts[start:])) / count
+            mean = float(mean_amount(int(amount_units(card_amounts[start:]).sum()), count))
             out[c.customer_count_feature(window)] = float(count)
             out[c.customer_mean_amount_feature(window)] = mean
             out[c.amount_ratio_feature(window)] = amount / mean if mean > 0 else 1.0

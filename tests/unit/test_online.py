@@ -31,7 +31,7 @@ def test_online_features_equal_offline_features_on_the_same_stream(small_history
     assert online.warm_up(warm) == len(warm)
     got = stream_through(online, stream)
     expected = compute_features(frame, label_delay_days=7).loc[stream.index]
-    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=0, atol=0)
 
 
 def test_labels_inside_the_delay_do_not_count_until_they_are_older():
