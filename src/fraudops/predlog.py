@@ -4,7 +4,9 @@ Rows are queued by the request path (never blocking it) and written by one threa
 each batch as new files ``<root>/date=YYYY-MM-DD/part-<time>-<uuid>.parquet`` written to a
 temporary name and renamed, so a reader never sees half a file. A full queue or a failing disk
 never fails a request: rows are buffered up to ``max_buffered_rows`` and then counted as
-dropped. :meth:`LogWriter.close` drains the queue: nothing is lost on a clean stop.
+dropped. :meth:`LogWriter.close` drains the queue: nothing is lost on a clean stop, and a
+write-ahead journal (:mod:`fraudops.journal`) keeps the rows of a killed process for the next
+writer to recover.
 
 Customer and terminal ids are stored only as keyed hashes (HMAC-SHA256 with a secret key,
 first 32 hex digits), so the log can be joined per card without holding card numbers.
@@ -21,11 +23,13 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from fraudops.journal import Journal, Segment, covered_rows, orphans, part_name, read_segment
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ class IdHasher:
 
 
 class LogWriter:
-    """Background, batching, day-partitioned Parquet writer.
+    """Background, batching, day-partitioned Parquet writer with a write-ahead journal.
 
     Args:
         root: folder of the log.
@@ -63,6 +67,10 @@ class LogWriter:
         batch_rows: rows per write at most.
         flush_seconds: longest a row waits before it is written.
         max_buffered_rows: rows held while writes fail or lag; more are counted as dropped.
+        journal: append every row to :mod:`fraudops.journal` before queueing it, so rows of a
+            killed process are recovered by the next writer on ``root``. Where the journal
+            cannot be written (e.g. the folder cannot be made), rows are kept in memory only
+            and ``journal_error`` says why.
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class LogWriter:
         batch_rows: int = 5_000,
         flush_seconds: float = 1.0,
         max_buffered_rows: int = 200_000,
+        journal: bool = True,
     ) -> None:
         self.root = Path(root)
         self.time_column = time_column
@@ -81,11 +90,23 @@ class LogWriter:
         self.max_buffered_rows = max_buffered_rows
         self.written_rows = 0
         self.dropped_rows = 0
+        self.recovered_rows = 0
         self.failed_writes = 0
         self.last_error: str | None = None
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.journal_error: str | None = None
+        self._journal: Journal | None = None
+        if journal:
+            try:
+                self._journal = Journal(self.root)
+            except OSError as exc:
+                self.journal_error = f"{type(exc).__name__}: {exc}"
+                logger.error("no write-ahead journal for %s: %s", self.root, self.journal_error)
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._stop = threading.Event()
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[_Item] = []
+        self._segments: dict[str, Segment] = {}
+        self._settled: dict[str, int] = {}  # rows of a segment written to Parquet or dropped
         self._thread = threading.Thread(
             target=self._run, name=f"log-writer-{self.root.name}", daemon=True
         )
@@ -93,17 +114,32 @@ class LogWriter:
 
     def append(self, row: Mapping[str, Any]) -> bool:
         """Queue one row; returns False (and counts it dropped) when the buffer is full."""
-        if self._queue.qsize() + len(self._pending) >= self.max_buffered_rows:
-            self.dropped_rows += 1
-            return False
-        self._queue.put_nowait(dict(row))
-        return True
+        return self.append_many([row]) == 1
+
+    def append_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Journal and queue rows in order; returns how many were accepted (the rest dropped)."""
+        with self._lock:
+            room = self.max_buffered_rows - self._queue.qsize() - len(self._pending)
+            accepted = [dict(r) for r in rows[: max(0, room)]]
+            self.dropped_rows += len(rows) - len(accepted)
+            if not accepted:
+                return 0
+            segment, first = None, 0
+            if self._journal is not None:
+                try:
+                    segment, first = self._journal.append(accepted)
+                except OSError as exc:  # e.g. disk full: keep serving, rows stay in memory
+                    self.journal_error = f"{type(exc).__name__}: {exc}"
+            for n, row in enumerate(accepted):
+                self._queue.put_nowait((segment, first + n, row))
+        return len(accepted)
 
     @property
     def buffered_rows(self) -> int:
         return self._queue.qsize() + len(self._pending)
 
     def _run(self) -> None:
+        self._recover()
         while True:
             stopping = self._stop.is_set()
             deadline = time.monotonic() + self.flush_seconds
@@ -113,45 +149,123 @@ class LogWriter:
                     item = self._queue.get(timeout=max(0.0, timeout))
                 except queue.Empty:
                     break
-                if item is not None:
-                    self._pending.append(item)
+                if item is None:  # close() was called: write now, then stop
+                    break
+                self._pending.append(item)
             if self._pending:
                 self._write()
             if stopping:
                 if self._pending:  # the last write failed: these rows cannot be written
+                    self._settle(self._pending)
                     self.dropped_rows += len(self._pending)
                     self._pending = []
+                self._release_segments(final=True)
                 return
 
     def _write(self) -> None:
-        rows, self._pending = self._pending, []
+        items, self._pending = self._pending, []
         try:
-            frame = pd.DataFrame(rows)
-            days = pd.to_datetime(frame[self.time_column]).dt.strftime("%Y-%m-%d")
-            stamp = time.strftime("%Y%m%dT%H%M%S")
-            for day, part in frame.groupby(days, sort=True):
-                folder = self.root / f"date={day}"
-                folder.mkdir(parents=True, exist_ok=True)
-                name = f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
-                tmp = folder / f".{name}.tmp"
-                part.to_parquet(tmp, index=False)
-                os.replace(tmp, folder / name)
-            self.written_rows += len(rows)
+            self._write_parquet(items)
+            self.written_rows += len(items)
             self.last_error = None
+            self._settle(items)
+            self._release_segments(final=False)
         except Exception as exc:  # a broken disk must not lose the rows or stop the writer
             self.failed_writes += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
-            logger.error("prediction log write to %s failed: %s", self.root, self.last_error)
+            logger.error("log write to %s failed: %s", self.root, self.last_error)
             keep = max(0, self.max_buffered_rows - self._queue.qsize())
-            self.dropped_rows += max(0, len(rows) - keep)
-            self._pending = rows[:keep] + self._pending
+            self._settle(items[keep:])
+            self.dropped_rows += max(0, len(items) - keep)
+            self._pending = items[:keep] + self._pending
             time.sleep(min(self.flush_seconds, 1.0))
+
+    def _write_parquet(self, items: Sequence[_Item]) -> None:
+        """One file per run of rows with the same day, segment and consecutive row numbers."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        frame = pd.DataFrame([row for _, _, row in items])
+        days = pd.to_datetime(frame[self.time_column]).dt.strftime("%Y-%m-%d").tolist()
+        begin = 0
+        for i in range(1, len(items) + 1):
+            if i < len(items) and _continues(items[i - 1], items[i], days[i - 1], days[i]):
+                continue
+            segment, first, _ = items[begin]
+            folder = self.root / f"date={days[begin]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = (
+                part_name(stamp, segment.id, first, items[i - 1][1])
+                if segment is not None
+                else f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+            )
+            tmp = folder / f".{name}.tmp"
+            frame.iloc[begin:i].to_parquet(tmp, index=False)
+            os.replace(tmp, folder / name)
+            begin = i
+
+    def _settle(self, items: Sequence[_Item]) -> None:
+        for segment, _, _ in items:
+            if segment is not None:
+                self._segments[segment.id] = segment
+                self._settled[segment.id] = self._settled.get(segment.id, 0) + 1
+
+    def _release_segments(self, *, final: bool) -> None:
+        """Delete journal segments all of whose rows are settled (the current one only at close)."""
+        if self._journal is None:
+            return
+        with self._lock:
+            current = self._journal.current
+            candidates = dict(self._segments)
+            if final:
+                candidates[current.id] = current
+            for segment_id, segment in candidates.items():
+                if segment is current and not final:
+                    continue
+                done = self._settled.get(segment_id, 0) >= segment.rows
+                if done or final:  # at close an unsettled segment is kept for recovery
+                    self._journal.close(segment, delete=done)
+                    self._segments.pop(segment_id, None)
+                    self._settled.pop(segment_id, None)
+            if final:
+                self._journal.remove_if_empty()
+
+    def _recover(self) -> None:
+        """Write the rows of dead writers' journal segments that are not in Parquet yet."""
+        if self._journal is None:
+            return
+        for fd, path in orphans(self.root):
+            try:
+                segment = Segment(path.stem, path, fd)
+                covered = covered_rows(self.root, segment.id)
+                rows = read_segment(path)
+                missing = [
+                    (segment, n, row) for n, row in enumerate(rows, start=1) if n not in covered
+                ]
+                if missing:
+                    self._write_parquet(missing)
+                path.unlink(missing_ok=True)
+                self.recovered_rows += len(missing)
+                if missing:
+                    logger.warning("recovered %d journaled rows into %s", len(missing), self.root)
+            except Exception as exc:  # keep the segment for the next start
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                logger.error("journal recovery of %s failed: %s", path, self.last_error)
+            finally:
+                os.close(fd)
 
     def close(self, timeout: float = 30.0) -> None:
         """Write every queued row, then stop the thread (idempotent)."""
         self._stop.set()
         self._queue.put(None)  # wakes a writer waiting for rows
         self._thread.join(timeout)
+
+
+_Item = tuple[Segment | None, int, dict[str, Any]]
+
+
+def _continues(previous: _Item, item: _Item, previous_day: str, day: str) -> bool:
+    if day != previous_day or item[0] is not previous[0]:
+        return False
+    return item[0] is None or item[1] == previous[1] + 1
 
 
 def read_log(root: Path) -> pd.DataFrame:

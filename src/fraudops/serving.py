@@ -259,7 +259,7 @@ class Scorer:
         latency_ms = (time.perf_counter() - started) * 1000
         request_id = uuid.uuid4().hex
         scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        out = []
+        out, logged = [], []
         for tx, features, score in zip(transactions, rows, scores, strict=True):
             decision = ALERT if score >= model.threshold else PASS
             out.append(
@@ -274,7 +274,7 @@ class Scorer:
                     "latency_ms": latency_ms,
                 }
             )
-            self.predictions.append(
+            logged.append(
                 {
                     "request_id": request_id,
                     "transaction_id": tx.transaction_id,
@@ -289,16 +289,19 @@ class Scorer:
                     "scored_at": scored_at,
                 }
             )
+        self.predictions.append_many(logged)  # journaled before the response is sent
         return out
 
     def feedback(self, labels: list[tuple[int, int, dt.datetime]]) -> int:
         """Record (transaction id, is_fraud, label time) labels; returns how many."""
         with self._lock:
             self.online.feedback({tx_id: int(label) for tx_id, label, _ in labels})
-        for tx_id, label, label_time in labels:
-            self.labels.append(
+        self.labels.append_many(
+            [
                 {"transaction_id": tx_id, "is_fraud": int(label), "label_time": label_time}
-            )
+                for tx_id, label, label_time in labels
+            ]
+        )
         return len(labels)
 
     def model_info(self) -> dict[str, Any]:
