@@ -1,38 +1,79 @@
-"""ASGI guard in front of the scoring endpoints: bearer token, body size, 422 for bad input.
+"""ASGI guard in front of the service: bearer token, method, media type, body size, error bodies.
 
 - With ``FRAUDOPS_API_TOKEN`` set, ``/score``, ``/score_batch`` and ``/feedback`` need
   ``Authorization: Bearer <token>`` (compared in constant time), else 401.
+- Those routes take ``POST`` only (else 405 with ``Allow``) and a JSON body: a
+  ``Content-Type`` other than ``application/json`` gets 415 (none at all is read as JSON).
 - A body over ``FRAUDOPS_MAX_BODY_BYTES`` gets 413 before it is parsed, whether or not the
   client sent a ``Content-Length``.
 - BentoML answers request-validation errors with 400; they become 422 (the body, which names
   each failing field, is kept), and a body that is not JSON gets 422 naming the position.
+- Every error answer of the whole app (4xx and 5xx, any route) is a JSON object with a
+  non-empty ``error`` text: Starlette's plain-text 404/405 get one, and BentoML's
+  ``[{"error": ...}]`` (a list, for its own 4xx exceptions) is unwrapped.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+from http import HTTPStatus
 from typing import Any
 
 from fraudops.settings import Settings
 
 GUARDED = frozenset({"/score", "/score_batch", "/feedback"})
+JSON_MEDIA_TYPE = b"application/json"
 Scope = dict[str, Any]
 
 
-async def _reply(send: Any, status: int, error: str) -> None:
+async def _reply(
+    send: Any, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"error": error}).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", JSON_MEDIA_TYPE),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def error_body(status: int, content_type: bytes, body: bytes) -> bytes | None:
+    """The body to send instead of an error answer's ``body``; None to keep it.
+
+    Kept: a JSON object whose ``error`` (or ``detail``) is non-empty. Else ``{"error": ...}``
+    with the one object of a JSON list, the plain text of the answer or the status phrase.
+    """
+    media = content_type.split(b";")[0].strip().lower()
+    text = body.decode("utf-8", errors="replace").strip()
+    parsed: Any = None
+    if media == JSON_MEDIA_TYPE or media.endswith(b"+json"):
+        try:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):
+            parsed = None
+        if isinstance(parsed, dict) and (parsed.get("error") or parsed.get("detail")):
+            return None
+        single = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
+        if isinstance(single, dict) and (single.get("error") or single.get("detail")):
+            return json.dumps(single).encode()  # BentoML's ({"error": ...},)
+        text = ""  # a JSON answer without a message: the phrase says more than its text
+    message = text[:1000] if text and media == b"text/plain" else _phrase(status)
+    return json.dumps({"error": message}).encode()
 
 
 class GuardMiddleware:
@@ -51,13 +92,26 @@ class GuardMiddleware:
         return scheme.lower() == b"bearer" and hmac.compare_digest(credentials, self.token or b"")
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] not in GUARDED:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        send = _ErrorBodies(send, head=scope.get("method") == "HEAD")
+        if scope["path"] not in GUARDED:
             await self.app(scope, receive, send)
             return
         if self.token and not self._authorized(scope):
             await _reply(send, 401, "missing or invalid bearer token")
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if scope.get("method") != "POST":
+            await _reply(send, 405, "method not allowed; use POST", [(b"allow", b"POST")])
+            return
+        headers = dict(scope.get("headers", []))
+        media = headers.get(b"content-type", JSON_MEDIA_TYPE).split(b";")[0].strip().lower()
+        if media != JSON_MEDIA_TYPE:
+            shown = media.decode("latin-1")[:100]
+            await _reply(send, 415, f"content-type must be application/json, not {shown!r}")
+            return
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await _reply(send, 413, f"body of {int(declared)} bytes is over {self.max_body}")
             return
@@ -77,6 +131,9 @@ class GuardMiddleware:
         except ValueError as exc:
             await _reply(send, 422, f"body is not valid JSON: {exc}")
             return
+        except RecursionError:
+            await _reply(send, 422, "body is not valid JSON: nested too deeply")
+            return
 
         replayed = False
 
@@ -93,3 +150,44 @@ class GuardMiddleware:
             await send(message)
 
         await self.app(scope, replay, send_422)
+
+
+class _ErrorBodies:
+    """An ASGI ``send`` that gives every answer of status 400 or more a JSON error message.
+
+    Other answers pass through untouched; an error answer is held until its last body chunk
+    (error bodies are small), then sent with :func:`error_body`'s body if that returns one.
+    """
+
+    def __init__(self, send: Any, *, head: bool) -> None:
+        self.send = send
+        self.head = head
+        self.start: dict[str, Any] | None = None
+        self.body = bytearray()
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            if message["status"] >= 400 and not self.head:
+                self.start = message
+                return
+        elif message["type"] == "http.response.body" and self.start is not None:
+            self.body += message.get("body", b"")
+            if message.get("more_body", False):
+                return
+            await self._flush()
+            return
+        await self.send(message)
+
+    async def _flush(self) -> None:
+        start, self.start = self.start, None
+        assert start is not None
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+        replaced = error_body(start["status"], content_type, bytes(self.body))
+        body = bytes(self.body) if replaced is None else replaced
+        if replaced is not None:
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+            headers.append((b"content-type", JSON_MEDIA_TYPE))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.send({**start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})

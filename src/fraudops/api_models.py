@@ -2,16 +2,52 @@
 
 JSON field names are the contract's raw column names in lower case (``TX_AMOUNT`` →
 ``tx_amount``); a test checks that they stay in step with :data:`contract.RAW_COLUMNS`.
+
+Input is validated at the edge, so that nothing a client sends can fail later (a 500, a log
+write that fails forever, an online state emptied by one request): ids fit the contract's
+int64, amounts are finite and at most :data:`MAX_AMOUNT`, and times are made naive UTC (as the
+training data is) and must lie between :data:`EARLIEST_TIME` and one day from now
+(:data:`FUTURE_SLACK`): a transaction from the far future would otherwise expire every event of
+the online state, since expiry follows the latest transaction time seen.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from fraudops import contract as c
 from fraudops.online import Transaction
+
+#: Bounds of the contract's int64 ids.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Largest amount accepted, in currency units: sums over a card's 30 days stay finite.
+MAX_AMOUNT = 1e12
+#: Earliest transaction or label time accepted (naive UTC).
+EARLIEST_TIME = dt.datetime(1970, 1, 1)
+#: How far past the server's clock a transaction or label time may be (clock skew).
+FUTURE_SLACK = dt.timedelta(days=1)
+
+
+def _naive_utc_in_range(value: dt.datetime) -> dt.datetime:
+    """``value`` as naive UTC; ValueError (a 422 naming the field) when out of range."""
+    if value.tzinfo is not None:
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except (OverflowError, ValueError):
+            raise ValueError("must lie between 1970-01-01 and one day from now (UTC)") from None
+    latest = dt.datetime.now(dt.UTC).replace(tzinfo=None) + FUTURE_SLACK
+    if not EARLIEST_TIME <= value <= latest:
+        raise ValueError(
+            f"must lie between 1970-01-01 and one day from now (UTC), got {value.isoformat()}"
+        )
+    return value
+
+
+Id = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Time = Annotated[dt.datetime, AfterValidator(_naive_utc_in_range)]
 
 EXAMPLE_TRANSACTION: dict[str, JsonValue] = {
     "transaction_id": 1754155,
@@ -27,11 +63,16 @@ class TransactionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": EXAMPLE_TRANSACTION})
 
-    transaction_id: int = Field(description="Unique id of the transaction.")
-    tx_datetime: dt.datetime = Field(description="Time of the transaction, ISO 8601.")
-    customer_id: int = Field(description="Card (customer) id; logged only as a keyed hash.")
-    terminal_id: int = Field(description="Terminal (point of sale) id; logged only as a hash.")
-    tx_amount: float = Field(ge=0, allow_inf_nan=False, description="Amount, currency units.")
+    transaction_id: Id = Field(description="Unique id of the transaction.")
+    tx_datetime: Time = Field(
+        description="Time of the transaction, ISO 8601; a time-zone offset is converted to UTC. "
+        "From 1970-01-01 to one day from now."
+    )
+    customer_id: Id = Field(description="Card (customer) id; logged only as a keyed hash.")
+    terminal_id: Id = Field(description="Terminal (point of sale) id; logged only as a hash.")
+    tx_amount: float = Field(
+        ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Amount, currency units."
+    )
 
     def to_transaction(self) -> Transaction:
         return Transaction(
@@ -74,9 +115,11 @@ class LabelIn(BaseModel):
         },
     )
 
-    transaction_id: int
+    transaction_id: Id
     is_fraud: bool
-    label_time: dt.datetime | None = Field(None, description="When the label was confirmed.")
+    label_time: Time | None = Field(
+        None, description="When the label was confirmed (UTC; default: when it is received)."
+    )
 
 
 class FeedbackOut(BaseModel):

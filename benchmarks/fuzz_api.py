@@ -1,0 +1,540 @@
+"""API fuzzing of the scoring service with schemathesis, against a real ``fraudops serve``.
+
+The cases come from the service's own OpenAPI document (``/docs.json``) through schemathesis'
+Python API (hypothesis strategies), for every operation of it:
+
+- ``positive``: bodies that match the schema (any date-time, any int, amounts in range);
+- ``negative``: bodies that break it (wrong types, missing or extra fields, out-of-range values);
+- ``in_domain``: positive bodies whose times are moved into the accepted range (1970 to now),
+  so that extreme ids and amounts reach the scoring code rather than a 422;
+- ``protocol``: hand-written requests the schema cannot express: other methods, other media
+  types, no body, bodies over the size limit (with and without ``Content-Length``), invalid
+  UTF-8, deeply nested JSON, ``NaN``/``Infinity``, ids beyond int64, unknown paths.
+
+Every request carries the bearer token. A response passes when it is not a 5xx and, if it is
+a 4xx, its body is a JSON object with a non-empty ``error`` (or ``detail``). Afterwards the
+service must still be ready and score a valid transaction.
+
+Usage::
+
+    python benchmarks/fuzz_api.py [--url URL --token TOKEN] [--examples 150] [--seed 0]
+                                  [--json-out FILE]
+
+Without ``--url`` it simulates an 80-day history, trains a champion into a temporary home and
+starts ``fraudops serve`` (with a token) on a free port of 127.0.0.1. Prints the figures as
+JSON; ``--json-out`` (default: ``$FRAUDOPS_RELIABILITY_OUT``) also writes them to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fraudops.processes import free_port, stop, wait_http_ok
+
+AUTH_HEADER = "Authorization"
+VALID_TRANSACTION = {
+    "transaction_id": 99_000_001,
+    "tx_datetime": "2018-06-20T10:00:00",
+    "customer_id": 3,
+    "terminal_id": 4,
+    "tx_amount": 25.0,
+}
+VALID_LABEL = {"transaction_id": 99_000_001, "is_fraud": True, "label_time": "2018-06-20T10:00:00"}
+QUIET = {"DO_NOT_TRACK": "true", "BENTOML_DO_NOT_TRACK": "true"}
+TIME_FIELDS = ("tx_datetime", "label_time")
+#: Suite of requests that break HTTP itself: uvicorn's parser answers them (plain-text 400)
+#: before the app sees them, so only "no 5xx" applies to them.
+MALFORMED = "malformed_http"
+#: Suites whose cases schemathesis generates from the OpenAPI document.
+GENERATED_SUITES = ("positive", "negative", "in_domain")
+
+
+def has_message(body: bytes) -> bool:
+    """Whether an error body is a JSON object with a non-empty ``error`` or ``detail``."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(parsed, dict):
+        return False
+    error, detail = parsed.get("error"), parsed.get("detail")
+    return bool(isinstance(error, str) and error.strip()) or bool(
+        (isinstance(detail, str) and detail.strip()) or (isinstance(detail, list) and detail)
+    )
+
+
+@dataclass
+class Tally:
+    """Every response of a fuzzing run, by suite, operation and status."""
+
+    cases: int = 0
+    statuses: collections.Counter[int] = field(default_factory=collections.Counter)
+    by_suite: collections.Counter[str] = field(default_factory=collections.Counter)
+    by_operation: collections.Counter[str] = field(default_factory=collections.Counter)
+    ok_by_operation: collections.Counter[str] = field(default_factory=collections.Counter)
+    server_errors: list[dict[str, Any]] = field(default_factory=list)
+    without_message: list[dict[str, Any]] = field(default_factory=list)
+    no_response: list[dict[str, Any]] = field(default_factory=list)
+    unsent: int = 0
+    operations: set[str] = field(default_factory=set)  # those of the OpenAPI document
+
+    def record(
+        self, suite: str, operation: str, status: int, body: bytes, sent: Any = None
+    ) -> None:
+        self.cases += 1
+        self.statuses[status] += 1
+        self.by_suite[suite] += 1
+        self.by_operation[operation] += 1
+        if 200 <= status < 300:
+            self.ok_by_operation[operation] += 1
+        sample = {
+            "suite": suite,
+            "operation": operation,
+            "status": status,
+            "response": body[:300].decode("utf-8", errors="replace"),
+            "request": repr(sent)[:300],
+        }
+        if status >= 500:
+            self.server_errors.append(sample)
+        elif status >= 400 and suite != MALFORMED and not has_message(body):
+            self.without_message.append(sample)
+
+    def figures(self) -> dict[str, Any]:
+        """The run's figures; ``fuzz_*`` keys are the ones the reliability report shows."""
+        return {
+            "fuzz_cases": self.cases,
+            "fuzz_generated_cases": sum(
+                n for suite, n in self.by_suite.items() if suite in GENERATED_SUITES
+            ),
+            "fuzz_5xx": sum(n for s, n in self.statuses.items() if s >= 500),
+            "fuzz_4xx_without_message": len(self.without_message),
+            "fuzz_no_response": len(self.no_response),
+            "fuzz_unsent": self.unsent,
+            "fuzz_statuses": {str(s): n for s, n in sorted(self.statuses.items())},
+            "fuzz_cases_by_suite": dict(sorted(self.by_suite.items())),
+            "fuzz_operations": len(self.operations),
+            "fuzz_cases_by_operation": {
+                op: n for op, n in sorted(self.by_operation.items()) if op in self.operations
+            },
+            "fuzz_2xx_by_operation": {
+                op: n for op, n in sorted(self.ok_by_operation.items()) if op in self.operations
+            },
+            "samples": {
+                "server_errors": self.server_errors[:5],
+                "without_message": self.without_message[:5],
+                "no_response": self.no_response[:5],
+            },
+        }
+
+
+def _move_times_into_range(body: Any, times: list[dt.datetime]) -> Any:
+    """``body`` with every transaction or label time replaced by one of ``times``, in turn."""
+    rows = body if isinstance(body, list) else [body]
+    for i, row in enumerate(rows):
+        if isinstance(row, dict):
+            for name in TIME_FIELDS:
+                if row.get(name) is not None:
+                    row[name] = times[i % len(times)].isoformat()
+    return body
+
+
+def schema_suites(
+    base: str, token: str, tally: Tally, *, examples: int, seed: int, log: Callable[[str], None]
+) -> None:
+    """The ``positive``, ``negative`` and ``in_domain`` suites, every operation of the spec."""
+    import hypothesis
+    import requests
+    import schemathesis
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+
+    schema = schemathesis.openapi.from_url(f"{base}/docs.json")
+    headers = {AUTH_HEADER: f"Bearer {token}"}
+    session = requests.Session()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    zones = st.sampled_from(
+        [None, dt.UTC, dt.timezone(dt.timedelta(hours=14)), dt.timezone(dt.timedelta(hours=-12))]
+    )
+    when = st.datetimes(min_value=dt.datetime(1970, 1, 1), max_value=now, timezones=zones)
+    times = st.lists(when, min_size=1, max_size=8)
+    settings = hypothesis.settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        label = operation.label
+        tally.operations.add(label)
+        suites = {
+            "positive": (GenerationMode.POSITIVE, False),
+            "negative": (GenerationMode.NEGATIVE, False),
+        }
+        if operation.method.upper() == "POST":
+            suites["in_domain"] = (GenerationMode.POSITIVE, True)
+        for suite, (mode, in_domain) in suites.items():
+            send = _sender(base, headers, session, tally, suite, label)
+            run = hypothesis.given(
+                case=operation.as_strategy(generation_mode=mode),
+                moved=times if in_domain else st.just([]),
+            )(send)
+            before = tally.cases
+            # an operation without parameters or body has nothing to break: Unsatisfiable
+            with contextlib.suppress(hypothesis.errors.Unsatisfiable):
+                hypothesis.seed(seed)(settings(run))()
+            log(f"{label:<20} {suite:<10} {tally.cases - before:>5} cases")
+
+
+def _sender(
+    base: str, headers: dict[str, str], session: Any, tally: Tally, suite: str, label: str
+) -> Callable[[Any, list[dt.datetime]], None]:
+    """The body of one hypothesis test: send ``case`` (times moved if given), record it."""
+    import requests
+
+    def send(case: Any, moved: list[dt.datetime]) -> None:
+        if moved and case.body is not None:
+            case.body = _move_times_into_range(case.body, moved)
+        try:
+            response = case.call(base_url=base, session=session, headers=headers, timeout=60)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            tally.no_response.append({"operation": label, "error": repr(exc)[:300]})
+            return
+        except (requests.RequestException, ValueError, TypeError):
+            tally.unsent += 1  # e.g. a header value that requests refuses to encode
+            return
+        tally.record(suite, label, response.status_code, response.content, case.body)
+
+    return send
+
+
+def _request(
+    client: httpx.Client, tally: Tally, operation: str, method: str, path: str, **kwargs: Any
+) -> None:
+    try:
+        response = client.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        tally.no_response.append({"operation": f"{method} {path}", "error": repr(exc)[:300]})
+        return
+    sent = kwargs.get("content", kwargs.get("json"))
+    tally.record("protocol", operation, response.status_code, response.content, sent)
+
+
+def _raw_request(
+    base: str,
+    tally: Tally,
+    suite: str,
+    operation: str,
+    path: str,
+    token: str,
+    body: bytes,
+    declared: bytes,
+) -> None:
+    """POST ``body`` with a ``Content-Length`` of ``declared`` (which clients refuse to send)."""
+    host, port = base.removeprefix("http://").split(":")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nConnection: close\r\n"
+    ).encode()
+    request = head + b"Content-Length: " + declared + b"\r\n\r\n" + body
+    try:
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(request)  # "Connection: close": the server closes after answering
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+    except OSError as exc:
+        error = f"Content-Length {declared!r}: {exc!r}"[:300]
+        tally.no_response.append({"operation": operation, "error": error})
+        return
+    status_line, _, rest = answer.partition(b"\r\n")
+    _, _, payload = rest.partition(b"\r\n\r\n")
+    try:
+        status = int(status_line.split()[1])
+    except (IndexError, ValueError):
+        error = f"Content-Length {declared!r}: answer {answer[:300]!r}"
+        tally.no_response.append({"operation": operation, "error": error})
+        return
+    tally.record(suite, operation, status, payload, b"Content-Length: " + declared)
+
+
+def _mutated_bodies(template: bytes) -> list[bytes]:
+    """Bodies that are not JSON, not the right JSON, or carry values no field accepts."""
+    amount, ident, when = b"25.0", b"99000001", b"2018-06-20T10:00:00"
+    return [
+        b"",
+        b"{",
+        b"null",
+        b"[]",
+        b"{}",
+        b"[{}]",
+        b'"text"',
+        b"\xff\xfe\x00",
+        rb'{"tx_amount": "\u0000\u202e\ud83d\udca5", "transaction_id": "\ud800"}',
+        '{"customer_id": "\u202e\U0001f4a5 \u00e9"}'.encode(),
+        b"[" * 5000 + b"]" * 5000,
+        b'{"a":' * 3000 + b"1" + b"}" * 3000,
+        template.replace(amount, b"NaN"),
+        template.replace(amount, b"Infinity"),
+        template.replace(amount, b"-Infinity"),
+        template.replace(amount, b"1e400"),
+        template.replace(amount, b"1" + b"0" * 4000),
+        template.replace(ident, b"9" * 40),
+        template.replace(ident, b"-" + b"9" * 40),
+        template.replace(ident, b"9223372036854775808"),
+        template.replace(ident, b"1.5"),
+        template.replace(ident, b"true"),
+        template.replace(when, b"0001-01-01T00:00:00+01:00"),
+        template.replace(when, b"9999-12-31T23:59:59-01:00"),
+        template.replace(when, b"2018-06-20T10:00:00+23:59"),
+        template.replace(when, b"2018-02-30T25:61:61"),
+        template.replace(when, b"\u0000"),
+        template.replace(b'"%s"' % when, b"1e20"),
+        template.replace(b'"%s"' % when, b"-1e20"),
+        template + b"garbage",
+        b" " * 100 + template,
+    ]
+
+
+def protocol_suite(
+    base: str, token: str, tally: Tally, *, max_body_bytes: int, paths: list[str]
+) -> None:
+    """Hand-written requests the OpenAPI document cannot describe (see the module doc)."""
+    json_type = {"content-type": "application/json"}
+    valid = json.dumps(VALID_TRANSACTION).encode()
+    auth = {AUTH_HEADER: f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=auth, timeout=60) as client:
+        for path in paths:
+            for method in ("PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"):
+                _request(client, tally, f"{method} {path}", method, path)
+        for path in ("/nope", "/score/", "/docs.json/x", "/%ff"):
+            _request(client, tally, f"GET {path}", "GET", path)
+            _request(client, tally, f"POST {path}", "POST", path, content=valid)
+        for path in ("/model", "/readyz", "/livez", "/healthz", "/metrics"):
+            _request(client, tally, f"GET {path}", "GET", path, params={"x": "\u00e9" * 50})
+            _request(client, tally, f"POST {path}", "POST", path, content=valid)
+        for path, template in (
+            ("/score", valid),
+            ("/score_batch", valid),
+            ("/feedback", json.dumps(VALID_LABEL).encode()),
+        ):
+            operation = f"POST {path}"
+            shaped = template if path == "/score" else b"[%s]" % template
+            for body in _mutated_bodies(template):
+                content = body if path == "/score" or not body.startswith(b"{") else b"[%s]" % body
+                _request(client, tally, operation, "POST", path, content=content, headers=json_type)
+            for media in (
+                "text/plain",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x",
+                "application/vnd.bentoml+pickle",
+                "application/xml",
+                "",
+            ):
+                _request(
+                    client,
+                    tally,
+                    operation,
+                    "POST",
+                    path,
+                    content=shaped,
+                    headers={"content-type": media},
+                )
+            _request(client, tally, operation, "POST", path, content=shaped)  # no content-type
+            too_big = b"[" + b" " * max_body_bytes + b"]"
+            _request(client, tally, operation, "POST", path, content=too_big, headers=json_type)
+            _request(
+                client,
+                tally,
+                operation,
+                "POST",
+                path,
+                content=iter([too_big[: len(too_big) // 2], too_big[len(too_big) // 2 :]]),
+                headers=json_type,
+            )  # chunked: no Content-Length to refuse early
+            _raw_request(base, tally, "protocol", operation, path, token, shaped, b"10000000000")
+            for declared in (b"99999999999999999999", b"-1", b"abc"):
+                _raw_request(base, tally, MALFORMED, operation, path, token, shaped, declared)
+        rows = [{**VALID_TRANSACTION, "transaction_id": 99_100_000 + i} for i in range(500)]
+        _request(client, tally, "POST /score_batch", "POST", "/score_batch", json=rows)
+        _request(client, tally, "POST /score_batch", "POST", "/score_batch", json=[])
+        _request(client, tally, "POST /feedback", "POST", "/feedback", json=[])
+
+
+def _gauges(client: httpx.Client) -> dict[str, float]:
+    metrics = client.get("/metrics").text
+    return {
+        name: float(value)
+        for name, value in re.findall(r"^(fraudops_[a-z_]+) ([0-9.e+-]+)$", metrics, re.M)
+    }
+
+
+def health(base: str, token: str) -> dict[str, Any]:
+    """Readiness, one valid score and the log-writer gauges, after the run."""
+    auth = {AUTH_HEADER: f"Bearer {token}"}
+    with httpx.Client(base_url=base, timeout=60) as client:
+        ready = client.get("/readyz").status_code
+        score = client.post("/score", json=VALID_TRANSACTION, headers=auth)
+        feedback = client.post(
+            "/feedback",
+            json=[{"transaction_id": VALID_TRANSACTION["transaction_id"], "is_fraud": False}],
+            headers=auth,
+        )
+        time.sleep(2.5)  # the log writers flush every second; the gauges refresh every second
+        gauges = _gauges(client)
+    return {
+        "readyz_after": ready,
+        "score_after": score.status_code,
+        "score_after_body": score.json() if score.status_code == 200 else score.text[:300],
+        "feedback_after": feedback.status_code,
+        "prediction_log_failed_writes": gauges.get("fraudops_prediction_log_failed_writes"),
+        "prediction_log_dropped_rows": gauges.get("fraudops_prediction_log_dropped_rows"),
+        "feature_state_events": gauges.get("fraudops_feature_state_events"),
+    }
+
+
+def fuzz(
+    base: str,
+    token: str,
+    *,
+    examples: int = 150,
+    seed: int = 0,
+    max_body_bytes: int = 8 * 2**20,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Fuzz the service at ``base`` and return the figures (see :meth:`Tally.figures`).
+
+    Args:
+        base: the service's URL, e.g. ``http://127.0.0.1:3000``.
+        token: its ``FRAUDOPS_API_TOKEN``, sent as a bearer token with every request.
+        examples: cases per operation and suite (operations without input give one).
+        seed: hypothesis seed (the same seed sends the same cases).
+        max_body_bytes: the service's ``FRAUDOPS_MAX_BODY_BYTES`` (for the over-limit bodies).
+        log: where a line per operation and suite goes.
+    """
+    started = time.perf_counter()
+    tally = Tally()
+    with httpx.Client(base_url=base, timeout=60) as client:
+        state_before = _gauges(client).get("fraudops_feature_state_events")
+    schema_suites(base, token, tally, examples=examples, seed=seed, log=log)
+    paths = sorted(httpx.get(f"{base}/docs.json", timeout=30).json()["paths"])
+    protocol_suite(base, token, tally, max_body_bytes=max_body_bytes, paths=paths)
+    log(f"protocol suite {tally.by_suite['protocol']:>5} cases")
+    figures = tally.figures()
+    figures["fuzz_seconds"] = round(time.perf_counter() - started, 1)
+    figures.update(health(base, token))
+    # informational: times up to now expire the history's events (expiry follows the newest)
+    figures["feature_state_events_before"] = state_before
+    return figures
+
+
+@contextlib.contextmanager
+def serving(home: Path, data: Path, token: str, log_file: Path, **env: str) -> Iterator[str]:
+    """``fraudops serve`` on a free port with ``token``; yields its URL; stopped afterwards."""
+    port = free_port()
+    environ = {
+        **os.environ,
+        **QUIET,
+        "FRAUDOPS_HOME": str(home),
+        "FRAUDOPS_DATA_PATH": str(data),
+        "FRAUDOPS_POLL_INTERVAL_SECONDS": "3600",
+        "FRAUDOPS_API_TOKEN": token,
+        **env,
+    }
+    with log_file.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "fraudops", "serve", "--port", str(port)],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http_ok(f"{base}/readyz", server, timeout=180, log=log_file)
+        yield base
+    finally:
+        stop(server)
+
+
+def write_figures(figures: dict[str, Any], path: str | os.PathLike[str] | None) -> None:
+    """Write ``figures`` as JSON to ``path`` (default ``$FRAUDOPS_RELIABILITY_OUT``), if any."""
+    target = path or os.environ.get("FRAUDOPS_RELIABILITY_OUT")
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(json.dumps(figures, indent=2, default=str) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running service; default: start one")
+    parser.add_argument("--token", default=os.environ.get("FRAUDOPS_API_TOKEN", ""))
+    parser.add_argument("--examples", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-body-bytes", type=int, default=64 * 1024)
+    parser.add_argument("--json-out")
+    args = parser.parse_args()
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    if args.url:
+        figures = fuzz(
+            args.url,
+            args.token,
+            examples=args.examples,
+            seed=args.seed,
+            max_body_bytes=args.max_body_bytes,
+            log=log,
+        )
+    else:
+        from fraudops.settings import Settings
+        from fraudops.simulator import SimulationConfig, simulate_transactions
+        from pipelines.training import run_training
+
+        token = args.token or "fuzz-token"
+        with tempfile.TemporaryDirectory(prefix="fraudops-fuzz-") as tmp:
+            root = Path(tmp)
+            data = root / "history.parquet"
+            config = SimulationConfig(days=80, n_customers=400, n_terminals=800, seed=7)
+            simulate_transactions(config).to_parquet(data)
+            run_training(Settings(home=root / "home", data_path=data))
+            with serving(
+                root / "home",
+                data,
+                token,
+                root / "server.log",
+                FRAUDOPS_MAX_BODY_BYTES=str(args.max_body_bytes),
+            ) as base:
+                figures = fuzz(
+                    base,
+                    token,
+                    examples=args.examples,
+                    seed=args.seed,
+                    max_body_bytes=args.max_body_bytes,
+                    log=log,
+                )
+    print(json.dumps(figures, indent=2, default=str))
+    write_figures(figures, args.json_out)
+    failed = (
+        figures["fuzz_5xx"] or figures["fuzz_4xx_without_message"] or figures["fuzz_no_response"]
+    )
+    return 1 if failed or figures["readyz_after"] != 200 or figures["score_after"] != 200 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""API fuzzing of a real `fraudops serve` with schemathesis (harness: benchmarks/fuzz_api.py).
+
+At least 1,000 generated cases over every operation of ``/docs.json`` plus hand-written protocol
+cases, all with the bearer token: no 5xx, every 4xx a JSON body with a message, and the service
+still ready and scoring afterwards. The figures are printed and, when
+``FRAUDOPS_RELIABILITY_OUT`` is set, written there as JSON for ``benchmarks/reliability.md``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import pytest
+
+from fraudops.predlog import read_log
+from fraudops.settings import Settings
+from pipelines.training import run_training
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "fuzz-token-0123456789"
+MAX_BODY_BYTES = 64 * 1024
+EXAMPLES = 120  # per operation and suite: 1,085 generated cases (+ 193 protocol), ~35 s
+
+
+def _harness() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "fraudops_fuzz_api", ROOT / "benchmarks/fuzz_api.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module's annotations
+    spec.loader.exec_module(module)
+    return module
+
+
+fuzz_api = _harness()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, small_history):
+    """`fraudops serve` with a token, on a champion trained on the 80-day history."""
+    root = tmp_path_factory.mktemp("fuzz")
+    data = root / "history.parquet"
+    small_history.to_parquet(data)
+    run_training(Settings(home=root / "home", data_path=data))
+    log = root / "server.log"
+    try:
+        with fuzz_api.serving(
+            root / "home",
+            data,
+            TOKEN,
+            log,
+            FRAUDOPS_MAX_BODY_BYTES=str(MAX_BODY_BYTES),
+            FRAUDOPS_MAX_BATCH_ROWS="50",
+        ) as base:
+            yield base, log, Settings(home=root / "home", data_path=data)
+    except RuntimeError as exc:  # not ready: the message has the log's tail
+        pytest.fail(str(exc))
+
+
+def test_missing_or_wrong_token_gets_401_with_a_message(service):
+    base, _, _ = service
+    valid = fuzz_api.VALID_TRANSACTION
+    bodies = {"/score": valid, "/score_batch": [valid], "/feedback": [{"transaction_id": 1}]}
+    wrong = [
+        {},
+        {"Authorization": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Bearer {TOKEN}x"},
+    ]
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for path, body in bodies.items():
+            for headers in wrong:
+                response = client.post(path, json=body, headers=headers)
+                assert response.status_code == 401, (path, headers)
+                assert response.json()["error"] == "missing or invalid bearer token"
+        ok = client.post("/score", json=valid, headers={"Authorization": f"bearer {TOKEN}"})
+        assert ok.status_code == 200
+
+
+def test_fuzzing_finds_no_5xx_and_no_4xx_without_a_message(service):
+    base, log, settings = service
+    figures = fuzz_api.fuzz(
+        base, TOKEN, examples=EXAMPLES, seed=0, max_body_bytes=MAX_BODY_BYTES, log=print
+    )
+    fuzz_api.write_figures(figures, None)  # to $FRAUDOPS_RELIABILITY_OUT, if set
+    shown = {k: v for k, v in figures.items() if k not in ("samples", "score_after_body")}
+    print(json.dumps(shown, indent=2))
+    samples = json.dumps(figures["samples"], indent=2)
+
+    assert figures["fuzz_5xx"] == 0, f"{samples}\n{log.read_text()[-3000:]}"
+    assert figures["fuzz_4xx_without_message"] == 0, samples
+    assert figures["fuzz_no_response"] == 0, samples
+    assert figures["fuzz_generated_cases"] >= 1000  # by schemathesis, besides the protocol ones
+    by_operation = figures["fuzz_cases_by_operation"]
+    assert set(by_operation) >= {"POST /score", "POST /score_batch", "POST /feedback"}
+    assert set(by_operation) >= {f"GET {p}" for p in ("/model", "/readyz", "/livez", "/metrics")}
+    assert all(n >= 1 for n in by_operation.values())
+    for operation in ("POST /score", "POST /score_batch", "POST /feedback"):
+        assert by_operation[operation] >= 3 * EXAMPLES
+        assert figures["fuzz_2xx_by_operation"].get(operation, 0) >= 20, operation  # scored
+    assert figures["fuzz_statuses"].get("422", 0) >= 100  # the negative cases were refused
+
+    assert figures["readyz_after"] == 200
+    assert figures["score_after"] == 200, figures["score_after_body"]
+    assert figures["score_after_body"]["model_version"] == "1"
+    assert figures["feedback_after"] == 200
+    assert figures["prediction_log_failed_writes"] == 0  # no row the log cannot store
+    assert figures["prediction_log_dropped_rows"] == 0
+    # both logs stay readable: one naive-UTC time column each, whatever offsets were sent
+    predictions, labels = read_log(settings.prediction_log_dir), read_log(settings.label_log_dir)
+    assert len(predictions) >= figures["fuzz_2xx_by_operation"]["POST /score"]
+    assert len(labels) > 0
+    assert str(predictions["tx_datetime"].dtype).startswith("datetime64")
+    assert str(labels["label_time"].dtype).startswith("datetime64")
+    assert predictions["tx_datetime"].dt.tz is None and labels["label_time"].dt.tz is None
