@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo train test test-unit lint bench clean
+.PHONY: install demo train test test-unit lint audit bench clean
 
 install: .venv/.synced
 
@@ -34,12 +34,18 @@ lint: install
 	$(RUN) ruff format --check .
 	$(RUN) mypy src pipelines services monitoring
 
+# pip-audit on every locked package; exits 1 on a known vulnerability, 3 when the vulnerability
+# service cannot be reached (see benchmarks/audit.py)
+audit: install
+	$(RUN) python benchmarks/audit.py
+
 bench: install
 	$(RUN) python benchmarks/features.py
 	$(RUN) python benchmarks/handbook_protocol.py
 	$(RUN) python benchmarks/flow_overhead.py
 	$(RUN) python benchmarks/serving.py
 	$(RUN) python benchmarks/drift.py
+	$(RUN) python benchmarks/batch_scoring.py
 
 clean:
 	rm -rf .venv .fraudops .pytest_cache .mypy_cache .ruff_cache
