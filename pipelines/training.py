@@ -68,7 +68,9 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
 
     Raises:
         DataSourceError, DataValidationError, SplitError, EvaluationError, UnknownModelError:
-            bad input, raised before anything is written to the registry.
+            bad input (unreadable file, contract breach, a single class in the file or in a
+            window, too short a history), raised by the steps before ``configure_mlflow``:
+            no run is started, no version registered, no alias moved.
     """
     transactions = step(training.validate)(step(training.load)(settings))
     dataset = step(training.build_dataset)(transactions, settings)

@@ -126,7 +126,10 @@ def evaluate(
     if len(labels) == 0:
         raise EvaluationError("the test window has no transactions")
     if labels.min() == labels.max():
-        raise EvaluationError(f"the test window holds only class {int(labels[0])}; need both")
+        raise EvaluationError(
+            f"the test window's {c.LABEL} holds only class {int(labels[0])} in {len(labels):,} "
+            "rows; metrics need frauds (1) and genuine transactions (0)"
+        )
     threshold = threshold_for_alert_rate(scores, alert_rate)
     alerts = scores >= threshold
     return Metrics(

@@ -29,7 +29,8 @@ def read_transactions(path: Path, mapping: Mapping[str, str] | None = None) -> p
         (see :func:`fraudops.contract.validate_transactions`).
 
     Raises:
-        DataSourceError: the file is missing, empty or not Parquet/CSV.
+        DataSourceError: the file is missing, empty (0 bytes), unreadable (corrupt Parquet,
+            malformed CSV line) or not Parquet/CSV; the message names the file.
         DataValidationError: the mapping names a column the file lacks.
     """
     path = Path(path)
@@ -37,23 +38,27 @@ def read_transactions(path: Path, mapping: Mapping[str, str] | None = None) -> p
         files = sorted(path.glob("*.parquet"))
         if not files:
             raise DataSourceError(f"data folder {path} holds no .parquet files")
-        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-        return c.apply_column_mapping(frame, mapping or {})
-    if not path.is_file():
+        frame = pd.concat([_read_file(f) for f in files], ignore_index=True)
+    elif path.is_file():
+        frame = _read_file(path)
+    else:
         raise DataSourceError(f"data file not found: {path}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in {".parquet", ".pq"}:
-            frame = pd.read_parquet(path)
-        elif suffix == ".csv":
-            frame = pd.read_csv(path)
-        else:
-            raise DataSourceError(f"unsupported data file {path.name}: use .parquet or .csv")
-    except (pd.errors.EmptyDataError, OSError, ValueError) as exc:
-        if isinstance(exc, DataSourceError):
-            raise
-        raise DataSourceError(f"cannot read {path}: {exc}") from exc
     return c.apply_column_mapping(frame, mapping or {})
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    """One Parquet or CSV file as read; any reader failure becomes a ``DataSourceError``."""
+    suffix = path.suffix.lower()
+    if suffix not in {".parquet", ".pq", ".csv"}:
+        raise DataSourceError(f"unsupported data file {path.name}: use .parquet or .csv")
+    if path.stat().st_size == 0:
+        raise DataSourceError(f"data file {path} is empty (0 bytes): no header, no rows")
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except (pd.errors.EmptyDataError, OSError, ValueError) as exc:
+        raise DataSourceError(f"cannot read {path}: {exc}") from exc
 
 
 def load_transactions(

@@ -7,6 +7,7 @@ without Prefect or a server.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -79,16 +80,24 @@ def load(settings: Settings) -> pd.DataFrame:
 
 
 def validate(raw: pd.DataFrame) -> pd.DataFrame:
-    """Contract-checked labelled transactions (raises ``DataValidationError``)."""
-    return c.validate_transactions(raw, require_label=True)
+    """Contract-checked labelled transactions, sorted by time then transaction id.
+
+    Raises:
+        DataValidationError: the data breaks the contract, or ``TX_FRAUD`` holds a single
+            class (nothing to learn); raised before any feature, model or run exists.
+    """
+    transactions = c.validate_transactions(raw, require_label=True)
+    c.require_both_classes(transactions)
+    return transactions
 
 
 def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
     """Features over the whole history, then the time-based split.
 
     Raises:
-        SplitError: the history is too short for warm-up + train + delay + test, or a window
-            is empty.
+        SplitError: the history is too short for warm-up + train + delay + test, a window is
+            empty, the test window (known-compromised cards removed) lacks a class, or the
+            training window lacks a class for a classifier; raised before any model is fit.
     """
     windows = plan_windows(
         transactions[c.TX_DATETIME],
@@ -101,14 +110,40 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
     )
     features = compute_features(transactions, settings.label_delay_days)
     train, test = split(transactions, windows)
+    labels = transactions[c.LABEL].to_numpy()
+    _require_both_classes(
+        "test",
+        windows.test_start,
+        windows.test_end,
+        labels[test],
+        note=" (cards already known compromised removed)",
+    )
+    if settings.model_kind != "isolation_forest":  # the only model that learns without labels
+        _require_both_classes("training", windows.train_start, windows.train_end, labels[train])
     return Dataset(
         train_features=features[train].reset_index(drop=True),
-        train_labels=transactions[c.LABEL].to_numpy()[train],
+        train_labels=labels[train],
         train_times=transactions[c.TX_DATETIME][train].reset_index(drop=True),
         test_features=features[test].reset_index(drop=True),
         test_frame=transactions[test].reset_index(drop=True),
         windows=windows,
         data_sha256=frame_sha256(transactions[train]),
+    )
+
+
+def _require_both_classes(
+    name: str, start: dt.date, end: dt.date, labels: np.ndarray, note: str = ""
+) -> None:
+    """Raise ``SplitError`` naming the window and its counts unless it holds both classes."""
+    frauds = int((labels == 1).sum())
+    if 0 < frauds < len(labels):
+        return
+    raise SplitError(
+        f"the {name} window {start}..{end - dt.timedelta(days=1)} holds {len(labels):,} "
+        f"transactions{note} with {frauds:,} fraud(s) ({c.LABEL}=1) and "
+        f"{len(labels) - frauds:,} genuine ({c.LABEL}=0); it needs both classes: check the "
+        "labels or move/widen the window (FRAUDOPS_TRAIN_START, FRAUDOPS_TRAIN_DAYS, "
+        "FRAUDOPS_TEST_DAYS)"
     )
 
 
