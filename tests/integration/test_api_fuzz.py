@@ -3,7 +3,7 @@
 At least 1,000 generated cases over every operation of ``/docs.json`` plus hand-written protocol
 cases, all with the bearer token: no 5xx, every 4xx a JSON body with a message, and the service
 still ready and scoring afterwards. The figures are printed and, when
-``FRAUDOPS_RELIABILITY_OUT`` is set, written there as JSON for ``benchmarks/reliability.md``.
+``FRAUDOPS_RELIABILITY_OUT`` is set, written there as fuzz.json for ``benchmarks/reliability.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from fraudops.predlog import read_log
 from fraudops.settings import Settings
 from pipelines.training import run_training
+from tests.integration.figures import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -93,9 +94,8 @@ def test_fuzzing_finds_no_5xx_and_no_4xx_without_a_message(service):
     figures = fuzz_api.fuzz(
         base, TOKEN, examples=EXAMPLES, seed=0, max_body_bytes=MAX_BODY_BYTES, log=print
     )
-    fuzz_api.write_figures(figures, None)  # to $FRAUDOPS_RELIABILITY_OUT, if set
     shown = {k: v for k, v in figures.items() if k not in ("samples", "score_after_body")}
-    print(json.dumps(shown, indent=2))
+    record("fuzz", shown)
     samples = json.dumps(figures["samples"], indent=2)
 
     assert figures["fuzz_5xx"] == 0, f"{samples}\n{log.read_text()[-3000:]}"

@@ -2,67 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from fraudops.predlog import read_log
-from fraudops.processes import free_port, stop, wait_http_ok
+from fraudops.processes import free_port, stop
 from fraudops.settings import Settings
 from pipelines.training import run_training
+from tests.integration.load import LoadLoop, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
-
-
-START = dt.datetime(2018, 6, 20, 10, 0, 0)
-
-
-def wait_ready(base: str, server: subprocess.Popen, log: Path) -> None:
-    try:
-        wait_http_ok(f"{base}/readyz", server, timeout=180, log=log)
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-
-
-class LoadLoop(threading.Thread):
-    """Scores transactions back to back until stopped (at most ``limit`` seconds)."""
-
-    def __init__(self, base: str, limit: float = 300) -> None:
-        super().__init__(daemon=True)
-        self.base, self.limit = base, limit
-        self.stop = threading.Event()
-        self.ok: list[tuple[int, str]] = []  # (transaction id, model version)
-        self.failures: list[str] = []
-
-    def run(self) -> None:
-        started = time.monotonic()
-        with httpx.Client(base_url=self.base, timeout=30) as client:
-            i = 0
-            while not self.stop.is_set() and time.monotonic() - started < self.limit:
-                i += 1
-                payload = {
-                    "transaction_id": 50_000_000 + i,
-                    "tx_datetime": (START + dt.timedelta(seconds=i)).isoformat(),
-                    "customer_id": i % 300,
-                    "terminal_id": i % 700,
-                    "tx_amount": 10.0 + i % 90,
-                }
-                try:
-                    response = client.post("/score", json=payload)
-                except httpx.HTTPError as exc:
-                    self.failures.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                if response.status_code == 200:
-                    self.ok.append((payload["transaction_id"], response.json()["model_version"]))
-                else:
-                    self.failures.append(f"{response.status_code}: {response.text[:200]}")
 
 
 def test_promotion_under_load_has_no_failed_request_and_stop_loses_no_row(tmp_path, small_history):
