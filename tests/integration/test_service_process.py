@@ -14,6 +14,7 @@ from fraudops.predlog import read_log
 from fraudops.processes import free_port, stop
 from fraudops.settings import Settings
 from pipelines.training import run_training
+from tests.integration.figures import record
 from tests.integration.load import LoadLoop, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
@@ -80,9 +81,17 @@ def test_promotion_under_load_has_no_failed_request_and_stop_loses_no_row(tmp_pa
             "fraudops_feature_state_events",
         ):
             assert name in metrics
-        print(f"pick-up {pickup_seconds:.1f} s; {len(load.ok)} requests, none failed")
     finally:
         if not stop(server):
             pytest.fail("server did not stop within 60 s of SIGINT")
     logged = read_log(home / "predictions")
     assert sorted(logged["transaction_id"]) == sorted(t for t, _ in load.ok)
+    record(
+        "promotion_under_load",
+        {
+            "requests": len(load.ok) + len(load.failures),
+            "failed": len(load.failures),
+            "new_champion_picked_up_seconds": round(pickup_seconds, 1),
+            "rows_logged_after_clean_stop": len(logged),
+        },
+    )
