@@ -52,14 +52,15 @@ def rows(f: dict[str, dict]) -> list[tuple[str, str, str]]:
             "Registry (MLflow server) stopped under load",
             f"{down['requests']:,} requests, {down['served_while_registry_down']:,} while down",
             f"failed: {down['failed']}; /readyz stayed 200; failed reloads counted: "
-            f"{down['failed_reloads_counted']:.0f}; new champion {down['new_champion_picked_up_seconds']} s "
-            "after the registry was back",
+            f"{down['failed_reloads_counted']:.0f}; new champion "
+            f"{down['new_champion_picked_up_seconds']} s after the registry was back",
         ),
         (
             "Worker SIGKILLed under load",
             f"{kill['requests']:,} requests, {kill['answered_2xx']:,} answered 2xx",
             f"rows lost: {kill['rows_lost']} ({kill['rows_logged']:,} logged); failed while "
-            f"restarting: {kill['failed_while_restarting']}; back in {kill['worker_back_seconds']} s",
+            f"restarting: {kill['failed_while_restarting']}; "
+            f"back in {kill['worker_back_seconds']} s",
         ),
         (
             "Training flow SIGKILLed (at run start, at registration)",
