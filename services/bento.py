@@ -45,15 +45,7 @@ def import_version(settings: Settings, version: str | None = None) -> bentoml.Mo
         fraudops.registry.RegistryError: no ``@champion`` yet, or ``version`` does not exist.
     """
     registry.configure_mlflow(settings)
-    client = registry.client_for(settings)
-    if version is None:
-        found = registry.version_by_alias(client, settings.model_name, registry.CHAMPION)
-        if found is None:
-            raise registry.RegistryError(
-                f"{settings.model_name} has no @champion to bundle: train one with `fraudops train`"
-            )
-    else:
-        found = registry.require_version(client, settings.model_name, version)
+    found = registry.resolve_version(registry.client_for(settings), settings.model_name, version)
     metadata: dict[str, Any] = {**found.tags, "registry_version": str(found.version)}
     with bentoml.models.create(
         settings.model_name,

@@ -5,8 +5,8 @@ JSON field names are the contract's raw column names in lower case (``TX_AMOUNT`
 
 Input is validated at the edge, so that nothing a client sends can fail later (a 500, a log
 write that fails forever, an online state emptied by one request): ids fit the contract's
-int64, amounts are finite and at most :data:`MAX_AMOUNT`, and times are made naive UTC (as the
-training data is) and must lie between :data:`EARLIEST_TIME` and one day from now
+int64, amounts are finite and at most :data:`contract.MAX_AMOUNT`, and times are made naive
+UTC (as the training data is) and must lie between :data:`EARLIEST_TIME` and one day from now
 (:data:`FUTURE_SLACK`): a transaction from the far future would otherwise expire every event of
 the online state, since expiry follows the latest transaction time seen.
 """
@@ -23,8 +23,7 @@ from fraudops.online import Transaction
 
 #: Bounds of the contract's int64 ids.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-#: Largest amount accepted, in currency units: sums over a card's 30 days stay finite.
-MAX_AMOUNT = 1e12
+MAX_AMOUNT = c.MAX_AMOUNT  # the contract's bound (exact window sums)
 #: Earliest transaction or label time accepted (naive UTC).
 EARLIEST_TIME = dt.datetime(1970, 1, 1)
 #: How far past the server's clock a transaction or label time may be (clock skew).

@@ -67,15 +67,7 @@ def score_frame(
         fraudops.registry.RegistryError: no ``@champion`` yet, or ``version`` does not exist.
     """
     transactions = c.validate_transactions(frame, require_label=c.LABEL in frame.columns)
-    client = registry.client_for(settings)
-    if version is None:
-        found = registry.version_by_alias(client, settings.model_name, registry.CHAMPION)
-        if found is None:
-            raise registry.RegistryError(
-                f"{settings.model_name} has no @champion yet: train one with `fraudops train`"
-            )
-    else:
-        found = registry.require_version(client, settings.model_name, version)
+    found = registry.resolve_version(registry.client_for(settings), settings.model_name, version)
     model = load_model_version(settings, str(found.version), dict(found.tags))
     features = compute_features(transactions, settings.label_delay_days)
     scores = model.predict(features[list(model.features)].to_numpy(dtype=np.float64))

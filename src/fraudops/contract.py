@@ -99,6 +99,12 @@ _WHOLE_NUMBER_COLUMNS: Final = frozenset({TRANSACTION_ID, CUSTOMER_ID, TERMINAL_
 _SAMPLES: Final = 5
 
 
+#: Largest amount of one transaction, in currency units. Window sums are exact int64 sums of
+#: micro-units (:func:`fraudops.features.amount_units`), which hold 9.2e12 currency per card
+#: history: 9,200 transactions at this bound.
+MAX_AMOUNT: Final = 1e9
+
+
 def _schema(require_label: bool) -> pa.DataFrameSchema:
     finite = pa.Check(lambda s: np.isfinite(s), error="must be finite (no NaN or infinity)")
     columns = {
@@ -106,7 +112,9 @@ def _schema(require_label: bool) -> pa.DataFrameSchema:
         TX_DATETIME: pa.Column("datetime64[ns]", coerce=True),
         CUSTOMER_ID: pa.Column("int64", coerce=True),
         TERMINAL_ID: pa.Column("int64", coerce=True),
-        TX_AMOUNT: pa.Column("float64", checks=[finite, pa.Check.ge(0)], coerce=True),
+        TX_AMOUNT: pa.Column(
+            "float64", checks=[finite, pa.Check.ge(0), pa.Check.le(MAX_AMOUNT)], coerce=True
+        ),
     }
     if require_label:
         columns[LABEL] = pa.Column("int8", checks=pa.Check.isin([0, 1]), coerce=True)

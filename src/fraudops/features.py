@@ -34,9 +34,11 @@ AMOUNT_UNITS_PER_CURRENCY = 1_000_000
 
 
 def amount_units(amounts: np.ndarray | list[float]) -> np.ndarray:
-    """Amounts (currency, ≥ 0, finite) as int64 micro-units, so window sums are exact.
+    """Amounts (currency, 0 .. :data:`contract.MAX_AMOUNT`) as int64 micro-units.
 
-    Exact up to 9.2e12 currency units per card history; amounts are rounded to 1e-6.
+    Window sums of these are exact integers (up to 9.2e12 currency per card history); the mean
+    derived from them is bit-identical offline and online while a window holds less than about
+    9e9 currency (2**53 micro-units). Amounts are rounded to 1e-6.
     """
     return np.rint(np.asarray(amounts, dtype=np.float64) * AMOUNT_UNITS_PER_CURRENCY).astype(
         np.int64

@@ -4,11 +4,15 @@ Before a row is queued for the Parquet writer, it is appended to a segment file 
 ``os.write`` (JSON lines; datetimes tagged). The kernel keeps what was written even if the
 process dies the next instant, so every row whose request was answered is on disk. Parquet
 parts are written per segment and named with the segment and the row numbers they hold; a
-segment is deleted once all its rows are in Parquet. A live writer holds an exclusive
+segment is deleted once all its rows are in Parquet; a segment with rows that could not be
+written is kept at a clean stop, for the next writer to recover. A live writer holds an exclusive
 ``flock`` on each of its segments; a segment whose lock can be taken belongs to a dead process
 and is recovered: its rows missing from Parquet are written, then the segment is deleted.
 
 Not a power-loss guarantee (no fsync per request); the guarantee is against a process death.
+Telling live from dead writers relies on ``flock``: on a volume shared by several hosts it must
+be a file system whose locks span hosts (NFSv4 with its lock manager; not CIFS or
+``local_lock=flock``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,7 @@ class Segment:
     path: Path
     fd: int
     rows: int = 0
+    size: int = 0  # bytes written: a failed write is cut back to here
 
 
 class Journal:
@@ -67,27 +72,54 @@ class Journal:
         self.current = self._open()
 
     def _open(self) -> Segment:
+        """A new segment, locked before it gets its visible name (recovery never sees it free)."""
         self.folder.mkdir(parents=True, exist_ok=True)  # another writer may have removed it
         segment_id = uuid.uuid4().hex[:16]
-        path = self.folder / f"{segment_id}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        hidden = self.folder / f".{segment_id}.tmp"
+        fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path = self.folder / f"{segment_id}.jsonl"
+            os.rename(hidden, path)
+        except OSError:
+            os.close(fd)
+            hidden.unlink(missing_ok=True)
+            raise
         return Segment(segment_id, path, fd)
 
-    def append(self, rows: Sequence[dict[str, Any]]) -> tuple[Segment, int]:
-        """Write ``rows`` with one ``os.write``; returns the segment and the first row number.
+    @staticmethod
+    def encode(rows: Sequence[Mapping[str, Any]]) -> bytes:
+        """JSON lines of ``rows`` (datetimes tagged); done outside the caller's lock.
 
-        The caller serialises calls (one lock), so row numbers follow queue order.
+        Raises:
+            TypeError: a value that is not JSON, a datetime or a numpy scalar.
+        """
+        return "".join(json.dumps(row, default=_encode) + "\n" for row in rows).encode()
+
+    def write(self, data: bytes, rows: int) -> tuple[Segment, int]:
+        """Append encoded rows; returns the segment and the number of the first row.
+
+        The caller serialises calls (one lock), so row numbers follow queue order. A failed
+        write is cut back, so the segment's lines and numbers stay aligned.
+
+        Raises:
+            OSError: the write failed (disk full, ...); nothing of it stays in the segment.
         """
         if self.current.rows >= self.segment_rows:
             self.current = self._open()  # the old one is closed once its rows are in Parquet
-        data = "".join(json.dumps(row, default=_encode) + "\n" for row in rows).encode()
-        written = os.write(self.current.fd, data)
-        while written < len(data):  # regular files write fully; be safe anyway
-            written += os.write(self.current.fd, data[written:])
-        first = self.current.rows + 1
-        self.current.rows += len(rows)
-        return self.current, first
+        segment = self.current
+        try:
+            written = os.write(segment.fd, data)
+            while written < len(data):  # regular files write fully; be safe anyway
+                written += os.write(segment.fd, data[written:])
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(segment.fd, segment.size)
+            raise
+        segment.size += len(data)
+        first = segment.rows + 1
+        segment.rows += rows
+        return segment, first
 
     def close(self, segment: Segment, *, delete: bool) -> None:
         """Release a segment (deleting it when every row of it is in Parquet)."""
@@ -95,6 +127,7 @@ class Journal:
             segment.path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             os.close(segment.fd)
+        segment.fd = -1  # a closed descriptor number may be reused by another file
 
     def remove_if_empty(self) -> None:
         """Remove the journal folder when no segment is left (a clean stop leaves none)."""
@@ -126,8 +159,12 @@ def orphans(root: Path) -> Iterator[tuple[int, Path]]:
             continue  # recovered by another process meanwhile
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            still_there = os.fstat(fd).st_nlink > 0 and os.stat(path).st_ino == os.fstat(fd).st_ino
         except OSError:
-            os.close(fd)  # a live writer holds it
+            os.close(fd)  # a live writer holds it, or it was just recovered and removed
+            continue
+        if not still_there:
+            os.close(fd)
             continue
         yield fd, path
 
@@ -140,6 +177,6 @@ def read_segment(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             rows.append(json.loads(line, object_hook=_decode))
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError is one
             break
     return rows

@@ -147,7 +147,7 @@ class OnlineFeatures:
         self._last_expiry = 0
 
     def observe(self, tx: Transaction) -> dict[str, float]:
-        """Record ``tx`` in the state and return its 18 features (same as offline, to 1e-9)."""
+        """Record ``tx`` in the state and return its 18 features (bit-identical to offline)."""
         second = to_seconds(tx.tx_datetime)
         amount = float(tx.tx_amount)
         self.store.add_events([(tx.transaction_id, tx.customer_id, tx.terminal_id, second, amount)])

@@ -1,12 +1,12 @@
 """PII-safe prediction and label logs: Parquet files partitioned by day, written in background.
 
-Rows are queued by the request path (never blocking it) and written by one thread in batches,
-each batch as new files ``<root>/date=YYYY-MM-DD/part-<time>-<uuid>.parquet`` written to a
-temporary name and renamed, so a reader never sees half a file. A full queue or a failing disk
-never fails a request: rows are buffered up to ``max_buffered_rows`` and then counted as
-dropped. :meth:`LogWriter.close` drains the queue: nothing is lost on a clean stop, and a
-write-ahead journal (:mod:`fraudops.journal`) keeps the rows of a killed process for the next
-writer to recover.
+The request path appends its rows to a write-ahead journal (:mod:`fraudops.journal`, one
+``os.write``, no fsync) and queues them; one thread writes them in batches as new files
+``<root>/date=YYYY-MM-DD/part-<time>-<segment>-<first>-<last>.parquet`` (the journal rows they
+hold), each written to a temporary name and renamed, so a reader never sees half a file. A full
+queue or a failing disk never fails a request: rows are buffered up to ``max_buffered_rows`` and
+then counted as dropped. :meth:`LogWriter.close` drains the queue: nothing is lost on a clean
+stop; the rows of a killed process are recovered from the journal by the next writer.
 
 Customer and terminal ids are stored only as keyed hashes (HMAC-SHA256 with a secret key,
 first 32 hex digits), so the log can be joined per card without holding card numbers.
@@ -14,6 +14,7 @@ first 32 hex digits), so the log can be joined per card without holding card num
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -101,12 +102,13 @@ class LogWriter:
             except OSError as exc:
                 self.journal_error = f"{type(exc).__name__}: {exc}"
                 logger.error("no write-ahead journal for %s: %s", self.root, self.journal_error)
+        self._closed = False
         self._lock = threading.Lock()
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._stop = threading.Event()
         self._pending: list[_Item] = []
         self._segments: dict[str, Segment] = {}
-        self._settled: dict[str, int] = {}  # rows of a segment written to Parquet or dropped
+        self._settled: dict[str, int] = {}  # rows of a segment written to Parquet
         self._thread = threading.Thread(
             target=self._run, name=f"log-writer-{self.root.name}", daemon=True
         )
@@ -117,21 +119,33 @@ class LogWriter:
         return self.append_many([row]) == 1
 
     def append_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Journal and queue rows in order; returns how many were accepted (the rest dropped)."""
+        """Journal and queue rows in order; returns how many were accepted (the rest dropped).
+
+        After :meth:`close`, every row is counted as dropped.
+        """
+        room = self.max_buffered_rows - self._queue.qsize() - len(self._pending)
+        accepted = list(rows[: max(0, room)])
+        data = None
+        if self._journal is not None and accepted:
+            try:
+                data = Journal.encode(accepted)
+            except TypeError as exc:
+                self.journal_error = f"{type(exc).__name__}: {exc}"
         with self._lock:
-            room = self.max_buffered_rows - self._queue.qsize() - len(self._pending)
-            accepted = [dict(r) for r in rows[: max(0, room)]]
+            if self._closed:
+                accepted = []
             self.dropped_rows += len(rows) - len(accepted)
             if not accepted:
                 return 0
             segment, first = None, 0
-            if self._journal is not None:
+            if self._journal is not None and data is not None:
                 try:
-                    segment, first = self._journal.append(accepted)
+                    segment, first = self._journal.write(data, len(accepted))
+                    self._segments.setdefault(segment.id, segment)
                 except OSError as exc:  # e.g. disk full: keep serving, rows stay in memory
                     self.journal_error = f"{type(exc).__name__}: {exc}"
             for n, row in enumerate(accepted):
-                self._queue.put_nowait((segment, first + n, row))
+                self._queue.put_nowait((segment, first + n, dict(row)))
         return len(accepted)
 
     @property
@@ -155,8 +169,7 @@ class LogWriter:
             if self._pending:
                 self._write()
             if stopping:
-                if self._pending:  # the last write failed: these rows cannot be written
-                    self._settle(self._pending)
+                if self._pending:  # the last write failed: left in the journal, if any
                     self.dropped_rows += len(self._pending)
                     self._pending = []
                 self._release_segments(final=True)
@@ -164,52 +177,70 @@ class LogWriter:
 
     def _write(self) -> None:
         items, self._pending = self._pending, []
-        try:
-            self._write_parquet(items)
-            self.written_rows += len(items)
+        written, error = self._write_parquet(items)
+        self.written_rows += written
+        self._settle(items[:written])
+        if error is None:
             self.last_error = None
-            self._settle(items)
-            self._release_segments(final=False)
-        except Exception as exc:  # a broken disk must not lose the rows or stop the writer
+        else:  # a broken disk must not lose the rows or stop the writer
             self.failed_writes += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = f"{type(error).__name__}: {error}"
             logger.error("log write to %s failed: %s", self.root, self.last_error)
+            rest = items[written:]
             keep = max(0, self.max_buffered_rows - self._queue.qsize())
-            self._settle(items[keep:])
-            self.dropped_rows += max(0, len(items) - keep)
-            self._pending = items[:keep] + self._pending
+            self.dropped_rows += max(0, len(rest) - keep)  # still in the journal, if any
+            self._pending = rest[:keep] + self._pending
+        try:
+            self._release_segments(final=False)
+        except OSError as exc:
+            logger.error("journal clean-up in %s failed: %s", self.root, exc)
+        if error is not None:
             time.sleep(min(self.flush_seconds, 1.0))
 
-    def _write_parquet(self, items: Sequence[_Item]) -> None:
-        """One file per run of rows with the same day, segment and consecutive row numbers."""
+    def _write_parquet(self, items: Sequence[_Item]) -> tuple[int, Exception | None]:
+        """One file per run of rows with the same day, segment and consecutive row numbers.
+
+        Returns:
+            How many of ``items`` (a prefix) are now in Parquet, and the error that stopped the
+            rest (None when all were written).
+        """
+        try:
+            frame = pd.DataFrame([row for _, _, row in items])
+            days = pd.to_datetime(frame[self.time_column]).dt.strftime("%Y-%m-%d").tolist()
+        except Exception as exc:
+            return 0, exc
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        frame = pd.DataFrame([row for _, _, row in items])
-        days = pd.to_datetime(frame[self.time_column]).dt.strftime("%Y-%m-%d").tolist()
         begin = 0
         for i in range(1, len(items) + 1):
             if i < len(items) and _continues(items[i - 1], items[i], days[i - 1], days[i]):
                 continue
             segment, first, _ = items[begin]
             folder = self.root / f"date={days[begin]}"
-            folder.mkdir(parents=True, exist_ok=True)
             name = (
                 part_name(stamp, segment.id, first, items[i - 1][1])
                 if segment is not None
                 else f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
             )
             tmp = folder / f".{name}.tmp"
-            frame.iloc[begin:i].to_parquet(tmp, index=False)
-            os.replace(tmp, folder / name)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                frame.iloc[begin:i].to_parquet(tmp, index=False)
+                os.replace(tmp, folder / name)
+            except Exception as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+                return begin, exc
             begin = i
+        return len(items), None
 
     def _settle(self, items: Sequence[_Item]) -> None:
+        """Count rows now in Parquet against their journal segments."""
         for segment, _, _ in items:
             if segment is not None:
-                self._segments[segment.id] = segment
                 self._settled[segment.id] = self._settled.get(segment.id, 0) + 1
 
     def _release_segments(self, *, final: bool) -> None:
-        """Delete journal segments all of whose rows are settled (the current one only at close)."""
+        """Delete segments whose rows are all in Parquet; at close, release the rest (kept)."""
         if self._journal is None:
             return
         with self._lock:
@@ -240,8 +271,9 @@ class LogWriter:
                 missing = [
                     (segment, n, row) for n, row in enumerate(rows, start=1) if n not in covered
                 ]
-                if missing:
-                    self._write_parquet(missing)
+                _, error = self._write_parquet(missing)
+                if error is not None:
+                    raise error
                 path.unlink(missing_ok=True)
                 self.recovered_rows += len(missing)
                 if missing:
@@ -253,7 +285,9 @@ class LogWriter:
                 os.close(fd)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write every queued row, then stop the thread (idempotent)."""
+        """Write every queued row, then stop the thread (idempotent); later rows are dropped."""
+        with self._lock:
+            self._closed = True
         self._stop.set()
         self._queue.put(None)  # wakes a writer waiting for rows
         self._thread.join(timeout)

@@ -76,6 +76,20 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersio
         raise
 
 
+def resolve_version(client: MlflowClient, name: str, version: str | None) -> ModelVersion:
+    """Version ``version`` of ``name``, or the one ``@champion`` points to when None.
+
+    Raises:
+        RegistryError: no ``@champion`` yet, or ``version`` does not exist.
+    """
+    if version is not None:
+        return require_version(client, name, version)
+    found = version_by_alias(client, name, CHAMPION)
+    if found is None:
+        raise RegistryError(f"{name} has no @champion yet: train one with `fraudops train`")
+    return found
+
+
 def load_version(name: str, version: str | int) -> Pipeline:
     """Load a registered version's sklearn pipeline (tracking URI must be configured)."""
     return mlflow.sklearn.load_model(f"models:/{name}/{version}")

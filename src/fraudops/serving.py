@@ -98,6 +98,8 @@ def load_bundled_model(settings: Settings) -> ChampionModel:
     stored = bentoml.models.get(settings.bundled_model)
     pipeline = mlflow.sklearn.load_model(stored.path_of("mlflow_model"))
     tags = {str(k): str(v) for k, v in stored.info.metadata.items()}
+    if "registry_version" not in tags:
+        raise ValueError(f"{settings.bundled_model} was not made by `fraudops build-bento`")
     return _champion(settings, tags["registry_version"], tags, pipeline, began)
 
 
@@ -229,7 +231,9 @@ class Scorer:
         except Exception as exc:
             if not settings.bundled_model:
                 raise
-            logger.warning("registry unavailable at start (%s); serving the bundled model", exc)
+            logger.warning(
+                "@champion not loaded from the registry (%s); serving the bundled model", exc
+            )
             champion = None
         if champion is None and settings.bundled_model:
             champion = load_bundled_model(settings)

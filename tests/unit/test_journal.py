@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -99,3 +100,42 @@ def test_without_a_writable_folder_rows_stay_in_memory_and_the_reason_is_kept(tm
     assert writer.append_many(rows(0, 50)) == 30  # bounded: the rest is counted as dropped
     writer.close(timeout=5)
     assert writer.dropped_rows == 50 and writer.written_rows == 0
+
+
+def test_rows_that_failed_to_reach_parquet_at_a_clean_stop_are_recovered_later(tmp_path):
+    root = tmp_path / "log"
+    root.mkdir()
+    blocked = root / "date=2018-06-01"
+    blocked.write_text("a file where the day folder should be")
+    writer = LogWriter(root, "tx_datetime", flush_seconds=0.05)
+    writer.append_many(rows(0, 5))  # all on 2018-06-01 (hours 0..4)
+    writer.close(timeout=5)
+    assert writer.written_rows == 0 and writer.dropped_rows == 5
+    assert len(list((root / JOURNAL_DIR).glob("*.jsonl"))) == 1  # kept for recovery
+    blocked.unlink()
+    successor = LogWriter(root, "tx_datetime", flush_seconds=0.05)
+    successor.close()
+    assert sorted(read_log(root)["transaction_id"]) == list(range(5))
+
+
+def test_a_batch_that_fails_halfway_is_not_written_twice(tmp_path):
+    root = tmp_path / "log"
+    root.mkdir()
+    blocked = root / "date=2018-06-02"
+    blocked.write_text("blocks the second day of the batch")
+    writer = LogWriter(root, "tx_datetime", flush_seconds=0.05)
+    writer.append_many(rows(0, 40))  # hours 0..39: two days in one batch
+    deadline = time.monotonic() + 10
+    while writer.failed_writes == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    blocked.unlink()
+    writer.close()
+    assert sorted(read_log(root)["transaction_id"]) == list(range(40))
+
+
+def test_rows_appended_after_close_are_counted_as_dropped(tmp_path):
+    writer = LogWriter(tmp_path / "log", "tx_datetime", flush_seconds=0.05)
+    writer.close()
+    assert writer.append_many(rows(0, 3)) == 0
+    assert writer.dropped_rows == 3 and read_log(tmp_path / "log").empty
