@@ -58,7 +58,8 @@ def rows(f: dict[str, dict]) -> list[tuple[str, str, str]]:
         (
             "Worker SIGKILLed under load",
             f"{kill['requests']:,} requests, {kill['answered_2xx']:,} answered 2xx",
-            f"rows lost: {kill['rows_lost']} ({kill['rows_logged']:,} logged); failed while "
+            f"rows lost: {kill['rows_lost']} ({kill['rows_logged']:,} logged, of which "
+            f"{kill['rows_logged_without_an_answer']} in flight at the kill); failed while "
             f"restarting: {kill['failed_while_restarting']}; "
             f"back in {kill['worker_back_seconds']} s",
         ),

@@ -32,6 +32,7 @@ class LoadLoop(threading.Thread):
         self.stop = threading.Event()
         self.ok: list[tuple[int, str]] = []  # (transaction id, model version)
         self.failures: list[str] = []
+        self.failed_ids: list[int] = []  # transactions whose request got no 2xx
 
     def run(self) -> None:
         started = time.monotonic()
@@ -50,8 +51,10 @@ class LoadLoop(threading.Thread):
                     response = client.post("/score", json=payload)
                 except httpx.HTTPError as exc:
                     self.failures.append(f"{type(exc).__name__}: {exc}")
+                    self.failed_ids.append(payload["transaction_id"])
                     continue
                 if response.status_code == 200:
                     self.ok.append((payload["transaction_id"], response.json()["model_version"]))
                 else:
                     self.failures.append(f"{response.status_code}: {response.text[:200]}")
+                    self.failed_ids.append(payload["transaction_id"])

@@ -171,7 +171,10 @@ def test_sigkilled_worker_recovers_and_the_log_holds_every_answered_row(
     answered = sorted(t for t, _ in load.ok)
     logged = read_log(champion_home / "predictions")
     logged = logged[logged["transaction_id"] >= 50_000_000]  # rows of this test's load only
-    assert sorted(logged["transaction_id"]) == answered  # none lost, none twice
+    assert logged["transaction_id"].is_unique  # nothing recovered twice
+    assert set(answered) <= set(logged["transaction_id"])  # every answered row is in the log
+    # beyond those, only a request in flight at the kill: journaled, its answer lost
+    assert set(logged["transaction_id"]) - set(answered) <= set(load.failed_ids)
     assert answered_before > 50 and len(answered) > answered_before
     record(
         "worker_sigkill",
@@ -181,6 +184,7 @@ def test_sigkilled_worker_recovers_and_the_log_holds_every_answered_row(
             "failed_while_restarting": len(load.failures),
             "rows_logged": len(logged),
             "rows_lost": len(set(answered) - set(logged["transaction_id"])),
+            "rows_logged_without_an_answer": len(set(logged["transaction_id"]) - set(answered)),
             "worker_back_seconds": round(recovered_seconds, 1),
         },
     )
