@@ -112,9 +112,14 @@ def server(
 
 
 @contextmanager
-def mlflow_server(database_url: str, artifacts: Path, log: Path) -> Iterator[str]:
-    """``mlflow server`` on PostgreSQL with a local artifacts destination (proxied)."""
-    port = free_port()
+def mlflow_server(
+    database_url: str, artifacts: Path, log: Path, port: int | None = None
+) -> Iterator[str]:
+    """``mlflow server`` on ``database_url`` (PostgreSQL, sqlite) with proxied local artifacts.
+
+    ``port`` lets a test restart the server where its clients expect it; default a free one.
+    """
+    port = port or free_port()
     command = [
         str(BIN / "mlflow"),
         "server",

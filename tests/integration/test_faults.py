@@ -27,7 +27,7 @@ from fraudops.settings import Settings
 from pipelines.training import run_training
 from tests.integration.figures import record
 from tests.integration.load import LoadLoop
-from tests.integration.servers import BIN, server
+from tests.integration.servers import mlflow_server, server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -62,23 +62,10 @@ def gauge(base: str, name: str) -> float:
 
 
 def mlflow_on_sqlite(root: Path, port: int):  # type: ignore[no-untyped-def]
-    command = [
-        str(BIN / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination",
-        (root / "artifacts").as_uri(),
-        "--serve-artifacts",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    env = {"PATH": f"{BIN}:{os.environ['PATH']}"}
-    return server(command, f"http://127.0.0.1:{port}/health", root / "mlflow.log", env)
+    """The MLflow server on one sqlite file under ``root``, always on ``port``."""
+    return mlflow_server(
+        f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", root / "mlflow.log", port
+    )
 
 
 def test_registry_stopped_during_load_keeps_serving_and_reload_resumes(history, tmp_path):
@@ -142,8 +129,14 @@ def champion_home(tmp_path_factory, history) -> Path:
 
 def bentoml_workers(server_pid: int) -> list[psutil.Process]:
     """The service's worker processes (children of `bentoml serve` running the service)."""
-    children = psutil.Process(server_pid).children(recursive=True)
-    return [p for p in children if "_bentoml_impl.worker" in " ".join(p.cmdline())]
+    workers = []
+    for child in psutil.Process(server_pid).children(recursive=True):
+        try:
+            if "_bentoml_impl.worker" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.NoSuchProcess:  # the killed worker, gone or a zombie not yet reaped
+            continue
+    return workers
 
 
 def test_sigkilled_worker_recovers_and_the_log_holds_every_answered_row(
