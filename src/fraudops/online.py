@@ -166,11 +166,11 @@ class OnlineFeatures:
         card_seconds, card_amounts = self.store.card_events(tx.customer_id, second - widest)
         # events after this transaction (late arrivals) are not in its windows
         stop = bisect.bisect_right(card_seconds, second)
-        card_seconds, card_amounts = card_seconds[:stop], card_amounts[:stop]
+        card_seconds, card_units = card_seconds[:stop], amount_units(card_amounts[:stop])
         for window in c.WINDOWS_DAYS:
             start = bisect.bisect_right(card_seconds, second - window * SECONDS_PER_DAY)
             count = len(card_seconds) - start
-            mean = float(mean_amount(int(amount_units(card_amounts[start:]).sum()), count))
+            mean = float(mean_amount(int(card_units[start:].sum()), count))
             out[c.customer_count_feature(window)] = float(count)
             out[c.customer_mean_amount_feature(window)] = mean
             out[c.amount_ratio_feature(window)] = amount / mean if mean > 0 else 1.0
