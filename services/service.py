@@ -33,6 +33,12 @@ class BatchTooLarge(BentoMLException):
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class Refused(BentoMLException):
+    """A transaction breaks the online clock's rule (see :mod:`fraudops.online`)."""
+
+    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
 class NotReady(BentoMLException):
     """No champion is loaded yet."""
 
@@ -54,6 +60,11 @@ def _metrics() -> dict[str, Any]:
         "scored": prom.Counter("fraudops_scored_transactions", "Transactions scored"),
         "alerts": prom.Counter("fraudops_alerts", "Transactions whose decision was alert"),
         "feedback": prom.Counter("fraudops_feedback_labels", "Labels received on /feedback"),
+        "refused": prom.Counter(
+            "fraudops_events_refused",
+            "Transactions of requests refused by the online clock (422), by reason",
+            ["reason"],
+        ),
         "version": prom.Gauge(
             "fraudops_model_version", "Served champion version", multiprocess_mode="max"
         ),
@@ -130,10 +141,21 @@ class FraudService:
     def __is_ready__(self) -> bool:
         return self.scorer.ready
 
-    def _score(self, transactions: list[TransactionIn], started: float) -> list[ScoreOut]:
+    def _score(
+        self, transactions: list[TransactionIn], started: float, *, batch: bool
+    ) -> list[ScoreOut]:
+        from fraudops.online import EventRefused
+
         if not self.scorer.ready:
             raise NotReady("no @champion model is loaded yet; train one with `fraudops train`")
-        rows = self.scorer.score([t.to_transaction() for t in transactions], started)
+        try:
+            rows = self.scorer.score([t.to_transaction() for t in transactions], started)
+        except EventRefused as exc:  # nothing of the request entered the state or the log
+            self.metrics["refused"].labels(reason=exc.reason).inc(len(transactions))
+            where = f"transactions[{exc.index}]." if batch else ""
+            raise Refused(
+                f"{where}{exc}" + ("; the whole batch is refused" if batch else "")
+            ) from None
         alerts = sum(1 for r in rows if r["decision"] == "alert")
         self.metrics["scored"].inc(len(rows))
         if alerts:
@@ -143,7 +165,7 @@ class FraudService:
     @bentoml.api(route="/score")
     def score(self, transaction: TransactionIn, /) -> ScoreOut:
         """Score one transaction: fraud probability, decision, model version, features used."""
-        return self._score([transaction], time.perf_counter())[0]
+        return self._score([transaction], time.perf_counter(), batch=False)[0]
 
     @bentoml.api(route="/score_batch")
     def score_batch(
@@ -155,7 +177,7 @@ class FraudService:
             raise BatchTooLarge(
                 f"transactions: {len(transactions)} rows, at most {self.settings.max_batch_rows}"
             )
-        return self._score(transactions, started)
+        return self._score(transactions, started, batch=True)
 
     @bentoml.api(route="/feedback")
     def feedback(self, labels: Annotated[list[LabelIn], Field(min_length=1)], /) -> FeedbackOut:

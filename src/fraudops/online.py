@@ -6,10 +6,39 @@ per terminal, the (second, transaction id) of its transactions of the last ``lab
 traffic of those windows. Window semantics equal the offline function's: a card window is
 ``(t - w, t]`` including the transaction itself and earlier ones of the same second; a terminal
 window is ``(t - delay - w, t - delay]``, counting as fraud only the labels already received.
-Transactions are expected in time order; a late one is inserted at its place.
+
+The state's clock (one request cannot move it far):
+
+- The **watermark** ``W`` is the newest *accepted* event time (whole seconds). It is kept by
+  the store, so Redis replicas share it, and a warm-up from history raises it to the
+  history's newest time (it never goes back).
+- An event more than ``skew`` (``max_event_skew_seconds``, default one day, the API's own
+  tolerance for clock skew) **plus the wall-clock time elapsed since ``W`` last moved** ahead
+  of ``W`` is refused (:class:`EventRefused`): a night without traffic does not lock a live
+  service out, while a fast replay of old data advances ``W`` row by row. Within a batch, each
+  row is checked against ``W`` as moved by the rows before it, and one refused row refuses
+  the whole batch: nothing of a refused request enters the state.
+- **Expiry follows ``W``** (never a refused time) and keeps a margin of ``skew``: card events
+  at or before ``W - 30 d - skew`` and terminal events at or before ``W - delay - 30 d - skew``
+  are dropped (the in-process store does so at most once per day of ``W``, Redis on each
+  write). So an accepted event up to ``skew`` ahead removes nothing that an event at or after
+  ``W - skew`` needs: every event at most ``skew`` late gets exact features.
+- A **late** event (before ``W``) is inserted at its place; when it is more than ``skew``
+  late, its windows may miss events already expired. An event **older than the retention**
+  (at or before ``W - 30 d - skew``) is refused: the state holds nothing to score it with,
+  and it would expire at once.
+- An **empty** state (fresh service without history, or a flushed Redis) has no ``W``: its
+  first event sets it (the API bounds that time to 1970 .. now + 1 day). Warm up from
+  history to pin ``W`` before traffic arrives.
+
+Events are **idempotent on the transaction id**: an id already in the state (within the
+terminal retention) is not inserted again; a retried request is scored against the state as
+it is, which holds the original once, so an identical retry gets the original's features
+(unless other events of the same card and second arrived in between).
 
 Two stores share this logic: :class:`MemoryStore` (one process) and :class:`RedisStore`
-(several replicas share the state). Timestamps are truncated to whole seconds; time-zone aware
+(several replicas share the state; the check, the insert, the watermark update and the trim
+run in one Lua script, atomically). Timestamps are truncated to whole seconds; time-zone aware
 timestamps are converted to UTC and made naive, as the training data is.
 """
 
@@ -17,9 +46,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,6 +58,13 @@ from fraudops import contract as c
 from fraudops.features import SECONDS_PER_DAY, amount_units, mean_amount
 
 EPOCH = dt.datetime(1970, 1, 1)
+#: Card retention before the skew margin: the widest window, seconds.
+WIDEST_SECONDS = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
+#: Default of ``max_event_skew_seconds``: one day, as the API's tolerance past the server clock.
+DEFAULT_SKEW_SECONDS = SECONDS_PER_DAY
+AHEAD, TOO_OLD = "ahead", "too_old"
+#: Admission modes: check only (nothing written), check then insert, insert without a check.
+Mode = Literal["check", "checked", "trusted"]
 
 
 def naive(timestamp: dt.datetime | pd.Timestamp) -> pd.Timestamp:
@@ -39,6 +76,11 @@ def naive(timestamp: dt.datetime | pd.Timestamp) -> pd.Timestamp:
 def to_seconds(timestamp: dt.datetime | pd.Timestamp) -> int:
     """Whole seconds since 1970-01-01 of :func:`naive` ``timestamp``."""
     return int((naive(timestamp) - pd.Timestamp(EPOCH)) // pd.Timedelta(seconds=1))
+
+
+def from_seconds(second: int) -> str:
+    """ISO 8601 text (naive UTC) of whole seconds since 1970-01-01."""
+    return (EPOCH + dt.timedelta(seconds=int(second))).isoformat()
 
 
 @dataclass(frozen=True)
@@ -56,12 +98,84 @@ class Transaction:
 Event = tuple[int, int, int, int, float]
 
 
+class EventRefused(ValueError):
+    """The clock refused an event of a request; nothing of that request entered the state.
+
+    Attributes:
+        index: position of the refused event in its request (0 for ``/score``).
+        second: its time, whole seconds since 1970-01-01.
+        watermark: the watermark it was checked against (seconds).
+        reason: :data:`AHEAD` (beyond ``W + skew + wall time since W moved``) or
+            :data:`TOO_OLD` (at or before ``W - 30 days - skew``).
+        skew: ``max_event_skew_seconds``.
+    """
+
+    def __init__(self, index: int, second: int, watermark: int, reason: str, skew: int) -> None:
+        self.index, self.second, self.watermark = index, second, watermark
+        self.reason, self.skew = reason, skew
+        if reason == AHEAD:
+            why = (
+                f"is more than {skew} s (max_event_skew_seconds, plus the wall-clock time since "
+                f"the watermark last moved) ahead of the online state's watermark "
+                f"{from_seconds(watermark)}, the newest accepted transaction time"
+            )
+        else:
+            cut = watermark - WIDEST_SECONDS - skew
+            why = (
+                f"is older than the online state's retention: at or before {from_seconds(cut)} "
+                f"({c.MAX_WINDOW_DAYS} days + {skew} s before the watermark "
+                f"{from_seconds(watermark)})"
+            )
+        super().__init__(f"tx_datetime {from_seconds(second)} {why}; refused")
+
+
+def check_times(
+    seconds: Sequence[int], watermark: int | None, moved_at: int, now: int, skew: int
+) -> tuple[int | None, int]:
+    """The clock rule: (watermark, moved_at) after accepting ``seconds`` in order.
+
+    Args:
+        seconds: event times, whole seconds since 1970-01-01, in request order.
+        watermark: newest accepted event time; None for an empty state (the first event sets it).
+        moved_at: wall-clock second (Unix time) at which ``watermark`` last moved.
+        now: the wall-clock second now.
+        skew: how far (seconds, ≥ 0) an event may be ahead of the watermark, on top of the
+            wall-clock time elapsed since it moved.
+
+    Raises:
+        EventRefused: at the first event too far ahead or older than the retention.
+    """
+    for index, second in enumerate(seconds):
+        if watermark is not None:
+            if second > watermark + skew + max(0, now - moved_at):
+                raise EventRefused(index, second, watermark, AHEAD, skew)
+            if second <= watermark - WIDEST_SECONDS - skew:
+                raise EventRefused(index, second, watermark, TOO_OLD, skew)
+        if watermark is None or second > watermark:
+            watermark, moved_at = second, now
+    return watermark, moved_at
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """What a store did with admitted events.
+
+    Attributes:
+        watermark: the watermark afterwards (None only for an empty state and no event).
+        inserted: per event, False when its transaction id was already in the state.
+    """
+
+    watermark: int | None
+    inserted: list[bool] = field(default_factory=list)
+
+
 class StateStore(Protocol):
-    """Storage of the per-card and per-terminal events; see :class:`MemoryStore`."""
+    """Per-card and per-terminal events, labels and the clock; see :class:`MemoryStore`."""
 
     def card_events(self, card: int, since: int) -> tuple[list[int], list[float]]: ...
     def terminal_events(self, terminal: int, since: int, until: int) -> list[tuple[int, int]]: ...
-    def add_events(self, events: Iterable[Event]) -> None: ...
+    def admit(self, events: Sequence[Event], skew: int, mode: Mode) -> Admitted: ...
+    def watermark(self) -> int | None: ...
     def labels(self, transaction_ids: Sequence[int]) -> list[int]: ...
     def set_labels(self, labels: dict[int, int]) -> None: ...
     def expire(self, card_before: int, terminal_before: int) -> None: ...
@@ -69,20 +183,45 @@ class StateStore(Protocol):
 
 
 class MemoryStore:
-    """In-process state: dicts of time-sorted lists (one service process)."""
+    """In-process state: dicts of time-sorted lists (one service process).
 
-    def __init__(self) -> None:
+    Args:
+        clock: wall-clock seconds (Unix time), for the rule's elapsed-time allowance; tests
+            pass a fake one.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._cards: dict[int, tuple[list[int], list[float]]] = {}
         self._terminals: dict[int, tuple[list[int], list[int]]] = {}
         self._labels: dict[int, int] = {}
+        self._seen: set[int] = set()  # transaction ids in the terminal lists
+        self._watermark: int | None = None
+        self._moved_at = 0
+        self._clock = clock
 
     def card_events(self, card: int, since: int) -> tuple[list[int], list[float]]:
         seconds, amounts = self._cards.get(card, ([], []))
         start = bisect.bisect_right(seconds, since)
         return seconds[start:], amounts[start:]
 
-    def add_events(self, events: Iterable[Event]) -> None:
+    def admit(self, events: Sequence[Event], skew: int, mode: Mode) -> Admitted:
+        """Check ``events`` against the clock (unless ``trusted``), then insert the new ones.
+
+        Raises:
+            EventRefused: in ``check``/``checked`` mode; nothing is changed then.
+        """
+        now = int(self._clock())
+        if mode != "trusted":
+            check_times([e[3] for e in events], self._watermark, self._moved_at, now, skew)
+            if mode == "check":
+                return Admitted(self._watermark)
+        inserted = []
         for tx_id, card, terminal, second, amount in events:
+            if tx_id in self._seen:
+                inserted.append(False)
+                continue
+            self._seen.add(tx_id)
+            inserted.append(True)
             seconds, amounts = self._cards.setdefault(card, ([], []))
             at = bisect.bisect_right(seconds, second)
             seconds.insert(at, second)
@@ -91,6 +230,13 @@ class MemoryStore:
             at = bisect.bisect_right(t_seconds, second)
             t_seconds.insert(at, second)
             ids.insert(at, tx_id)
+            if self._watermark is None or second > self._watermark:
+                self._watermark, self._moved_at = second, now
+        return Admitted(self._watermark, inserted)
+
+    def watermark(self) -> int | None:
+        """Newest accepted event time (seconds since 1970-01-01); None while empty."""
+        return self._watermark
 
     def terminal_events(self, terminal: int, since: int, until: int) -> list[tuple[int, int]]:
         seconds, ids = self._terminals.get(terminal, ([], []))
@@ -105,6 +251,8 @@ class MemoryStore:
         self._labels.update(labels)
 
     def expire(self, card_before: int, terminal_before: int) -> None:
+        """Drop card events at or before ``card_before`` and terminal events (with their
+        labels and seen ids) at or before ``terminal_before``; seconds since 1970-01-01."""
         for card in list(self._cards):
             seconds, amounts = self._cards[card]
             cut = bisect.bisect_right(seconds, card_before)
@@ -117,6 +265,7 @@ class MemoryStore:
             cut = bisect.bisect_right(seconds, terminal_before)
             for transaction_id in ids[:cut]:
                 self._labels.pop(transaction_id, None)
+                self._seen.discard(transaction_id)
             if cut == len(seconds):
                 del self._terminals[terminal]
             elif cut:
@@ -136,24 +285,63 @@ class OnlineFeatures:
     """Computes :data:`contract.FEATURES` for each new transaction and updates the state.
 
     Args:
-        store: where the events live.
+        store: where the events and the clock live.
         label_delay_days: as in training (the champion's ``label_delay_days`` tag).
+        max_event_skew_seconds: the clock's ``skew`` (≥ 0), see the module docstring.
     """
 
-    def __init__(self, store: StateStore, label_delay_days: int = 7) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        label_delay_days: int = 7,
+        max_event_skew_seconds: int = DEFAULT_SKEW_SECONDS,
+    ) -> None:
+        if max_event_skew_seconds < 0:
+            raise ValueError(f"max_event_skew_seconds must be >= 0, got {max_event_skew_seconds}")
         self.store = store
         self.lag = label_delay_days * SECONDS_PER_DAY
-        self.latest = 0
-        self._last_expiry = 0
+        self.skew = int(max_event_skew_seconds)
+        self._last_expiry: int | None = None
+
+    @staticmethod
+    def _event(tx: Transaction) -> Event:
+        return (
+            tx.transaction_id,
+            tx.customer_id,
+            tx.terminal_id,
+            to_seconds(tx.tx_datetime),
+            float(tx.tx_amount),
+        )
 
     def observe(self, tx: Transaction) -> dict[str, float]:
-        """Record ``tx`` in the state and return its 18 features (bit-identical to offline)."""
-        second = to_seconds(tx.tx_datetime)
-        amount = float(tx.tx_amount)
-        self.store.add_events([(tx.transaction_id, tx.customer_id, tx.terminal_id, second, amount)])
-        features = self._features(tx, second, amount)
-        self._advance(second)
-        return features
+        """Record ``tx`` in the state and return its 18 features (bit-identical to offline).
+
+        Raises:
+            EventRefused: ``tx`` breaks the clock rule; the state is unchanged.
+        """
+        return self.observe_many([tx])[0]
+
+    def observe_many(self, transactions: Sequence[Transaction]) -> list[dict[str, float]]:
+        """Record transactions in order and return their features: all of them, or none.
+
+        Each one's features count the ones before it, as if observed one by one. A retried
+        transaction id is not recorded twice.
+
+        Raises:
+            EventRefused: one of them breaks the clock rule (``index`` says which); the state
+                is unchanged.
+        """
+        events = [self._event(tx) for tx in transactions]
+        if len(events) > 1:  # one call checks the whole batch; the rows then go in unchecked
+            self.store.admit(events, self.skew, "check")
+        out = []
+        for tx, event in zip(transactions, events, strict=True):
+            admitted = self.store.admit(
+                [event], self.skew, "checked" if len(events) == 1 else "trusted"
+            )
+            out.append(self._features(tx, event[3], event[4]))
+            self._advance(admitted.watermark)
+        return out
 
     def _features(self, tx: Transaction, second: int, amount: float) -> dict[str, float]:
         stamp = naive(tx.tx_datetime)
@@ -162,7 +350,7 @@ class OnlineFeatures:
             c.TX_DURING_WEEKEND: float(stamp.weekday() >= 5),
             c.TX_DURING_NIGHT: float(stamp.hour <= 6),
         }
-        widest = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
+        widest = WIDEST_SECONDS
         card_seconds, card_amounts = self.store.card_events(tx.customer_id, second - widest)
         # events after this transaction (late arrivals) are not in its windows
         stop = bisect.bisect_right(card_seconds, second)
@@ -187,14 +375,19 @@ class OnlineFeatures:
             out[c.terminal_risk_feature(window)] = frauds / count if count else 0.0
         return {name: out[name] for name in c.FEATURES}
 
-    def _advance(self, second: int) -> None:
-        """Expire events older than every window, at most once per day of transaction time."""
-        self.latest = max(self.latest, second)
-        if self.latest - self._last_expiry < SECONDS_PER_DAY:
+    def expiry_cuts(self, watermark: int) -> tuple[int, int]:
+        """(card, terminal) cut for ``watermark``: events at or before a cut are expired."""
+        card_cut = watermark - WIDEST_SECONDS - self.skew
+        return card_cut, card_cut - self.lag
+
+    def _advance(self, watermark: int | None) -> None:
+        """Expire what the watermark leaves behind, at most once per day of watermark time."""
+        if watermark is None:
             return
-        self._last_expiry = self.latest
-        widest = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
-        self.store.expire(self.latest - widest, self.latest - self.lag - widest)
+        if self._last_expiry is not None and watermark - self._last_expiry < SECONDS_PER_DAY:
+            return
+        self._last_expiry = watermark
+        self.store.expire(*self.expiry_cuts(watermark))
 
     def feedback(self, labels: dict[int, int]) -> None:
         """Record confirmed labels (transaction id → 0/1); they count once older than the delay."""
@@ -203,52 +396,128 @@ class OnlineFeatures:
     def warm_up(self, history: pd.DataFrame) -> int:
         """Feed a labelled history (rows × contract columns, any order) into the state.
 
+        The history is trusted (not checked against the clock); the watermark becomes the
+        newest of its own and the history's times. Ids already in the state are skipped.
+
         Returns:
             The number of rows fed. Labels of the history are taken as received.
         """
         ordered = history.sort_values([c.TX_DATETIME, c.TRANSACTION_ID], kind="stable")
         seconds = ordered[c.TX_DATETIME].values.astype("datetime64[s]").astype(np.int64)
-        events: Iterable[Any] = zip(
-            ordered[c.TRANSACTION_ID].astype(int).tolist(),
-            ordered[c.CUSTOMER_ID].astype(int).tolist(),
-            ordered[c.TERMINAL_ID].astype(int).tolist(),
-            seconds.tolist(),
-            ordered[c.TX_AMOUNT].astype(float).tolist(),
-            strict=True,
+        events: list[Any] = list(
+            zip(
+                ordered[c.TRANSACTION_ID].astype(int).tolist(),
+                ordered[c.CUSTOMER_ID].astype(int).tolist(),
+                ordered[c.TERMINAL_ID].astype(int).tolist(),
+                seconds.tolist(),
+                ordered[c.TX_AMOUNT].astype(float).tolist(),
+                strict=True,
+            )
         )
-        self.store.add_events(events)
+        admitted = self.store.admit(events, self.skew, "trusted")
         if c.LABEL in ordered:
             frauds = ordered.loc[ordered[c.LABEL] == 1, c.TRANSACTION_ID]
             self.store.set_labels({int(t): 1 for t in frauds})
-        if len(seconds):
-            self._advance(int(seconds.max()))
+        self._advance(admitted.watermark)
         return len(ordered)
+
+
+# The clock rule of :func:`check_times`, the insert of :meth:`MemoryStore.admit` and the trim,
+# atomically in Redis. KEYS: clock hash, seen zset, then (card, terminal) per event. ARGV: mode,
+# skew, card retention, terminal retention, card TTL, terminal TTL, then (id, second, amount
+# text) per event. Returns {refused position (1-based, 0: none), reason, watermark or -1, then
+# one 1/0 per event: inserted}. TIME is allowed before writes (effects replication, Redis 5+).
+_ADMIT_LUA = """
+local mode = ARGV[1]
+local skew, card_ret, term_ret = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local card_ttl, term_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+local n = (#ARGV - 6) / 3
+local clock = redis.call('HMGET', KEYS[1], 'watermark', 'moved_at')
+local w, at = tonumber(clock[1]), tonumber(clock[2]) or 0
+local now = tonumber(redis.call('TIME')[1])
+if mode ~= 'trusted' then
+  local cw, cat = w, at
+  for i = 1, n do
+    local s = tonumber(ARGV[6 + 3 * i - 1])
+    if cw then
+      if s > cw + skew + math.max(0, now - cat) then return {i, 'ahead', cw} end
+      if s <= cw - card_ret - skew then return {i, 'too_old', cw} end
+    end
+    if (not cw) or s > cw then cw, cat = s, now end
+  end
+  if mode == 'check' then return {0, '', w or -1} end
+end
+local out = {0, '', 0}
+local moved = false
+for i = 1, n do
+  local id, s = ARGV[6 + 3 * i - 2], tonumber(ARGV[6 + 3 * i - 1])
+  if redis.call('ZADD', KEYS[2], 'NX', s, id) == 1 then
+    redis.call('ZADD', KEYS[2 * i + 1], s, id .. ':' .. ARGV[6 + 3 * i])
+    redis.call('ZADD', KEYS[2 * i + 2], s, id)
+    out[3 + i] = 1
+  else
+    out[3 + i] = 0
+  end
+  if (not w) or s > w then w, at, moved = s, now, true end
+end
+if not w then return {0, '', -1} end
+if moved then redis.call('HSET', KEYS[1], 'watermark', w, 'moved_at', at) end
+local card_cut, term_cut = w - card_ret - skew, w - term_ret - skew
+local done = {}
+for i = 1, n do
+  local card, term = KEYS[2 * i + 1], KEYS[2 * i + 2]
+  if not done[card] then
+    done[card] = true
+    redis.call('ZREMRANGEBYSCORE', card, '-inf', card_cut)
+    redis.call('EXPIRE', card, card_ttl)
+  end
+  if not done[term] then
+    done[term] = true
+    redis.call('ZREMRANGEBYSCORE', term, '-inf', term_cut)
+    redis.call('EXPIRE', term, term_ttl)
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', term_cut)
+out[3] = w
+return out
+"""
 
 
 class RedisStore:
     """State shared by several service replicas in Redis (sorted sets keyed by second).
 
     Keys, under ``prefix``: ``card:<id>`` (members ``<tx id>:<amount>``), ``terminal:<id>``
-    (members ``<tx id>``), ``label:<tx id>``. Events older than the retention are trimmed on
-    each write; labels expire after ``label_ttl_seconds`` of wall time.
+    (members ``<tx id>``), ``label:<tx id>``, ``seen`` (transaction ids, for idempotency) and
+    ``clock`` (hash: ``watermark``, ``moved_at``). Each write runs one Lua script: the clock
+    check, the insert of unseen ids, the watermark update and the trim of the touched keys at
+    the watermark's cuts; card and terminal keys get a TTL of their retention plus a day of
+    wall time, so an idle entity's key disappears; labels expire after ``label_ttl_seconds``.
 
     Args:
         url: ``redis://host:port/db``.
         label_delay_days: to size the terminal retention (delay + 30 days).
+        prefix: key prefix (one state per prefix).
     """
+
+    CHUNK = 2_000  # events per script call at warm-up
 
     def __init__(self, url: str, label_delay_days: int = 7, prefix: str = "fraudops") -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url)
         self._prefix = prefix
-        widest = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
-        self._card_retention = widest
-        self._terminal_retention = widest + label_delay_days * SECONDS_PER_DAY
+        self._card_retention = WIDEST_SECONDS
+        self._terminal_retention = WIDEST_SECONDS + label_delay_days * SECONDS_PER_DAY
         self.label_ttl_seconds = self._terminal_retention + SECONDS_PER_DAY
+        self._admit = self._redis.register_script(_ADMIT_LUA)
 
     def _key(self, kind: str, ident: int) -> str:
         return f"{self._prefix}:{kind}:{ident}"
+
+    @property
+    def clock_key(self) -> str:
+        """The hash holding the watermark (present once the state has an event)."""
+        return f"{self._prefix}:clock"
 
     def ping(self) -> bool:
         return bool(self._redis.ping())
@@ -259,18 +528,46 @@ class RedisStore:
         )
         return [int(s) for _, s in rows], [float(m.split(b":", 1)[1]) for m, _ in rows]
 
-    def add_events(self, events: Iterable[Event]) -> None:
-        """Record transactions for their cards and terminals, trimming expired events."""
-        pipe = self._redis.pipeline(transaction=False)
-        for n, (tx_id, card, terminal, second, amount) in enumerate(events, start=1):
-            card_key, terminal_key = self._key("card", card), self._key("terminal", terminal)
-            pipe.zadd(card_key, {f"{tx_id}:{amount!r}": second})
-            pipe.zremrangebyscore(card_key, "-inf", second - self._card_retention)
-            pipe.zadd(terminal_key, {str(tx_id): second})
-            pipe.zremrangebyscore(terminal_key, "-inf", second - self._terminal_retention)
-            if n % 5_000 == 0:
-                pipe.execute()
-        pipe.execute()
+    def admit(self, events: Sequence[Event], skew: int, mode: Mode) -> Admitted:
+        """As :meth:`MemoryStore.admit`, atomically across replicas (one round trip per
+        :attr:`CHUNK` events).
+
+        Raises:
+            EventRefused: in ``check``/``checked`` mode; nothing is written then.
+        """
+        if len(events) > self.CHUNK and mode != "trusted":
+            self.admit(events, skew, "check")
+            mode = "trusted"
+        watermark: int | None = None
+        inserted: list[bool] = []
+        for start in range(0, max(len(events), 1), self.CHUNK):
+            chunk = events[start : start + self.CHUNK]
+            keys = [self.clock_key, f"{self._prefix}:seen"]
+            args: list[Any] = [
+                mode,
+                skew,
+                self._card_retention,
+                self._terminal_retention,
+                self._card_retention + skew + SECONDS_PER_DAY,
+                self._terminal_retention + skew + SECONDS_PER_DAY,
+            ]
+            for tx_id, card, terminal, second, amount in chunk:
+                keys += [self._key("card", card), self._key("terminal", terminal)]
+                args += [tx_id, second, repr(float(amount))]
+            reply: Any = self._admit(keys=keys, args=args)
+            refused, reason, mark = int(reply[0]), reply[1], int(reply[2])
+            if refused:
+                raise EventRefused(
+                    start + refused - 1, int(chunk[refused - 1][3]), mark, reason.decode(), skew
+                )
+            watermark = None if mark < 0 else mark
+            inserted += [bool(v) for v in reply[3:]]
+        return Admitted(watermark, inserted)
+
+    def watermark(self) -> int | None:
+        """Newest accepted event time (seconds since 1970-01-01); None while empty."""
+        value: Any = self._redis.hget(self.clock_key, "watermark")
+        return None if value is None else int(value)
 
     def terminal_events(self, terminal: int, since: int, until: int) -> list[tuple[int, int]]:
         rows: Any = self._redis.zrangebyscore(
@@ -289,7 +586,7 @@ class RedisStore:
         pipe.execute()
 
     def expire(self, card_before: int, terminal_before: int) -> None:
-        """Nothing to do: events are trimmed on each write, labels expire by TTL."""
+        """Nothing to do: events are trimmed on each write, keys and labels expire by TTL."""
 
     def size(self) -> dict[str, int]:
         keys: Any = self._redis.dbsize()

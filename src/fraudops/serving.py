@@ -195,7 +195,9 @@ class Scorer:
     def start(cls, settings: Settings, *, warm_up: bool = True, poll: bool = True) -> Scorer:
         """Load the champion, build the online state from history, start the log writers."""
         champion = cls._first_champion(settings)
-        online = OnlineFeatures(make_store(settings), settings.label_delay_days)
+        online = OnlineFeatures(
+            make_store(settings), settings.label_delay_days, settings.max_event_skew_seconds
+        )
         home = settings.ensure_home()
         scorer = cls(
             settings,
@@ -251,13 +253,16 @@ class Scorer:
 
         Raises:
             RuntimeError: no champion is loaded yet.
+            fraudops.online.EventRefused: a transaction breaks the online clock's rule (too far
+                ahead of the watermark or older than the retention); nothing of the request
+                entered the state or the log.
         """
         started = time.perf_counter() if started is None else started
         model = self.champion  # read once: a concurrent reload does not affect this request
         if model is None:
             raise RuntimeError("no @champion model is loaded yet")
         with self._lock:
-            rows = [self.online.observe(tx) for tx in transactions]
+            rows = self.online.observe_many(transactions)
         matrix = np.array([[row[f] for f in model.features] for row in rows], dtype=np.float64)
         scores = model.predict(matrix)
         latency_ms = (time.perf_counter() - started) * 1000

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     online_history_end: dt.date | None = Field(
         None, description="Last history day fed into the online state; None: the data's last."
     )
+    max_event_skew_seconds: int = Field(
+        86_400,
+        ge=0,
+        description="How far a transaction may be dated ahead of the online state's watermark "
+        "(newest accepted time), on top of the wall time since it moved; further: 422.",
+    )
     bundled_model: str | None = Field(
         None,
         description="BentoML model tag served when the registry has no @champion or is down "

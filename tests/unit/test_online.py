@@ -35,7 +35,7 @@ def test_online_features_equal_offline_features_on_the_same_stream(small_history
 
 
 def test_labels_inside_the_delay_do_not_count_until_they_are_older():
-    online = OnlineFeatures(MemoryStore(), label_delay_days=7)
+    online = OnlineFeatures(MemoryStore(), 7, max_event_skew_seconds=10 * 86_400)  # sparse stream
     t0 = pd.Timestamp("2018-05-01 10:00")
     online.observe(Transaction(1, t0, 1, 9, 10.0))
     online.feedback({1: 1})
