@@ -1,0 +1,175 @@
+"""The offline feature engine: every feature of a dataset spec, vectorised over a history.
+
+For each aggregation block (one entity, its windows, an optional label-delay lag) the rows are
+ordered once per entity (:class:`~fraudops.offline.windows.EntityIndex`) and every window is a
+contiguous range of that order. Numeric sums are exact int64 sums of micro-units
+(:func:`units`), so the online engine, which sums the same integers, gives bit-identical
+features. With the shipped handbook spec this is the handbook's feature set (chapter 3.4 of
+Le Borgne et al., *Reproducible Machine Learning for Credit Card Fraud Detection*).
+
+Definitions (n rows; windows ``(t - lag - w, t - lag]``, see
+:class:`fraudops.spec.model.Aggregation`):
+
+- ``count``: rows in the window; ``sum``/``mean``/``max`` of a numeric column over them (an
+  empty window, possible only with a lag, gives 0);
+- ``ratio_to_mean``: the row's own value over the window mean (1.0 where the mean is not > 0);
+- ``distinct_count``: distinct values of another column in the window;
+- ``label_rate``: share of the window's rows labelled fraud (0 for an empty window); with a
+  label delay of 0 the row's own label is left out (it is not known when the row is scored);
+- ``time_since_previous``: seconds since the entity's previous row, -1 for its first;
+- calendar: hour (0–23), weekend (Saturday or Sunday), night (hour within ``hours``, inclusive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from fraudops.offline.windows import EntityIndex, Window, distinct_counts, range_max
+from fraudops.spec.model import Aggregation, CalendarFeature, DatasetSpec
+
+#: Numeric values are summed as whole multiples of 1e-6.
+UNITS_PER_VALUE = 1_000_000
+
+
+def units(values: np.ndarray | list[float] | float) -> np.ndarray:
+    """Values as int64 micro-units (rounded to 1e-6): the integers window sums add up."""
+    return np.rint(np.asarray(values, dtype=np.float64) * UNITS_PER_VALUE).astype(np.int64)
+
+
+def mean_of(total_units: np.ndarray | int, count: np.ndarray | int) -> np.ndarray | float:
+    """Mean value from a window's exact sum of micro-units and its row count (≥ 1)."""
+    return total_units / UNITS_PER_VALUE / count
+
+
+def event_seconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Event times (naive datetimes) as int64 whole seconds since 1970; sub-seconds truncated."""
+    return pd.DatetimeIndex(times).values.astype("datetime64[s]").astype(np.int64)
+
+
+def calendar_value(feature: CalendarFeature, times: pd.DatetimeIndex) -> np.ndarray:
+    """One calendar feature (float64, n values) of n naive event times."""
+    if feature.kind == "hour":
+        return times.hour.to_numpy(dtype=np.float64)
+    if feature.kind == "weekend":
+        return (times.weekday >= 5).astype(np.float64)
+    first, last = feature.hours
+    hour = times.hour
+    inside = (hour >= first) & (hour <= last) if first <= last else (hour >= first) | (hour <= last)
+    return np.asarray(inside, dtype=np.float64)
+
+
+def compute_spec_features(events: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Every feature of ``spec`` for every row, from the history in the frame.
+
+    Args:
+        events: n rows in any order, with the spec's columns under the spec's names (after
+            renames): the event time as naive datetimes, entities without nulls, numeric
+            columns as numbers within their bounds, and optionally the label as 0/1 (NaN:
+            not known yet, counted as genuine).
+        spec: the dataset spec.
+
+    Returns:
+        n rows × ``spec.feature_names()``, same index and order as the input; float64 but for
+        categorical passthrough columns, which keep their values (the model encodes them).
+
+    Raises:
+        SumOverflowError: a window sum would leave the exact int64 range (names the column).
+        KeyError: a spec column is missing from ``events`` (validate with the spec first).
+    """
+    times = pd.DatetimeIndex(events[spec.event_time.column])
+    seconds = event_seconds(times)
+    label_column = spec.label.column
+    if label_column in events:
+        labels = events[label_column].to_numpy(dtype=np.float64, na_value=0.0).astype(np.int64)
+    else:
+        labels = np.zeros(len(events), dtype=np.int64)
+
+    out: dict[str, np.ndarray | pd.Series] = {}
+    for numeric in spec.numeric:
+        if numeric.feature:
+            out[numeric.column] = events[numeric.column].to_numpy(dtype=np.float64)
+    for categorical in spec.categorical:
+        if categorical.feature:
+            out[categorical.column] = events[categorical.column].to_numpy()
+    for feature in spec.calendar:
+        out[feature.name] = calendar_value(feature, times)
+
+    indexes: dict[str, EntityIndex] = {}
+
+    def index_of(entity: str) -> EntityIndex:
+        if entity not in indexes:
+            ids = events[spec.entity(entity).column].to_numpy()
+            indexes[entity] = EntityIndex(ids, seconds, spec.longest_reach())
+        return indexes[entity]
+
+    for block in spec.aggregations:
+        out.update(_block(block, index_of(block.entity), events, labels, spec))
+    for since in spec.time_since_previous:
+        index = index_of(since.entity)
+        out[since.name] = index.back(index.previous_gap())
+    return pd.DataFrame(out, index=events.index)[spec.feature_names()]
+
+
+def _block(
+    block: Aggregation,
+    index: EntityIndex,
+    events: pd.DataFrame,
+    labels: np.ndarray,
+    spec: DatasetSpec,
+) -> Iterable[tuple[str, np.ndarray]]:
+    """(name, values in input order) of one aggregation block's features."""
+    lag = spec.label.delay if block.lag == "label_delay" else 0
+    sorted_values: dict[str, np.ndarray] = {}
+    sorted_units: dict[str, np.ndarray] = {}
+
+    def values(column: str) -> np.ndarray:
+        if column not in sorted_values:
+            raw = events[column].to_numpy(dtype=np.float64)
+            sorted_values[column] = index.sorted(raw)
+        return sorted_values[column]
+
+    def exact(column: str) -> np.ndarray:
+        if column not in sorted_units:
+            sorted_units[column] = units(values(column))
+        return sorted_units[column]
+
+    sorted_labels = index.sorted(labels)
+    windows: dict[int, Window] = {}
+    for name, width, feature in block.names():
+        if width not in windows:
+            windows[width] = index.window(lag, width)
+        window = windows[width]
+        count = window.count.astype(np.float64)
+        column = feature.of or ""
+        if feature.kind == "count":
+            result = count
+        elif feature.kind in {"sum", "mean", "ratio_to_mean"}:
+            total = index.sums(window, exact(column), column)
+            if feature.kind == "sum":
+                result = total / UNITS_PER_VALUE
+            else:
+                mean = np.divide(
+                    total / UNITS_PER_VALUE, count, out=np.zeros_like(count), where=count > 0
+                )
+                if feature.kind == "mean":
+                    result = mean
+                else:
+                    own = values(column)
+                    result = np.divide(own, mean, out=np.ones_like(own), where=mean > 0)
+        elif feature.kind == "max":
+            result = range_max(values(column), window)
+        elif feature.kind == "distinct_count":
+            pair = pd.factorize(
+                pd.MultiIndex.from_arrays([index.codes, index.sorted(events[column].to_numpy())])
+            )[0]
+            result = distinct_counts(pair.astype(np.int64), window).astype(np.float64)
+        else:  # label_rate
+            frauds = index.sums(window, sorted_labels, spec.label.column)
+            if lag == 0:  # the window ends at the row itself, whose label is not known
+                frauds = frauds - sorted_labels
+            fraud_share = frauds.astype(np.float64)
+            result = np.divide(fraud_share, count, out=np.zeros_like(count), where=count > 0)
+        yield name, index.back(result)

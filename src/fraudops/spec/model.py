@@ -1,0 +1,343 @@
+"""The dataset spec: one YAML file that says what the user's data is and which features to build.
+
+Everything else (reading, validation, offline and online features, request models, drift
+columns, log records) derives from a :class:`DatasetSpec`. The handbook's schema ships as the
+default spec (``handbook.yaml`` beside this module).
+
+Durations are written as ``<whole number><unit>`` with unit ``s``, ``m`` (minutes), ``h``,
+``d`` or ``w``: ``30m``, ``1h``, ``7d``. They are held as whole seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+_UNITS: Final = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+_DURATION: Final = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+
+def parse_duration(value: object) -> int:
+    """Seconds of a duration written ``30m``, ``1h``, ``7d`` (or already an int of seconds).
+
+    Raises:
+        ValueError: not ``<whole number><s|m|h|d|w>`` or a non-negative int.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 30m, 1h or 7d")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"duration {value} is negative")
+        return value
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not a duration; write a whole number and a unit "
+            "(s, m, h, d or w), e.g. 30m, 1h or 7d"
+        )
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest exact spelling of ``seconds`` (``604800`` → ``1w``, ``90`` → ``90s``)."""
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+#: A duration in whole seconds, read from ``7d``-style text and written back as such.
+Duration = Annotated[
+    int, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reading(_Strict):
+    """How to read the file: format (from the suffix when omitted), CSV options, renames."""
+
+    format: Literal["parquet", "csv"] | None = None
+    sep: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+    rename: dict[str, str] = Field(
+        default_factory=dict, description="File column -> the name the spec uses."
+    )
+
+
+class EventId(_Strict):
+    """The event id: a column (int or string, unique), or generated from the file's row order."""
+
+    column: str = "event_id"
+    generate: Literal["row_order"] | None = None
+
+
+class EventTime(_Strict):
+    """The event time: a timestamp column, or a step index with its unit from an origin."""
+
+    column: str
+    unit: Duration | None = Field(None, description="Set for a step index: one step lasts this.")
+    origin: str = Field("1970-01-01", description="Time of step 0 (ISO 8601), with `unit`.")
+
+
+class Label(_Strict):
+    """The binary label and how long it takes to be known."""
+
+    column: str
+    positive: list[int | str] = Field(
+        default_factory=lambda: list[int | str]([1]),
+        description="Values meaning fraud; every other is genuine.",
+    )
+    delay: Duration = Field(7 * 86_400, description="Labels younger than this are unknown.")
+
+
+class Entity(_Strict):
+    """A key column whose events are aggregated (card, merchant, device, account, IP...)."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    column: str
+    pii: bool = Field(True, description="Only keyed hashes of it leave the service.")
+
+
+class Numeric(_Strict):
+    """A numeric column with its bounds (checked on every row and request)."""
+
+    column: str
+    min: float | None = None
+    max: float | None = None
+    feature: bool = Field(True, description="Also a model input as it is (passthrough).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Numeric:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} > max {self.max}")
+        return self
+
+
+class Categorical(_Strict):
+    """A categorical column (strings or int codes); rare and unseen values go to ``other``."""
+
+    column: str
+    max_categories: int = Field(50, ge=2, le=250)
+    feature: bool = True
+
+
+AggregationKind = Literal[
+    "count", "sum", "mean", "max", "ratio_to_mean", "distinct_count", "label_rate"
+]
+_NEEDS_OF: Final = frozenset({"sum", "mean", "max", "ratio_to_mean", "distinct_count"})
+
+
+class WindowFeature(_Strict):
+    """One aggregate over each window of its block.
+
+    ``name`` may hold ``{window}`` (the duration as written back, e.g. ``7d``) and ``{days}``
+    (whole days); without a placeholder the window is appended (``_7d``) when the block has
+    several windows.
+    """
+
+    name: str
+    kind: AggregationKind
+    of: str | None = Field(
+        None,
+        description="Numeric column (sum, mean, max, ratio_to_mean) or any declared column "
+        "(distinct_count).",
+    )
+
+    @model_validator(mode="after")
+    def _needs_of(self) -> WindowFeature:
+        if self.kind in _NEEDS_OF and self.of is None:
+            raise ValueError(f"kind {self.kind!r} needs `of`: the column it aggregates")
+        if self.kind not in _NEEDS_OF and self.of is not None:
+            raise ValueError(f"kind {self.kind!r} takes no `of`")
+        return self
+
+
+class Aggregation(_Strict):
+    """Window aggregations of one entity: each feature over each window.
+
+    A window of width *w* for an event at *t* holds the entity's events with time in
+    ``(t - lag - w, t - lag]``; with ``lag`` 0 it includes the event itself and earlier events
+    of the same second. ``lag: label_delay`` ends the windows one label delay before the event,
+    which ``label_rate`` requires (no label from inside the delay is used).
+    """
+
+    entity: str
+    windows: list[Duration] = Field(min_length=1)
+    lag: Literal["none", "label_delay"] = "none"
+    features: list[WindowFeature] = Field(min_length=1)
+
+    @field_validator("windows")
+    @classmethod
+    def _positive(cls, windows: list[int]) -> list[int]:
+        if any(w <= 0 for w in windows):
+            raise ValueError("windows must be longer than 0 seconds")
+        if len(set(windows)) != len(windows):
+            raise ValueError(f"windows repeat: {[format_duration(w) for w in windows]}")
+        return windows
+
+    @model_validator(mode="after")
+    def _label_rate_lagged(self) -> Aggregation:
+        if self.lag != "label_delay" and any(f.kind == "label_rate" for f in self.features):
+            raise ValueError("label_rate needs `lag: label_delay` (labels inside the delay leak)")
+        return self
+
+    def names(self) -> list[tuple[str, int, WindowFeature]]:
+        """(feature name, window seconds, feature) in output order: windows outer."""
+        out = []
+        for window in self.windows:
+            for feature in self.features:
+                out.append((_window_name(feature.name, window, len(self.windows)), window, feature))
+        return out
+
+
+def _window_name(template: str, window: int, n_windows: int) -> str:
+    if "{window}" in template or "{days}" in template:
+        days = str(window // 86_400) if window % 86_400 == 0 else f"{window / 86_400:g}"
+        return template.replace("{window}", format_duration(window)).replace("{days}", days)
+    return f"{template}_{format_duration(window)}" if n_windows > 1 else template
+
+
+class TimeSincePrevious(_Strict):
+    """Seconds since the entity's previous event (-1 for its first one in the history)."""
+
+    name: str
+    entity: str
+
+
+class CalendarFeature(_Strict):
+    """Hour of day (0–23), weekend (Saturday, Sunday) or night (``hours``, inclusive)."""
+
+    name: str
+    kind: Literal["hour", "weekend", "night"]
+    hours: tuple[int, int] = Field((0, 6), description="First and last night hour, inclusive.")
+
+
+class Evaluation(_Strict):
+    """Evaluation options: the entity of Precision@k, the handbook's known-fraud rule."""
+
+    precision_at_k_entity: str | None = Field(
+        None, description="Entity ranked by Precision@k per day (cards); null: events."
+    )
+    drop_known_fraud_entities: bool = Field(
+        False, description="Test days drop entities already known to be fraudulent."
+    )
+
+
+class DatasetSpec(_Strict):
+    """A dataset spec; see the module docstring and the README's "Your own data".
+
+    Raises (on construction, as pydantic's ``ValidationError`` naming the key):
+        a duplicated feature or entity name, a feature aggregating an undeclared column, an
+        unknown entity, ``label_rate`` without ``lag: label_delay``, an unparseable duration.
+    """
+
+    name: str
+    description: str = ""
+    reading: Reading = Field(default_factory=Reading)
+    event_id: EventId = Field(default_factory=lambda: EventId(generate="row_order"))
+    event_time: EventTime
+    label: Label
+    amount: str | None = Field(None, description="The amount column (one of `numeric`).")
+    entities: list[Entity] = Field(default_factory=list)
+    numeric: list[Numeric] = Field(default_factory=list)
+    categorical: list[Categorical] = Field(default_factory=list)
+    calendar: list[CalendarFeature] = Field(default_factory=list)
+    aggregations: list[Aggregation] = Field(default_factory=list)
+    time_since_previous: list[TimeSincePrevious] = Field(default_factory=list)
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetSpec:
+        entities = [e.name for e in self.entities]
+        _no_repeats("entities", entities)
+        numeric = {n.column for n in self.numeric}
+        declared = {*numeric, *(c.column for c in self.categorical)}
+        declared |= {e.column for e in self.entities}
+        _no_repeats(
+            "columns", [n.column for n in self.numeric] + [c.column for c in self.categorical]
+        )
+        if self.amount is not None and self.amount not in numeric:
+            raise ValueError(f"amount: column {self.amount!r} is not declared in `numeric`")
+        for i, agg in enumerate(self.aggregations):
+            if agg.entity not in entities:
+                raise ValueError(
+                    f"aggregations.{i}.entity: unknown entity {agg.entity!r}; declared {entities}"
+                )
+            for j, feature in enumerate(agg.features):
+                pool = declared if feature.kind == "distinct_count" else numeric
+                if feature.of is not None and feature.of not in pool:
+                    what = "a declared column" if feature.kind == "distinct_count" else "numeric"
+                    raise ValueError(
+                        f"aggregations.{i}.features.{j}.of: column {feature.of!r} is not {what}"
+                    )
+        for i, since in enumerate(self.time_since_previous):
+            if since.entity not in entities:
+                raise ValueError(f"time_since_previous.{i}.entity: unknown entity {since.entity!r}")
+        k_entity = self.evaluation.precision_at_k_entity
+        if k_entity is not None and k_entity not in entities:
+            raise ValueError(f"evaluation.precision_at_k_entity: unknown entity {k_entity!r}")
+        _no_repeats("features", self.feature_names())
+        return self
+
+    def feature_names(self) -> list[str]:
+        """Every model input, in order: numeric, categorical, calendar, aggregations, gaps."""
+        return [
+            *(n.column for n in self.numeric if n.feature),
+            *(c.column for c in self.categorical if c.feature),
+            *(f.name for f in self.calendar),
+            *(name for agg in self.aggregations for name, _, _ in agg.names()),
+            *(t.name for t in self.time_since_previous),
+        ]
+
+    def categorical_features(self) -> list[str]:
+        """The model inputs that are categorical (encoded by the model pipeline)."""
+        return [c.column for c in self.categorical if c.feature]
+
+    def entity(self, name: str) -> Entity:
+        """The entity called ``name``; KeyError naming the declared ones otherwise."""
+        for entity in self.entities:
+            if entity.name == name:
+                return entity
+        raise KeyError(f"unknown entity {name!r}; declared {[e.name for e in self.entities]}")
+
+    def raw_columns(self) -> list[str]:
+        """Columns an event carries when it is scored (the label arrives later), in order."""
+        columns = [self.event_id.column, self.event_time.column]
+        columns += [e.column for e in self.entities]
+        columns += [n.column for n in self.numeric] + [c.column for c in self.categorical]
+        return list(dict.fromkeys(columns))
+
+    def longest_reach(self) -> int:
+        """Seconds of history the features look back at most (window + lag), 0 if none."""
+        delay = self.label.delay
+        reaches = [
+            max(agg.windows) + (delay if agg.lag == "label_delay" else 0)
+            for agg in self.aggregations
+        ]
+        return max(reaches, default=0)
+
+
+def _no_repeats(key: str, names: list[str]) -> None:
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise ValueError(f"{key}: duplicated name(s) {repeated}")
+
+
+def spec_from_mapping(data: Any) -> DatasetSpec:
+    """Validate a parsed YAML document; pydantic's ``ValidationError`` on a bad key."""
+    return DatasetSpec.model_validate(data)
