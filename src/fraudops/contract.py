@@ -167,7 +167,7 @@ def validate_transactions(frame: pd.DataFrame, *, require_label: bool = True) ->
     return valid.sort_values([TX_DATETIME, TRANSACTION_ID], kind="stable").reset_index(drop=True)
 
 
-def _problem(column: str, what: str, bad: np.ndarray, values: pd.Series) -> str:
+def problem_message(column: str, what: str, bad: np.ndarray, values: pd.Series) -> str:
     """``column 'X' <what>: k of n row(s), values [...] at rows [...]`` for the mask ``bad``."""
     rows = np.flatnonzero(bad)
     sample = values.iloc[rows[:_SAMPLES]].tolist()
@@ -177,7 +177,7 @@ def _problem(column: str, what: str, bad: np.ndarray, values: pd.Series) -> str:
     )
 
 
-def _parse_times(raw: pd.Series) -> pd.Series:
+def parse_iso_times(raw: pd.Series) -> pd.Series:
     """Text timestamps (ISO 8601) to datetimes, vectorised; anything else becomes NaT.
 
     Only ISO 8601 is read: ``01/04/2018`` is 1 April or 4 January depending on who wrote it,
@@ -202,7 +202,7 @@ def _parse(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         value = raw
         is_text = not (is_numeric_dtype(raw) or is_datetime64_any_dtype(raw))
         if is_text and column == TX_DATETIME:
-            value = _parse_times(raw)
+            value = parse_iso_times(raw)
             if not is_datetime64_any_dtype(value):
                 problems.append(
                     f"column {column!r} mixes time-zone offsets; give every timestamp in one "
@@ -213,7 +213,9 @@ def _parse(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             value = pd.to_numeric(raw.astype("string").str.strip(), errors="coerce")
         absent = raw.isna().to_numpy()
         if absent.any():
-            problems.append(_problem(column, "has missing values (NaN, NaT or empty)", absent, raw))
+            problems.append(
+                problem_message(column, "has missing values (NaN, NaT or empty)", absent, raw)
+            )
         unparsed = value.isna().to_numpy() & ~absent
         if unparsed.any():
             kind = "numbers"
@@ -223,13 +225,15 @@ def _parse(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             elif column == TX_AMOUNT and raw[unparsed].astype(str).str.contains(",").any():
                 hint = " (use '.' as the decimal point, e.g. 12.50, not 12,50)"
             what = f"has values that are not {kind}{hint}"
-            problems.append(_problem(column, what, unparsed, raw))
+            problems.append(problem_message(column, what, unparsed, raw))
         if column in _WHOLE_NUMBER_COLUMNS and is_float_dtype(value):
             numbers = value.to_numpy(dtype=np.float64, na_value=0.0)
             fractional = np.isfinite(numbers) & (numbers != np.floor(numbers))
             if fractional.any():
                 problems.append(
-                    _problem(column, "has values that are not whole numbers", fractional, raw)
+                    problem_message(
+                        column, "has values that are not whole numbers", fractional, raw
+                    )
                 )
         out[column] = value
     return pd.DataFrame(out, index=frame.index), problems

@@ -50,8 +50,8 @@ def parse_duration(value: object) -> int:
 
 
 def format_duration(seconds: int) -> str:
-    """The shortest exact spelling of ``seconds`` (``604800`` → ``1w``, ``90`` → ``90s``)."""
-    for unit in ("w", "d", "h", "m"):
+    """Shortest exact spelling of ``seconds`` in d/h/m/s: ``604800`` → ``7d``, ``90`` → ``90s``."""
+    for unit in ("d", "h", "m"):
         if seconds and seconds % _UNITS[unit] == 0:
             return f"{seconds // _UNITS[unit]}{unit}"
     return f"{seconds}s"
