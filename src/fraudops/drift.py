@@ -28,18 +28,103 @@ MONITORED: tuple[str, ...] = (*c.FEATURES, SCORE)
 
 
 class DriftInputError(ValueError):
-    """The current or reference window cannot be compared (empty, or columns missing)."""
+    """The current or reference window cannot be compared.
+
+    It is empty, holds fewer than :data:`MIN_ROWS` rows ("not enough rows"), lacks monitored
+    columns, or has a monitored column without a single finite value.
+    """
+
+
+#: Fewest rows :func:`run_drift` compares in each window (current, and reference after
+#: sampling); fewer end with a "not enough rows" :class:`DriftInputError` before Evidently runs.
+#: Per-column tests on a handful of rows are noise, and Evidently fails outright on none.
+MIN_ROWS = 30
+
+
+def allocate_by_day(sizes: np.ndarray, total: int, seed: int = 0) -> np.ndarray:
+    """Rows to draw from each day so that they sum to exactly ``min(total, sizes.sum())``.
+
+    Largest-remainder (Hamilton) allocation, in integer arithmetic. When ``total`` is at least
+    the number of days, every day first gets one row, and the other ``total - days`` rows are
+    shared in proportion to each day's remaining rows (``size - 1``). With fewer rows wanted
+    than there are days, the ``total`` rows are shared in proportion to the sizes, and some days
+    get none. Each day gets its quota rounded down, and the rows left over go one each to the
+    days with the largest remainders (ties in an order drawn from ``seed``); a day never gets
+    more rows than it holds.
+
+    Args:
+        sizes: rows of each day, shape (days,), every entry >= 1.
+        total: rows wanted, >= 0.
+        seed: breaks ties between equal remainders.
+
+    Returns:
+        Rows per day, shape (days,), int64, ``0 <= out <= sizes``.
+
+    Raises:
+        ValueError: ``total`` is negative or a size is below 1.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if total < 0:
+        raise ValueError(f"total must be >= 0 rows, got {total}")
+    if sizes.size and sizes.min() < 1:
+        raise ValueError(f"every day needs at least one row, got sizes down to {sizes.min()}")
+    if total >= sizes.sum():
+        return sizes.copy()
+    base = np.ones_like(sizes) if total >= len(sizes) else np.zeros_like(sizes)
+    weights = sizes - base
+    target = total - int(base.sum())
+    scaled = target * weights
+    alloc = scaled // weights.sum()
+    remainder = scaled % weights.sum()
+    extra = target - int(alloc.sum())
+    tie_break = np.random.default_rng(seed).random(len(sizes))
+    order = np.lexsort((tie_break, -remainder))  # last key first: largest remainder
+    alloc[order[:extra]] += 1
+    return base + alloc
 
 
 def sample_by_day(
     frame: pd.DataFrame, time_column: str, max_rows: int, seed: int = 0
 ) -> pd.DataFrame:
-    """At most ``max_rows`` rows, the same share from every day (stratified by day)."""
+    """Exactly ``min(len(frame), max_rows)`` rows, stratified by calendar day of ``time_column``.
+
+    Each day's row count comes from :func:`allocate_by_day`: proportional to the day's rows,
+    at least one row from every day that has rows whenever ``max_rows`` is at least the number
+    of days (so a small daily volume never rounds a day, or the whole sample, to zero rows).
+    Rows of a missing timestamp form one more stratum. Within a day rows are drawn without
+    replacement; the same ``frame``, ``max_rows`` and ``seed`` give the same rows.
+
+    Args:
+        frame: rows × columns, ``time_column`` datetime-like.
+        time_column: column whose day (``floor("D")``) defines the strata.
+        max_rows: rows kept at most, >= 0.
+        seed: random seed of the draw.
+
+    Returns:
+        The sampled rows × the same columns, in ``frame``'s order, index kept; ``frame`` itself
+        when it holds no more than ``max_rows`` rows.
+
+    Raises:
+        ValueError: ``max_rows`` is negative.
+        KeyError: ``time_column`` is not a column of ``frame``.
+    """
+    if max_rows < 0:
+        raise ValueError(f"max_rows must be >= 0, got {max_rows}")
     if len(frame) <= max_rows:
         return frame
-    share = max_rows / len(frame)
     days = pd.to_datetime(frame[time_column]).dt.floor("D")
-    return frame.groupby(days, group_keys=False).sample(frac=share, random_state=seed)
+    codes, _ = pd.factorize(days, use_na_sentinel=False)
+    sizes = np.bincount(codes)
+    counts = allocate_by_day(sizes, max_rows, seed)
+    rng = np.random.default_rng(seed)
+    by_day = np.argsort(codes, kind="stable")  # positions grouped by day, in frame order
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    chosen = [
+        rng.choice(by_day[start : start + size], size=count, replace=False)
+        for start, size, count in zip(starts, sizes, counts, strict=True)
+        if count
+    ]
+    return frame.iloc[np.sort(np.concatenate([np.empty(0, dtype=np.int64), *chosen]))]
 
 
 def check_columns(frame: pd.DataFrame, name: str) -> None:
@@ -49,6 +134,48 @@ def check_columns(frame: pd.DataFrame, name: str) -> None:
     missing = [col for col in MONITORED if col not in frame.columns]
     if missing:
         raise DriftInputError(f"{name} window lacks column(s) {missing}")
+
+
+def check_enough_rows(
+    reference: pd.DataFrame, current: pd.DataFrame, min_rows: int = MIN_ROWS
+) -> None:
+    """Raise :class:`DriftInputError` ("not enough rows") unless both windows hold ``min_rows``.
+
+    Args:
+        reference, current: the windows, rows × at least :data:`MONITORED`.
+        min_rows: fewest rows each must hold.
+
+    Raises:
+        DriftInputError: naming the current rows, reference rows and the minimum.
+    """
+    if len(current) < min_rows or len(reference) < min_rows:
+        raise DriftInputError(
+            f"not enough rows to compare: current {len(current)}, reference {len(reference)}, "
+            f"at least {min_rows} needed in each"
+        )
+
+
+def check_finite(frame: pd.DataFrame, name: str) -> None:
+    """Raise :class:`DriftInputError` naming monitored columns without a finite value.
+
+    Evidently drops null and infinite values and then fails on a column left empty ("An empty
+    column ... was provided for drift calculation"); a constant column it handles.
+
+    Args:
+        frame: rows × at least :data:`MONITORED`, numeric.
+        name: the window's name in the message ("reference", "current").
+
+    Raises:
+        DriftInputError: "not enough rows: column(s) [...] have no finite value in the N ...".
+    """
+    values = frame[list(MONITORED)].to_numpy(dtype=float)
+    finite = np.isfinite(values).sum(axis=0)
+    empty = [col for col, count in zip(MONITORED, finite, strict=True) if count == 0]
+    if empty:
+        raise DriftInputError(
+            f"not enough rows: column(s) {empty} have no finite value in the {len(frame)} "
+            f"{name} rows compared (all null or infinite)"
+        )
 
 
 @dataclass(frozen=True)
@@ -107,8 +234,13 @@ def run_drift(
     column_drift_share: float = 0.5,
     min_labelled: int = 1_000,
     labelled: pd.DataFrame | None = None,
+    min_rows: int = MIN_ROWS,
 ) -> tuple[Any, DriftFigures]:
     """Compare ``current`` with ``reference`` on :data:`MONITORED`.
+
+    The reference is first sampled by day (:func:`sample_by_day`, seed 0) to exactly as many
+    rows as ``current`` holds, when it holds more; without ``TX_DATETIME`` it is used whole.
+    Every check listed under Raises runs before Evidently is imported or called.
 
     Args:
         reference: rows × at least :data:`MONITORED`.
@@ -118,23 +250,32 @@ def run_drift(
         threshold: the champion's alert threshold (for recall at the threshold).
         column_drift_share: the report's dataset-drift test threshold (shown in the report).
         min_labelled: fewest labelled rows (both classes) for the quality figures.
+        min_rows: fewest rows compared in each window (:data:`MIN_ROWS`).
 
     Returns:
         (Evidently snapshot — ``save_html`` renders it —, the figures).
 
     Raises:
-        DriftInputError: a window is empty or lacks monitored columns.
+        DriftInputError: a window is empty or lacks monitored columns ("... has no rows",
+            "... lacks column(s) [...]"); a window holds fewer than ``min_rows`` rows
+            ("not enough rows to compare: current N, reference M, at least K needed in each");
+            a monitored column has no finite value in the rows compared ("not enough rows:
+            column(s) [...] have no finite value ...").
     """
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
     check_columns(reference, "reference")
     check_columns(current, "current")
+    check_enough_rows(reference, current, min_rows)
     reference = (
         sample_by_day(reference, c.TX_DATETIME, len(current))
         if c.TX_DATETIME in reference
         else reference
     )
+    check_finite(reference, "reference")
+    check_finite(current, "current")
+
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
     columns = list(MONITORED)
     definition = DataDefinition(numerical_columns=columns)
     report = Report(
@@ -190,9 +331,12 @@ def reference_sample(
         features: training rows × :data:`contract.FEATURES`.
         times: their ``TX_DATETIME``, aligned with ``features``.
         score: the model's fraud score of a feature frame; called on the sample only.
+        max_rows: rows kept (:func:`sample_by_day`: exactly ``min(len(features), max_rows)``,
+            at least one from every training day when ``max_rows`` >= the number of days).
+        seed: random seed of the sample.
 
     Returns:
-        At most ``max_rows`` rows × the features, ``score`` and ``TX_DATETIME``.
+        ``min(len(features), max_rows)`` rows × the features, ``score`` and ``TX_DATETIME``.
     """
     frame = features.assign(**{c.TX_DATETIME: times.to_numpy()})
     sample = sample_by_day(frame, c.TX_DATETIME, max_rows, seed).reset_index(drop=True)

@@ -6,7 +6,9 @@
 ``drift_windows_considered``), or when labelled average precision trails the champion's holdout
 AP by ``performance_drop``; never within ``retrain_cooldown_days`` of the last retrain, and never
 on a window with fewer than ``monitor_min_rows`` rows. Every decision is recorded as JSON next
-to the HTML report and appended to ``decisions.jsonl``.
+to the HTML report and appended to ``decisions.jsonl``. A window or a champion reference under
+:data:`fraudops.drift.MIN_ROWS` rows (or with a monitored column of no finite value) records
+nothing: it ends with a "not enough rows" input error before Evidently runs.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import pandas as pd
 from fraudops import registry
 from fraudops.drift import (
     LABEL_COLUMN,
+    MIN_ROWS,
     MONITORED,
     SCORE,
     DriftFigures,
     DriftInputError,
+    check_columns,
+    check_finite,
     sample_by_day,
 )
 from fraudops.settings import Settings
@@ -72,7 +77,8 @@ def load_champion_reference(settings: Settings) -> Champion:
     """The ``@champion`` version, its stored drift reference and holdout figures.
 
     Raises:
-        MonitorInputError: there is no champion yet, or it has no stored reference.
+        MonitorInputError: there is no champion yet, or it has no stored reference, or its
+            reference cannot be compared (:func:`check_reference`: "not enough rows", ...).
     """
     registry.configure_mlflow(settings)
     client = registry.client_for(settings)
@@ -87,6 +93,7 @@ def load_champion_reference(settings: Settings) -> Champion:
         raise MonitorInputError(
             f"champion v{version.version} has no drift reference ({registry.REFERENCE_ARTIFACT})"
         ) from exc
+    check_reference(reference, str(version.version))
     tags = version.tags
     ap = tags.get(f"{registry.METRIC_TAG_PREFIX}average_precision")
     return Champion(
@@ -96,6 +103,31 @@ def load_champion_reference(settings: Settings) -> Champion:
         average_precision=None if ap is None else float(ap),
         train_end=tags.get("train_end"),
     )
+
+
+def check_reference(reference: pd.DataFrame, version: str, min_rows: int = MIN_ROWS) -> None:
+    """Raise :class:`MonitorInputError` unless champion ``version``'s reference can be compared.
+
+    Args:
+        reference: the stored reference, rows × at least :data:`MONITORED`.
+        version: the champion's version, named in the message.
+        min_rows: fewest rows (:data:`fraudops.drift.MIN_ROWS`, what :func:`run_drift` needs).
+
+    Raises:
+        MonitorInputError: it is empty or lacks monitored columns; it holds fewer than
+            ``min_rows`` rows ("champion vN: not enough rows in the reference: R rows, at least
+            K needed; ..."); a monitored column has no finite value (all null or infinite).
+    """
+    try:
+        check_columns(reference, "reference")
+        if len(reference) < min_rows:
+            raise DriftInputError(
+                f"not enough rows in the reference: {len(reference)} rows, "
+                f"at least {min_rows} needed"
+            )
+        check_finite(reference, "reference")
+    except DriftInputError as exc:
+        raise MonitorInputError(f"champion v{version}: {exc}; retrain it") from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -130,7 +162,8 @@ def current_window(
     """The last ``monitor_window_days`` days of the prediction log.
 
     Returns:
-        (rows × prediction-log columns, sampled by day to at most ``monitor_max_rows``;
+        (rows × prediction-log columns, sampled by day to exactly
+        ``min(rows, monitor_max_rows)`` rows, at least one from every day with rows;
         first day; last day).
 
     Raises:

@@ -1,10 +1,19 @@
 import datetime as dt
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops.drift import DriftFigures
-from fraudops.monitoring import Champion, decide, last_labelled_day
+from fraudops import monitoring, registry
+from fraudops.drift import MIN_ROWS, MONITORED, DriftFigures
+from fraudops.monitoring import (
+    Champion,
+    MonitorInputError,
+    check_reference,
+    decide,
+    last_labelled_day,
+)
 from fraudops.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -90,3 +99,43 @@ def test_labelled_performance_drop_retrains_without_data_drift():
 
 def test_retrain_tests_on_the_last_labelled_day():
     assert last_labelled_day(Settings(label_delay_days=7), DAY) == dt.date(2018, 6, 13)
+
+
+def reference(rows: int) -> pd.DataFrame:
+    values = np.random.default_rng(0).random((rows, len(MONITORED)))
+    return pd.DataFrame(values, columns=list(MONITORED))
+
+
+@pytest.fixture
+def champion_with(monkeypatch):
+    """Make ``load_champion_reference`` find champion v4 holding the given stored reference."""
+
+    def install(stored: pd.DataFrame) -> None:
+        version = SimpleNamespace(version="4", run_id="run-4", tags={"threshold": "0.3"})
+        monkeypatch.setattr(registry, "configure_mlflow", lambda _settings: "")
+        monkeypatch.setattr(registry, "client_for", lambda _settings: None)
+        monkeypatch.setattr(registry, "version_by_alias", lambda *_args: version)
+        monkeypatch.setattr(monitoring, "_reference", lambda *_args: stored)
+
+    return install
+
+
+def test_champion_reference_too_small_is_refused_with_its_counts(champion_with):
+    champion_with(reference(MIN_ROWS - 1))
+    with pytest.raises(
+        MonitorInputError,
+        match=rf"champion v4: not enough rows in the reference: {MIN_ROWS - 1} rows, "
+        rf"at least {MIN_ROWS} needed",
+    ):
+        monitoring.load_champion_reference(SETTINGS)
+    champion_with(reference(MIN_ROWS))
+    assert len(monitoring.load_champion_reference(SETTINGS).reference) == MIN_ROWS
+
+
+def test_champion_reference_with_an_all_null_column_is_refused():
+    stored = reference(200).assign(score=np.nan)
+    with pytest.raises(MonitorInputError, match=r"champion v7: .*\['score'\] have no finite"):
+        check_reference(stored, "7")
+    with pytest.raises(MonitorInputError, match="champion v7: reference window has no rows"):
+        check_reference(stored.iloc[0:0], "7")
+    check_reference(stored.assign(score=0.5), "7")  # a constant column Evidently can compare
