@@ -213,3 +213,48 @@ def test_log_writers_use_the_configured_flush_interval(tmp_path):
         assert scorer.predictions.flush_seconds == 0.2 == scorer.labels.flush_seconds
     finally:
         scorer.close()
+
+
+def refused_count() -> float:
+    """``fraudops_events_refused_total{reason="ahead"}`` of this process (the ASGI app is
+    in-process; BentoML's ``/metrics`` needs its server's multiprocess folder)."""
+    import prometheus_client
+
+    labels = {"reason": "ahead"}
+    value = prometheus_client.REGISTRY.get_sample_value("fraudops_events_refused_total", labels)
+    return value or 0.0
+
+
+def test_a_request_two_months_ahead_gets_422_is_counted_and_changes_nothing(client, trained):
+    card, terminal = 616161, 727272
+    base = client.post("/score", json=tx(200, "2018-06-20T12:00:00", card, terminal, 30.0))
+    assert base.status_code == 200
+    counted = refused_count()
+    future = client.post("/score", json=tx(201, "2018-08-20T12:00:00", card, terminal, 30.0))
+    assert future.status_code == 422, future.text
+    error = future.json()["error"]
+    assert "tx_datetime" in error and "watermark" in error and "2018-08-20T12:00:00" in error
+    batch = [tx(202, "2018-06-20T12:01:00", card, terminal), tx(203, "2018-08-20T12:02:00")]
+    refused = client.post("/score_batch", json=batch)
+    assert refused.status_code == 422 and "transactions[1].tx_datetime" in refused.json()["error"]
+    assert refused_count() == counted + 3  # the request's one row, the batch's two
+    after = client.post("/score", json=tx(204, "2018-06-20T12:03:00", card, terminal, 30.0))
+    assert after.status_code == 200
+    assert after.json()["features"][c.customer_count_feature(1)] == 2.0  # 200 and 204 only
+    deadline = time.monotonic() + 10
+    ids = {10_000_200 + i for i in range(5)}
+    while time.monotonic() < deadline:
+        log = read_log(trained.prediction_log_dir)
+        if len(log) and {10_000_200, 10_000_204} <= set(log["transaction_id"]):
+            break
+        time.sleep(0.2)
+    assert set(log["transaction_id"]) & ids == {10_000_200, 10_000_204}  # refused: not logged
+
+
+def test_a_retried_transaction_id_is_not_counted_twice(client):
+    first = client.post("/score", json=tx(210, "2018-06-20T13:00:00", 626262, 737373, 30.0))
+    retry = client.post("/score", json=tx(210, "2018-06-20T13:00:00", 626262, 737373, 30.0))
+    assert first.status_code == retry.status_code == 200
+    assert retry.json()["features"] == first.json()["features"]
+    following = client.post("/score", json=tx(211, "2018-06-20T13:01:00", 626262, 737373, 30.0))
+    assert following.json()["features"][c.customer_count_feature(1)] == 2.0
