@@ -139,7 +139,7 @@ class FraudService:
             self._refresh_gauges()
 
     def __is_ready__(self) -> bool:
-        return self.scorer.ready
+        return self.scorer.ready and self.scorer.state_ready()
 
     def _score(
         self, transactions: list[TransactionIn], started: float, *, batch: bool

@@ -180,6 +180,8 @@ class StateStore(Protocol):
     def set_labels(self, labels: dict[int, int]) -> None: ...
     def expire(self, card_before: int, terminal_before: int) -> None: ...
     def size(self) -> dict[str, int]: ...
+    def mark_loaded(self) -> None: ...
+    def intact(self, *, loaded: bool) -> bool: ...
 
 
 class MemoryStore:
@@ -271,6 +273,13 @@ class MemoryStore:
             elif cut:
                 del seconds[:cut], ids[:cut]
 
+    def mark_loaded(self) -> None:
+        """Nothing to mark: this state lives and dies with its process."""
+
+    def intact(self, *, loaded: bool) -> bool:
+        """Always True: an in-process state cannot be lost while the process runs."""
+        return True
+
     def size(self) -> dict[str, int]:
         return {
             "cards": len(self._cards),
@@ -302,6 +311,7 @@ class OnlineFeatures:
         self.lag = label_delay_days * SECONDS_PER_DAY
         self.skew = int(max_event_skew_seconds)
         self._last_expiry: int | None = None
+        self._loaded = False  # warm-up fed rows: the store must still hold its marker
 
     @staticmethod
     def _event(tx: Transaction) -> Event:
@@ -419,7 +429,15 @@ class OnlineFeatures:
             frauds = ordered.loc[ordered[c.LABEL] == 1, c.TRANSACTION_ID]
             self.store.set_labels({int(t): 1 for t in frauds})
         self._advance(admitted.watermark)
+        if len(ordered):
+            self.store.mark_loaded()
+            self._loaded = True
         return len(ordered)
+
+    def intact(self) -> bool:
+        """Whether the store answers and still holds what warm-up loaded (False after a Redis
+        flush, or while Redis is unreachable): the service is then not ready."""
+        return self.store.intact(loaded=self._loaded)
 
 
 # The clock rule of :func:`check_times`, the insert of :meth:`MemoryStore.admit` and the trim,
@@ -587,6 +605,21 @@ class RedisStore:
 
     def expire(self, card_before: int, terminal_before: int) -> None:
         """Nothing to do: events are trimmed on each write, keys and labels expire by TTL."""
+
+    def mark_loaded(self) -> None:
+        """Write the marker that warm-up loaded this state (no TTL; gone after a flush)."""
+        self._redis.set(f"{self._prefix}:loaded", 1)
+
+    def intact(self, *, loaded: bool) -> bool:
+        """Redis answers and, when ``loaded``, still holds warm-up's marker (one round trip)."""
+        import redis
+
+        try:
+            if loaded:
+                return bool(self._redis.exists(f"{self._prefix}:loaded"))
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
 
     def size(self) -> dict[str, int]:
         keys: Any = self._redis.dbsize()

@@ -243,7 +243,14 @@ class Scorer:
 
     @property
     def ready(self) -> bool:
+        """A champion is loaded (checked on every request: no I/O)."""
         return self.champion is not None
+
+    def state_ready(self) -> bool:
+        """The online state's store answers and holds what warm-up loaded (``/readyz``; one
+        Redis round trip with the Redis store): a flushed or unreachable Redis is not ready,
+        rather than serving features computed from nothing."""
+        return self.online.intact()  # no lock: a probe must not wait behind requests
 
     def score(self, transactions: list[Transaction], started: float | None = None) -> list[dict]:
         """Score transactions in order: features from the online state, champion, decision, log.

@@ -230,3 +230,21 @@ def test_a_retried_transaction_id_is_counted_once(store, scene):
     np.testing.assert_array_equal(as_matrix(got), expected)
     for i, features in retries:  # an identical retry gets the original's features
         np.testing.assert_array_equal(as_matrix([features])[0], expected[i])
+
+
+@pytest.mark.integration
+def test_a_flushed_or_unreachable_redis_is_not_intact(scene):
+    _, warm, _ = scene
+    store = redis_store()
+    try:
+        empty = OnlineFeatures(store, 7)
+        assert empty.intact()  # nothing loaded: Redis answering is enough
+        online = OnlineFeatures(store, 7)
+        online.warm_up(warm.tail(500))
+        assert online.intact()
+        store.clear()  # what FLUSHDB does to this state
+        assert not online.intact()
+    finally:
+        store.clear()
+    unreachable = OnlineFeatures(RedisStore("redis://127.0.0.1:1/0", 7), 7)
+    assert not unreachable.intact()
