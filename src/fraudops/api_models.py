@@ -7,8 +7,9 @@ Input is validated at the edge, so that nothing a client sends can fail later (a
 write that fails forever, an online state emptied by one request): ids fit the contract's
 int64, amounts are finite and at most :data:`contract.MAX_AMOUNT`, and times are made naive
 UTC (as the training data is) and must lie between :data:`EARLIEST_TIME` and one day from now
-(:data:`FUTURE_SLACK`): a transaction from the far future would otherwise expire every event of
-the online state, since expiry follows the latest transaction time seen.
+(:data:`FUTURE_SLACK`). The online state then checks the time against its own clock (the
+watermark, see :mod:`fraudops.online`): one too far ahead of it, or older than its retention,
+gets a 422 naming ``tx_datetime`` from the service, so no request can move the state's expiry.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class TransactionIn(BaseModel):
     transaction_id: Id = Field(description="Unique id of the transaction.")
     tx_datetime: Time = Field(
         description="Time of the transaction, ISO 8601; a time-zone offset is converted to UTC. "
-        "From 1970-01-01 to one day from now."
+        "From 1970-01-01 to one day from now, and at most FRAUDOPS_MAX_EVENT_SKEW_SECONDS (one "
+        "day) plus the wall time since it moved ahead of the newest accepted transaction time."
     )
     customer_id: Id = Field(description="Card (customer) id; logged only as a keyed hash.")
     terminal_id: Id = Field(description="Terminal (point of sale) id; logged only as a hash.")
