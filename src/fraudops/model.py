@@ -12,7 +12,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from fraudops import contract as c
@@ -71,9 +71,12 @@ HGB_PARAMS: dict[str, Any] = {
 }
 
 
-def _estimator(kind: str, seed: int) -> BaseEstimator:
+def _estimator(kind: str, seed: int, categorical: Sequence[int] = ()) -> BaseEstimator:
     if kind == "hist_gradient_boosting":
-        return HistGradientBoostingClassifier(random_state=seed, **HGB_PARAMS)
+        params = dict(HGB_PARAMS)
+        if categorical:
+            params["categorical_features"] = list(categorical)
+        return HistGradientBoostingClassifier(random_state=seed, **params)
     if kind == "logistic_regression":
         return Pipeline(
             [("scale", StandardScaler()), ("classifier", LogisticRegression(max_iter=1000))]
@@ -83,22 +86,67 @@ def _estimator(kind: str, seed: int) -> BaseEstimator:
     raise UnknownModelError(f"unknown model {kind!r}; choose one of {list(MODEL_KINDS)}")
 
 
+def _encoder(kind: str, max_categories: int) -> BaseEstimator:
+    """Categories to model inputs; rare ones share one bucket, unseen ones never fail.
+
+    Trees read ordinal codes (HistGradientBoosting splits them natively; an unseen category
+    becomes -1, which it treats as missing); logistic regression reads one-hot columns.
+    """
+    if kind == "logistic_regression":
+        return OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            max_categories=max_categories,
+            sparse_output=False,
+        )
+    return OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=-1,
+        encoded_missing_value=-1,
+        max_categories=max_categories,
+        dtype=np.float64,
+    )
+
+
 def build_model(
-    kind: str = "hist_gradient_boosting", *, seed: int = 0, features: Sequence[str] = c.FEATURES
+    kind: str = "hist_gradient_boosting",
+    *,
+    seed: int = 0,
+    features: Sequence[str] = c.FEATURES,
+    categorical: Sequence[str] = (),
+    max_categories: int = 50,
 ) -> Pipeline:
-    """An unfitted pipeline: select ``features`` from a frame → estimator ``kind``.
+    """An unfitted pipeline: select ``features`` from a frame (encoding the categorical ones) →
+    estimator ``kind``.
 
     Args:
         kind: ``hist_gradient_boosting`` (default), ``logistic_regression`` or
             ``isolation_forest`` (label-free).
         seed: random state of the estimator.
         features: input columns, by default :data:`contract.FEATURES` (18 columns).
+        categorical: the columns of ``features`` holding categories (strings or codes); they
+            come first in the model's input, encoded (see :func:`_encoder`).
+        max_categories: categories kept per column (2–250); rarer ones share one bucket.
 
     Raises:
         UnknownModelError: ``kind`` is not a known model name.
+        ValueError: a categorical column is not one of ``features``.
     """
-    select = ColumnTransformer([("features", "passthrough", list(features))], remainder="drop")
-    return Pipeline([("select", select), ("model", _estimator(kind, seed))])
+    numeric = [f for f in features if f not in set(categorical)]
+    unknown = sorted(set(categorical) - set(features))
+    if unknown:
+        raise ValueError(f"categorical column(s) {unknown} are not among the features")
+    if not categorical:
+        select = ColumnTransformer([("features", "passthrough", list(features))], remainder="drop")
+        return Pipeline([("select", select), ("model", _estimator(kind, seed))])
+    select = ColumnTransformer(
+        [
+            ("categories", _encoder(kind, max_categories), list(categorical)),
+            ("features", "passthrough", numeric),
+        ],
+        remainder="drop",
+    )
+    codes = range(len(categorical)) if kind == "hist_gradient_boosting" else ()
+    return Pipeline([("select", select), ("model", _estimator(kind, seed, list(codes)))])
 
 
 def fraud_scores(model: Pipeline, features: pd.DataFrame) -> np.ndarray:

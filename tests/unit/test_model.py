@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 
@@ -47,3 +48,27 @@ def test_anomaly_classifier_follows_sklearn_conventions(data):
     assert fitted is estimator and hasattr(estimator, "forest_")
     proba = estimator.predict_proba(features.to_numpy()[:100])
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("kind", ["hist_gradient_boosting", "logistic_regression"])
+def test_categories_are_learned_and_unseen_ones_are_scored_not_refused(kind):
+    rng = np.random.default_rng(0)
+    n = 4_000
+    frame = pd.DataFrame(
+        {
+            "amount": rng.normal(size=n),
+            "channel": rng.choice(["pos", "web", "atm"], n),
+            "merchant": rng.choice([f"m{i}" for i in range(120)], n),  # over max_categories
+        }
+    )
+    labels = (frame["channel"] == "web").astype(int)
+    model = build_model(
+        kind,
+        features=["amount", "channel", "merchant"],
+        categorical=["channel", "merchant"],
+        max_categories=20,
+    ).fit(frame, labels)
+    scores = fraud_scores(model, frame)
+    assert scores[labels == 1].min() > scores[labels == 0].max()  # the channel alone decides
+    unseen = frame.head(3).assign(channel=["kiosk", None, "web"], merchant=["new", "m1", None])
+    assert np.isfinite(fraud_scores(model, unseen)).all()
