@@ -461,7 +461,7 @@ def serving(home: Path, data: Path, token: str, log_file: Path, **env: str) -> I
     }
     with log_file.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "fraudops", "serve", "--port", str(port)],
+            [sys.executable, "-m", "fraudops_cli", "serve", "--port", str(port)],
             env=environ,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -168,7 +168,7 @@ def main() -> None:
         "seconds_per_phase": args.seconds,
     }
     servers = {
-        "ours_bentoml": [sys.executable, "-m", "fraudops", "serve", "--port", str(ours_port)],
+        "ours_bentoml": [sys.executable, "-m", "fraudops_cli", "serve", "--port", str(ours_port)],
         "peer_mlflow_models_serve": [
             sys.executable,
             "-m",

@@ -5,6 +5,11 @@ tasks, and, when it decides to retrain, runs the training flow on the most recen
 window — as a subflow by default, or with ``run_deployment`` when
 ``FRAUDOPS_RETRAIN_DEPLOYMENT`` names a deployment on a Prefect server. The gate of the
 training flow still decides promotion; the service picks a new champion up by itself.
+
+Settings reach the flow as an object (``settings=``, through
+:func:`pipelines.training.flow_settings` so no secret is recorded as a Prefect parameter) and
+go down to the retrain as the same object; a deployment run on a worker passes none and the flow
+reads :class:`~fraudops.settings.Settings` once from the worker's environment.
 """
 
 from __future__ import annotations
@@ -37,21 +42,25 @@ _TASKS = {
 
 
 def as_task(step: Fn) -> Fn:
+    """The Prefect task that wraps ``step``."""
     return _TASKS[step]
 
 
 def plain(step: Fn) -> Fn:
+    """``step`` itself: run the monitoring steps without Prefect."""
     return step
 
 
 def retrain_in_process(settings: Settings, window_end: dt.date) -> dict[str, Any]:
-    """Run the training flow (a subflow when called inside a flow) on the latest labelled window."""
-    from pipelines.training import training_flow
+    """Run the training flow (a subflow when called inside a flow) on the latest labelled window.
 
-    return training_flow(
-        data_path=None if settings.data_path is None else str(settings.data_path),
-        test_end=monitoring.last_labelled_day(settings, window_end).isoformat(),
-    )
+    The training flow gets ``settings`` itself (every field: home, data, windows, gate), with
+    ``test_end`` moved to the last labelled day of the window.
+    """
+    from pipelines.training import flow_settings, training_flow, with_overrides
+
+    test_end = monitoring.last_labelled_day(settings, window_end)
+    return training_flow(flow_settings(with_overrides(settings, test_end=test_end)))
 
 
 def retrain_by_deployment(settings: Settings, window_end: dt.date) -> dict[str, Any]:
@@ -116,9 +125,20 @@ def run_monitoring(
 
 
 @flow(name="monitor-fraud-model")
-def monitoring_flow(window_end: str | None = None) -> dict[str, Any]:
-    """Scheduled or on-demand drift check; retrains through the training flow when needed."""
-    settings = Settings()
+def monitoring_flow(
+    window_end: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Scheduled or on-demand drift check; retrains through the training flow when needed.
+
+    Args:
+        window_end: last day of the monitored window (ISO date); None: the log's last day.
+        settings: the configuration, from in-process callers through
+            :func:`pipelines.training.flow_settings` (no secret becomes a recorded parameter).
+            None (a deployment run on a worker) reads ``Settings()`` once, here, from the
+            worker's environment.
+    """
+    if settings is None:
+        settings = Settings()
     end = None if window_end is None else dt.date.fromisoformat(window_end)
     decision = run_monitoring(settings, end, step=as_task)
     create_markdown_artifact(

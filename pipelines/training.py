@@ -2,6 +2,11 @@
 
 ``run_training`` is the single wiring of the steps. The flow runs it with every step as a
 Prefect task (retries on the registry steps); tests and benchmarks run it with plain calls.
+
+Settings reach the flow as an object: in-process callers (the CLI, the demo, the monitoring
+flow's retrain) pass ``settings=``; a deployment run on a worker passes none and the flow reads
+:class:`~fraudops.settings.Settings` once from the worker's environment. See
+:func:`flow_settings` for what of the object Prefect records.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ from fraudops import registry, training
 from fraudops.settings import Settings
 
 Fn = Callable[..., Any]
+
+#: Fields no flow reads, reset before a Settings object becomes a flow parameter: Prefect stores
+#: a run's parameters in its database and shows them in its UI.
+_NOT_FOR_FLOWS: dict[str, Any] = {"api_token": None, "hash_secret": None, "feature_store": "memory"}
 
 #: Steps that talk to the registry: retried, since a tracking server may blip.
 _REGISTRY_STEPS: tuple[Callable[..., Any], ...] = (
@@ -101,23 +110,58 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
     )
 
 
+def flow_settings(settings: Settings) -> Settings:
+    """``settings`` as a flow parameter: the same object without the secrets flows never read.
+
+    Prefect records a flow run's parameters (JSON) in its database and shows them in the UI.
+    ``api_token`` and ``hash_secret`` would be masked there (``SecretStr``), but neither the
+    training nor the monitoring flow reads them, nor the feature store URL (which may embed a
+    Redis password), so they are dropped rather than masked: nothing secret reaches Prefect.
+    The tracking URI stays (the flows need it): keep credentials out of it (MLflow reads them
+    from ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``).
+    """
+    return settings.model_copy(update=_NOT_FOR_FLOWS)
+
+
+def with_overrides(settings: Settings, **overrides: Any) -> Settings:
+    """A validated copy of ``settings`` with the non-None ``overrides`` applied.
+
+    Raises:
+        pydantic.ValidationError: an override is not a valid value of its field.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return settings
+    fields = {name: getattr(settings, name) for name in Settings.model_fields}
+    return Settings(**{**fields, **given})
+
+
 @flow(name="train-fraud-model")
 def training_flow(
+    settings: Settings | None = None,
     data_path: str | None = None,
     model_kind: str | None = None,
     train_days: int | None = None,
     train_start: str | None = None,
     test_end: str | None = None,
 ) -> dict[str, Any]:
-    """Scheduled or on-demand training; arguments override the ``FRAUDOPS_*`` settings."""
-    overrides: dict[str, Any] = {
-        "data_path": data_path,
-        "model_kind": model_kind,
-        "train_days": train_days,
-        "train_start": train_start,
-        "test_end": test_end,
-    }
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Scheduled or on-demand training: train, gate against ``@champion``, register.
+
+    Args:
+        settings: the run's configuration, passed by in-process callers through
+            :func:`flow_settings` (no secret is recorded as a parameter). None (a deployment
+            run on a worker) reads ``Settings()`` once, here, from the worker's environment.
+        data_path, model_kind, train_days, train_start, test_end: overrides of the same
+            fields, for deployment runs and operators (``run_deployment(parameters=...)``).
+    """
+    settings = with_overrides(
+        Settings() if settings is None else settings,
+        data_path=data_path,
+        model_kind=model_kind,
+        train_days=train_days,
+        train_start=train_start,
+        test_end=test_end,
+    )
     result = run_training(settings, step=as_task)
     create_markdown_artifact(
         key="gate-decision",

@@ -24,11 +24,11 @@ from typer.testing import CliRunner
 
 from fraudops import contract as c
 from fraudops import registry, training
-from fraudops.cli import app
 from fraudops.contract import DataValidationError
 from fraudops.settings import Settings
 from fraudops.sources import DataSourceError
 from fraudops.splits import SplitError
+from fraudops_cli.main import app
 from pipelines.training import run_training
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from fraudops import contract as c
 from fraudops.batch import OUTPUT_COLUMNS
-from fraudops.cli import app
 from fraudops.features import compute_features
 from fraudops.processes import free_port
 from fraudops.settings import Settings
+from fraudops_cli.main import app
 from pipelines.training import run_training
 from tests.integration.servers import BIN, QUIET, server
 
@@ -46,7 +46,7 @@ def test_built_bento_holds_the_champion_and_serves_it_with_the_registry_down(tra
         "BENTOML_HOME": str(tmp_path / "bentoml"),
     }
     built = subprocess.run(
-        [sys.executable, "-m", "fraudops", "build-bento"],
+        [sys.executable, "-m", "fraudops_cli", "build-bento"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -86,7 +86,7 @@ def test_built_bento_holds_the_champion_and_serves_it_with_the_registry_down(tra
             f"http://127.0.0.1:{port}/score",
             json={
                 "transaction_id": 1,
-                "tx_datetime": "2018-08-01T10:00:00",
+                "tx_datetime": "2018-06-20T10:00:00",  # within a day of the history
                 "customer_id": 3,
                 "terminal_id": 5,
                 "tx_amount": 42.0,

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from fraudops import contract as c
 from fraudops import registry
-from fraudops.cli import app
 from fraudops.settings import Settings
 from fraudops.sources import read_transactions
+from fraudops_cli.main import app
 from pipelines.training import run_training
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ def demo(tmp_path, *args: str) -> dict:
     env = {**os.environ, "FRAUDOPS_HOME": str(tmp_path / "home")}
     data = ["--data", str(HANDBOOK_FILE)] if HANDBOOK_FILE.is_file() else []
     done = subprocess.run(
-        [sys.executable, "-m", "fraudops", "demo", *data, "--json", *args],
+        [sys.executable, "-m", "fraudops_cli", "demo", *data, "--json", *args],
         env=env,
         capture_output=True,
         text=True,

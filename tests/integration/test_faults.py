@@ -42,7 +42,7 @@ def history(tmp_path_factory, small_history) -> Path:
 def serve(home: Path, history: Path, log: Path, **env: str):  # type: ignore[no-untyped-def]
     """`fraudops serve` on a free port, polling the registry every second; yields (proc, url)."""
     port = free_port()
-    command = [sys.executable, "-m", "fraudops", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "fraudops_cli", "serve", "--port", str(port)]
     settings = {
         "FRAUDOPS_HOME": str(home),
         "FRAUDOPS_DATA_PATH": str(history),
@@ -229,7 +229,7 @@ def _train_until(home: Path, history: Path, moment) -> subprocess.Popen:  # type
     """Start `fraudops train`; SIGKILL it as soon as ``moment(client)`` is true."""
     env = {**os.environ, "FRAUDOPS_HOME": str(home), "FRAUDOPS_DATA_PATH": str(history)}
     child = subprocess.Popen(
-        [sys.executable, "-m", "fraudops", "train", "--json"],
+        [sys.executable, "-m", "fraudops_cli", "train", "--json"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -281,7 +281,7 @@ def test_training_killed_mid_run_leaves_no_half_champion_and_a_rerun_succeeds(
     killed_versions = client.search_model_versions(f"name='{settings.model_name}'")
 
     rerun = subprocess.run(
-        [sys.executable, "-m", "fraudops", "train", "--json"],
+        [sys.executable, "-m", "fraudops_cli", "train", "--json"],
         env={**os.environ, "FRAUDOPS_HOME": str(home), "FRAUDOPS_DATA_PATH": str(history)},
         capture_output=True,
         text=True,

@@ -39,7 +39,7 @@ def test_promotion_under_load_has_no_failed_request_and_stop_loses_no_row(tmp_pa
     server_log = tmp_path / "server.log"
     with server_log.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "fraudops", "serve", "--port", str(port)],
+            [sys.executable, "-m", "fraudops_cli", "serve", "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -85,7 +85,7 @@ def test_training_flow_registers_and_promotes_through_the_tracking_server_on_pos
 
 
 def _replica(home: Path, port: int, env: dict[str, str], log: Path):
-    command = [sys.executable, "-m", "fraudops", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "fraudops_cli", "serve", "--port", str(port)]
     env = {**env, "FRAUDOPS_HOME": str(home)}
     return server(command, f"http://127.0.0.1:{port}/readyz", log, env)
 

@@ -126,7 +126,7 @@ def test_cli_train_json_then_bad_inputs_exit_non_zero_naming_the_problem(handboo
     import sys
 
     env = {**os.environ, "FRAUDOPS_HOME": str(tmp_path / "home"), "FRAUDOPS_TRAIN_DAYS": "7"}
-    cli = [sys.executable, "-m", "fraudops"]
+    cli = [sys.executable, "-m", "fraudops_cli"]
     ok = subprocess.run(
         [*cli, "train", "--data", str(handbook_slice), "--json"],
         env=env,

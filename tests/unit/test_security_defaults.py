@@ -76,7 +76,7 @@ def test_secrets_are_masked_in_the_settings_repr(clean_env, monkeypatch):
 
 
 def test_serve_command_binds_loopback_by_default(clean_env, captured_exec):
-    from fraudops.cli import app
+    from fraudops_cli.main import app
 
     done = CliRunner().invoke(app, ["serve"])
     assert done.exit_code == 0, done.output
@@ -87,7 +87,7 @@ def test_serve_command_binds_loopback_by_default(clean_env, captured_exec):
 
 
 def test_serve_command_binds_elsewhere_only_when_asked(clean_env, captured_exec, monkeypatch):
-    from fraudops.cli import app
+    from fraudops_cli.main import app
 
     monkeypatch.setenv("FRAUDOPS_SERVE_HOST", "0.0.0.0")
     assert CliRunner().invoke(app, ["serve"]).exit_code == 0
@@ -97,7 +97,7 @@ def test_serve_command_binds_elsewhere_only_when_asked(clean_env, captured_exec,
 
 
 def test_ui_command_binds_loopback(clean_env, captured_exec, monkeypatch):
-    from fraudops.cli import app
+    from fraudops_cli.main import app
 
     monkeypatch.setenv("FRAUDOPS_SERVE_HOST", "0.0.0.0")  # the service's address: not the UI's
     done = CliRunner().invoke(app, ["ui"])

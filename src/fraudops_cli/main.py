@@ -1,7 +1,9 @@
 """``fraudops`` command line: train, promote, simulate, demo.
 
 Each command reads the settings once, points the tools' state under ``FRAUDOPS_HOME`` and calls
-importable functions; heavy modules are imported inside the commands so ``--help`` stays fast.
+importable functions with that Settings object; heavy modules are imported inside the commands so
+``--help`` stays fast. A child process (``fraudops serve`` -> ``bentoml serve``) gets its
+settings through its environment, built from the object by :func:`settings_env`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import typer
 from pydantic import ValidationError
 
 from fraudops.settings import MODEL_KINDS, Settings
+from fraudops_cli.env import settings_env
+from fraudops_cli.spec_commands import spec_app
 
 app = typer.Typer(
     help="fraudops: train, gate and register fraud models; serve and monitor them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(spec_app, name="spec")
 
 SHARED_DATA = Path("../shared/data/handbook_transactions.parquet")  # beside the checkout
 
@@ -85,16 +90,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def _train(settings: Settings, as_json: bool) -> dict[str, Any]:
     if as_json:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from pipelines.training import training_flow
+    from pipelines.training import flow_settings, training_flow
 
-    overrides: dict[str, Any] = {
-        "data_path": None if settings.data_path is None else str(settings.data_path),
-        "model_kind": settings.model_kind,
-        "train_days": settings.train_days,
-        "train_start": None if settings.train_start is None else settings.train_start.isoformat(),
-    }
     try:
-        return training_flow(**overrides)
+        return training_flow(flow_settings(settings))
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
 
@@ -228,14 +227,9 @@ def serve(
 ) -> None:
     """Serve @champion over REST (BentoML): /score, /score_batch, /feedback, /model."""
     settings = _settings(data_path=data, serve_port=port, serve_host=host)
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "FRAUDOPS_HOME": str(settings.home),
-        "FRAUDOPS_SERVE_WORKERS": str(settings.serve_workers),
-    }
     if settings.data_path is not None:
-        env["FRAUDOPS_DATA_PATH"] = str(settings.data_path.resolve())
+        settings = settings.model_copy(update={"data_path": settings.data_path.resolve()})
+    env = {**settings_env(settings), "OMP_NUM_THREADS": "1"}
     if settings.serve_workers > 1 and settings.feature_store == "memory":
         raise _fail("more than one worker needs FRAUDOPS_FEATURE_STORE=redis://... (shared state)")
     command = [
@@ -281,14 +275,12 @@ def demo(
     home = base.home / "demo"
     shutil.rmtree(home, ignore_errors=True)  # the demo's own state, rebuilt every run
     settings = _settings(home=home, data_path=home / "warehouse")
-    os.environ["FRAUDOPS_HOME"] = str(home)
-    os.environ["FRAUDOPS_DATA_PATH"] = str(home / "warehouse")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # Prefect's own, read at import
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from pipelines.demo import DemoPlan, run_demo
+    from fraudops_cli.demo import DemoPlan, run_demo
 
     console = Console(stderr=as_json)
     console.print(f"data: {path or 'built-in simulator (183 days from 2018-04-01)'}")
@@ -358,9 +350,13 @@ def monitor(
     if as_json:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from monitoring.flow import monitoring_flow
+    from pipelines.training import flow_settings
 
     try:
-        decision = monitoring_flow(None if window_end is None else window_end.date().isoformat())
+        decision = monitoring_flow(
+            None if window_end is None else window_end.date().isoformat(),
+            settings=flow_settings(settings),
+        )
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
     if as_json:

@@ -7,12 +7,15 @@ through its REST API in time order, labels through ``/feedback`` once ``label_de
 After each day the monitoring steps compare the last week of the prediction log with the
 champion's reference and may run the training flow, whose gate decides promotion; the service
 picks a new champion up by polling.
+
+Settings travel as the object passed to :func:`run_demo`, down to the training and monitoring
+flows; only the service, a child process, gets them through its environment
+(:func:`fraudops_cli.env.settings_env`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 import time
@@ -34,6 +37,7 @@ from fraudops.replay import DriftInjector, DriftKind, ReplayClient
 from fraudops.settings import Settings
 from fraudops.simulator import SimulationConfig
 from fraudops.sources import load_transactions
+from fraudops_cli.env import settings_env
 
 
 @dataclass
@@ -73,17 +77,19 @@ def _history(plan: DemoPlan, settings: Settings) -> pd.DataFrame:
 def _start_service(
     settings: Settings, warehouse: Path, history_end: dt.date, port: int, log: Path
 ) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "FRAUDOPS_HOME": str(settings.home),
-        "FRAUDOPS_DATA_PATH": str(warehouse),
-        "FRAUDOPS_ONLINE_HISTORY_END": history_end.isoformat(),
-        "FRAUDOPS_POLL_INTERVAL_SECONDS": "2",
-    }
-    env.pop("FRAUDOPS_API_TOKEN", None)
+    """``fraudops serve`` on the demo's settings: the warehouse, no token, a quick poll."""
+    service = settings.model_copy(
+        update={
+            "data_path": warehouse,
+            "online_history_end": history_end,
+            "poll_interval_seconds": 2.0,
+            "api_token": None,  # the replay client sends none
+        }
+    )
+    env = settings_env(service)
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "fraudops", "serve", "--port", str(port)],
+            [sys.executable, "-m", "fraudops_cli", "serve", "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -163,7 +169,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the loop; ``settings.home`` is the demo's own home (wiped first by the caller)."""
     from monitoring.flow import run_monitoring
-    from pipelines.training import training_flow
+    from pipelines.training import flow_settings, training_flow, with_overrides
 
     began = time.perf_counter()
     say = progress or (lambda stage, done, total: None)
@@ -182,11 +188,13 @@ def run_demo(
     first_train = history[c.TX_DATETIME].min().date() + dt.timedelta(days=settings.warmup_days)
     span = (plan.replay_start - first_train).days
     say("training the first champion", 0, 1)
-    first = training_flow(
-        data_path=str(warehouse),
-        train_start=first_train.isoformat(),
+    first_settings = with_overrides(
+        settings,
+        data_path=warehouse,
+        train_start=first_train,
         train_days=span - settings.label_delay_days - settings.test_days,
     )
+    first = training_flow(flow_settings(first_settings))
     say("training the first champion", 1, 1)
 
     port = free_port()

@@ -1,5 +1,0 @@
-"""``python -m fraudops``: the same as the ``fraudops`` command."""
-
-from fraudops.cli import app
-
-app()
