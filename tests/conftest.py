@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -45,3 +46,21 @@ def handbook_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     frame.to_parquet(out, index=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """A Prefect API for flows run in the test process: started once, with its own database.
+
+    Request it in every test that runs a flow in-process. Without it the first flow of the
+    process starts Prefect's ephemeral server itself, with Prefect's default startup timeout
+    (``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``, 20 s, read when ``prefect`` is
+    imported, so setting the variable later does nothing); on a loaded 2-core machine with a
+    fresh ``PREFECT_HOME`` the start (migrations included) takes longer, and the flow fails
+    with "Timed out while attempting to connect to ephemeral Prefect API server". Here the
+    harness starts the server once per session, up front, with 120 s.
+    """
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -17,27 +17,28 @@ from fraudops.online import Transaction
 from fraudops.serving import Scorer
 from fraudops.settings import Settings
 from monitoring.flow import run_monitoring
-from pipelines.training import run_training
+from pipelines.training import run_training, with_overrides
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HISTORY_END = dt.date(2018, 5, 31)
 
 
 @pytest.fixture
-def setup(tmp_path, small_history, monkeypatch):
+def setup(tmp_path, small_history):
     """v1 trained on the history up to May 31; June scored into the prediction log."""
     data = tmp_path / "history.parquet"
     history = small_history[
         small_history[c.TX_DATETIME] < pd.Timestamp(HISTORY_END) + pd.Timedelta(days=1)
     ]
     history.to_parquet(data)
-    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("FRAUDOPS_DATA_PATH", str(data))
-    monkeypatch.setenv("FRAUDOPS_TRAIN_DAYS", "14")  # 61 days: 30 warm-up + 14 + 7 + 7
-    monkeypatch.setenv(
-        "FRAUDOPS_GATE_MIN_AVERAGE_PRECISION", "0"
-    )  # tiny history: the gate is not under test
-    settings = Settings(monitor_min_rows=500, min_labelled_rows=200)
+    settings = Settings(
+        home=tmp_path / "home",
+        data_path=data,
+        train_days=14,  # 61 days: 30 warm-up + 14 + 7 + 7
+        gate_min_average_precision=0,  # tiny history: the gate is not under test
+        monitor_min_rows=500,
+        min_labelled_rows=200,
+    )
     assert run_training(settings).promoted
     return settings, small_history[
         small_history[c.TX_DATETIME] > pd.Timestamp(HISTORY_END) + pd.Timedelta(days=1)
@@ -77,12 +78,22 @@ def test_clean_window_is_reported_and_does_not_retrain(setup):
     assert (settings.reports_dir / "workspace").is_dir()
 
 
-def test_drifted_windows_retrain_through_the_training_flow(setup, monkeypatch):
+def test_drifted_windows_retrain_through_the_training_flow(
+    setup, prefect_api, monkeypatch, tmp_path
+):
     settings, june = setup
     score_days(settings, june.head(6000), amount_scale=4.0)
-    monkeypatch.setenv("FRAUDOPS_DRIFT_WINDOWS_NEEDED", "1")
-    monkeypatch.setenv("FRAUDOPS_TRAIN_DAYS", "14")
-    drifting = Settings(monitor_min_rows=500)
+    # the settings object reaches the training flow; the environment points elsewhere
+    elsewhere = tmp_path / "not-this-home"
+    monkeypatch.setenv("FRAUDOPS_HOME", str(elsewhere))
+    monkeypatch.setenv("FRAUDOPS_DRIFT_WINDOWS_NEEDED", "3")
+    drifting = with_overrides(
+        settings,
+        drift_windows_needed=1,
+        api_token="s3cret-token-value",
+        hash_secret="s3cret-hash-value",
+        feature_store="redis://:s3cret-redis-password@127.0.0.1:6379/0",  # unread by the flows
+    )
     calls = []
 
     def retrain(s: Settings, end: dt.date) -> dict:
@@ -94,7 +105,17 @@ def test_drifted_windows_retrain_through_the_training_flow(setup, monkeypatch):
     decision = run_monitoring(drifting, retrain=retrain)
     assert decision.drifted and decision.retrain and calls
     assert c.TX_AMOUNT in decision.figures["drifted_columns"]
+    assert "error" not in decision.retrain_result, decision.retrain_result
     assert decision.retrain_result["version"] == "2"
+    assert not elsewhere.exists()
+    # no secret became a recorded flow parameter (Prefect keeps them in its database)
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as prefect:
+        runs = prefect.read_flow_runs()
+    recorded = [r.parameters for r in runs]
+    assert any(p.get("settings", {}).get("home") == str(settings.home) for p in recorded)
+    assert "s3cret" not in json.dumps(recorded, default=str)
     client = registry.client_for(settings)
     assert client.get_model_version(settings.model_name, "2").tags["gate"] in {
         "promoted",
@@ -102,7 +123,7 @@ def test_drifted_windows_retrain_through_the_training_flow(setup, monkeypatch):
     }
 
 
-def test_bad_input_ends_with_a_clear_message_and_no_retrain(tmp_path, setup, monkeypatch):
+def test_bad_input_ends_with_a_clear_message_and_no_retrain(tmp_path, setup):
     settings, june = setup
     never = lambda *_: pytest.fail("retrained on bad input")  # noqa: E731
     with pytest.raises(MonitorInputError, match=r"prediction log .* is empty"):
@@ -117,9 +138,8 @@ def test_bad_input_ends_with_a_clear_message_and_no_retrain(tmp_path, setup, mon
     ).to_parquet(broken / "part-x.parquet")
     with pytest.raises(DriftInputError, match="lacks column"):
         run_monitoring(settings, window_end=dt.date(2018, 6, 30), retrain=never)
-    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "empty-home"))
     with pytest.raises(MonitorInputError, match="no @champion"):
-        run_monitoring(Settings(), retrain=never)
+        run_monitoring(Settings(home=tmp_path / "empty-home"), retrain=never)
     assert read_decisions(settings) == []
 
 
@@ -131,7 +151,7 @@ def test_monitor_command_without_champion_exits_2_naming_the_problem(tmp_path):
 
     env = {**os.environ, "FRAUDOPS_HOME": str(tmp_path / "fresh")}
     done = subprocess.run(
-        [sys.executable, "-m", "fraudops", "monitor", "--json"],
+        [sys.executable, "-m", "fraudops_cli", "monitor", "--json"],
         env=env,
         capture_output=True,
         text=True,
