@@ -19,12 +19,14 @@ from pydantic import ValidationError
 
 from fraudops.settings import MODEL_KINDS, Settings
 from fraudops_cli.env import settings_env
+from fraudops_cli.spec_commands import spec_app
 
 app = typer.Typer(
     help="fraudops: train, gate and register fraud models; serve and monitor them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(spec_app, name="spec")
 
 SHARED_DATA = Path("../shared/data/handbook_transactions.parquet")  # beside the checkout
 
