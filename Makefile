@@ -46,6 +46,7 @@ bench: install
 	$(RUN) python benchmarks/serving.py
 	$(RUN) python benchmarks/drift.py
 	$(RUN) python benchmarks/batch_scoring.py
+	$(RUN) python benchmarks/spec_models.py
 
 clean:
 	rm -rf .venv .fraudops .pytest_cache .mypy_cache .ruff_cache

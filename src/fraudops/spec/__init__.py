@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Specs shipped with the package, by name.
-SHIPPED_SPECS: tuple[str, ...] = ("handbook",)
+SHIPPED_SPECS: tuple[str, ...] = ("handbook", "cards")
 
 
 class SpecError(ValueError):
