@@ -81,7 +81,7 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
             window, too short a history), raised by the steps before ``configure_mlflow``:
             no run is started, no version registered, no alias moved.
     """
-    transactions = step(training.validate)(step(training.load)(settings))
+    transactions = step(training.validate)(step(training.load)(settings), settings.spec)
     dataset = step(training.build_dataset)(transactions, settings)
     model = step(training.fit_challenger)(dataset, settings)
     metrics = step(training.score_holdout)(model, dataset, settings)

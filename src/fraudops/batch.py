@@ -1,8 +1,8 @@
-"""Batch scoring of a transactions file with a registered version (default ``@champion``).
+"""Batch scoring of an events file with a registered version (default ``@champion``).
 
-For back-filling scores and for audits: the same offline features as training
-(:func:`fraudops.features.compute_features`) over the history in the file, the same model and
-decision threshold as the service. The output holds no customer or terminal id.
+For back-filling scores and for audits: the same offline features as training (the dataset
+spec's, :func:`fraudops.offline.engine.compute_spec_features`) over the history in the file,
+the same model and decision threshold as the service. The output holds no entity id.
 """
 
 from __future__ import annotations
@@ -17,21 +17,30 @@ import pandas as pd
 
 from fraudops import contract as c
 from fraudops import registry
-from fraudops.features import compute_features
+from fraudops.model import fraud_scores
+from fraudops.offline.engine import compute_spec_features
 from fraudops.serving import ALERT, PASS, load_model_version
 from fraudops.settings import Settings
-from fraudops.sources import DataSourceError, read_transactions, write_transactions
+from fraudops.sources import DataSourceError, write_transactions
+from fraudops.spec import DatasetSpec
+from fraudops.spec.data import prepare_events, read_events
 
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    c.TRANSACTION_ID,
-    c.TX_DATETIME,
-    *c.FEATURES,
+#: Columns after the event id, time and features: the score and where it came from.
+SCORE_COLUMNS: tuple[str, ...] = (
     "fraud_probability",
     "decision",
     "threshold",
     "model_name",
     "model_version",
 )
+#: The output columns with the handbook spec.
+OUTPUT_COLUMNS: tuple[str, ...] = (c.TRANSACTION_ID, c.TX_DATETIME, *c.FEATURES, *SCORE_COLUMNS)
+
+
+def output_columns(spec: DatasetSpec) -> tuple[str, ...]:
+    """Event id, event time, the spec's features, then :data:`SCORE_COLUMNS`."""
+    roles = spec.roles()
+    return (roles.event_id, roles.time, *spec.feature_names(), *SCORE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -49,35 +58,46 @@ class BatchResult:
 def score_frame(
     settings: Settings, frame: pd.DataFrame, version: str | None = None
 ) -> pd.DataFrame:
-    """Score a frame of raw transactions with ``version`` (default: ``@champion``).
+    """Score a frame of raw events with ``version`` (default: ``@champion``).
 
     Args:
-        frame: n rows × the contract's raw columns (after ``column_mapping``), any order;
-            ``TX_FRAUD`` (0/1) where known, so terminal risk counts frauds older than the label
-            delay as in training. The file should start 30 days (+ label delay) before the
-            first row whose score matters: earlier rows have partly empty windows.
+        frame: n rows × the spec's columns (after renames), any order; the label (0/1) where
+            known, so label rates count frauds older than the label delay as in training. The
+            file should start one longest window (+ label delay) before the first row whose
+            score matters: earlier rows have partly empty windows.
         version: a registered version number; None for the one ``@champion`` points to.
 
     Returns:
-        n rows × :data:`OUTPUT_COLUMNS`, sorted by time then transaction id; probabilities in
+        n rows × :func:`output_columns`, sorted by time then event id; probabilities in
         [0, 1], decision ``alert`` when the probability is at least the version's threshold.
 
     Raises:
-        fraudops.contract.DataValidationError: the frame breaks the contract (names the column).
-        fraudops.registry.RegistryError: no ``@champion`` yet, or ``version`` does not exist.
+        fraudops.contract.DataValidationError: the frame breaks the spec (names the column).
+        fraudops.registry.RegistryError: no ``@champion`` yet, ``version`` does not exist, or
+            it was trained with another dataset spec.
     """
-    transactions = c.validate_transactions(frame, require_label=c.LABEL in frame.columns)
+    spec = settings.spec
+    roles = spec.roles()
+    events = prepare_events(frame, spec, require_label=roles.label in frame.columns)
     found = registry.resolve_version(registry.client_for(settings), settings.model_name, version)
-    model = load_model_version(settings, str(found.version), dict(found.tags))
-    features = compute_features(transactions, settings.label_delay_days)
-    scores = model.predict(features[list(model.features)].to_numpy(dtype=np.float64))
-    out = pd.concat([transactions[[c.TRANSACTION_ID, c.TX_DATETIME]], features], axis=1)
+    registry.require_same_spec(found, spec)
+    features = compute_spec_features(events, spec)
+    tags = dict(found.tags)
+    if spec.categorical_features():  # the flat-tree predictor reads numbers only
+        pipeline = registry.load_version(settings.model_name, str(found.version))
+        scores = fraud_scores(pipeline, features)
+        threshold, name, number = float(tags["threshold"]), settings.model_name, str(found.version)
+    else:
+        model = load_model_version(settings, str(found.version), tags)
+        scores = model.predict(features[list(model.features)].to_numpy(dtype=np.float64))
+        threshold, name, number = model.threshold, model.name, model.version
+    out = pd.concat([events[[roles.event_id, roles.time]], features], axis=1)
     out["fraud_probability"] = scores
-    out["decision"] = np.where(scores >= model.threshold, ALERT, PASS)
-    out["threshold"] = model.threshold
-    out["model_name"] = model.name
-    out["model_version"] = model.version
-    return out[list(OUTPUT_COLUMNS)]
+    out["decision"] = np.where(scores >= threshold, ALERT, PASS)
+    out["threshold"] = threshold
+    out["model_name"] = name
+    out["model_version"] = number
+    return out[list(output_columns(spec))]
 
 
 def score_file(
@@ -93,7 +113,10 @@ def score_file(
     if suffix not in {".parquet", ".pq", ".csv"}:
         raise DataSourceError(f"unsupported output {Path(output).name}: use .parquet or .csv")
     began = time.perf_counter()
-    scored = score_frame(settings, read_transactions(source, settings.column_mapping), version)
+    raw = read_events(source, settings.spec)
+    if settings.column_mapping:
+        raw = c.apply_column_mapping(raw, settings.column_mapping)
+    scored = score_frame(settings, raw, version)
     output = Path(output)
     partial = output.with_name(f".{output.stem}.partial{output.suffix}")
     try:

@@ -17,12 +17,19 @@ import pandera.pandas as pa
 from pandas.api.types import is_datetime64_any_dtype, is_float_dtype, is_numeric_dtype
 from pandera.errors import SchemaErrors
 
+from fraudops.spec.model import Roles
+
 TRANSACTION_ID: Final = "TRANSACTION_ID"
 TX_DATETIME: Final = "TX_DATETIME"
 CUSTOMER_ID: Final = "CUSTOMER_ID"
 TERMINAL_ID: Final = "TERMINAL_ID"
 TX_AMOUNT: Final = "TX_AMOUNT"
 LABEL: Final = "TX_FRAUD"
+
+#: The handbook's roles for splits and metrics (the shipped spec's ``roles()``).
+HANDBOOK_ROLES: Final = Roles(
+    event_id=TRANSACTION_ID, time=TX_DATETIME, label=LABEL, entity=CUSTOMER_ID, drop_known=True
+)
 
 #: Raw columns a transaction carries when it is scored (the label arrives later).
 RAW_COLUMNS: Final[tuple[str, ...]] = (
@@ -269,18 +276,18 @@ def _describe(exc: SchemaErrors, n_rows: int) -> str:
     return "transactions: " + "; ".join(lines)
 
 
-def require_both_classes(transactions: pd.DataFrame) -> None:
-    """Raise unless ``TX_FRAUD`` holds both frauds (1) and genuine transactions (0).
+def require_both_classes(transactions: pd.DataFrame, label: str = LABEL) -> None:
+    """Raise unless the ``label`` column holds both frauds (1) and genuine events (0).
 
     Raises:
         DataValidationError: every label is the same; the message gives the counts.
     """
-    labels = transactions[LABEL].to_numpy()
+    labels = transactions[label].to_numpy()
     frauds = int((labels == 1).sum())
     if 0 < frauds < len(labels):
         return
     raise DataValidationError(
-        f"transactions: column {LABEL!r} holds only class {int(labels[0])}: "
+        f"transactions: column {label!r} holds only class {int(labels[0])}: "
         f"{frauds:,} fraud(s) (1) and {len(labels) - frauds:,} genuine (0) in "
         f"{len(labels):,} rows; training needs both classes"
     )

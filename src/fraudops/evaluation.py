@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from fraudops import contract as c
+from fraudops.spec.model import Roles
 
 
 class EvaluationError(ValueError):
@@ -52,27 +53,32 @@ def threshold_for_alert_rate(scores: np.ndarray, alert_rate: float) -> float:
     return float(candidate)
 
 
-def card_precision_at_k(frame: pd.DataFrame, scores: np.ndarray, k: int) -> float:
+def card_precision_at_k(
+    frame: pd.DataFrame, scores: np.ndarray, k: int, roles: Roles = c.HANDBOOK_ROLES
+) -> float:
     """Card Precision@k averaged over days, cards already detected on earlier days removed.
 
     Args:
-        frame: n rows with ``TX_DATETIME``, ``CUSTOMER_ID`` and ``TX_FRAUD``.
+        frame: n rows with the time, label and entity columns of ``roles``.
         scores: n fraud scores aligned with ``frame``.
         k: cards inspected per day (the handbook uses 100).
+        roles: the columns to read; with no entity (``roles.entity`` None) each event is
+            ranked on its own (Precision@k of events per day).
 
     Returns:
         A share in [0, 1]. Vectorised per day; equal to the handbook's ``card_precision_top_k``.
     """
+    entity = roles.entity or roles.event_id
     cards = pd.DataFrame(
         {
-            "day": frame[c.TX_DATETIME].dt.floor("D").to_numpy(),
-            "card": frame[c.CUSTOMER_ID].to_numpy(),
-            "label": frame[c.LABEL].to_numpy(),
+            "day": frame[roles.time].dt.floor("D").to_numpy(),
+            "card": frame[entity].to_numpy(),
+            "label": frame[roles.label].to_numpy(),
             "score": np.asarray(scores),
         }
     )
     per_day = cards.groupby(["day", "card"], sort=True).max()
-    detected: set[int] = set()
+    detected: set[object] = set()
     daily = []
     for _, day in per_day.groupby(level="day", sort=True):
         day = day.droplevel("day")
@@ -109,25 +115,27 @@ def evaluate(
     k: int = 100,
     fpr: float = 0.01,
     alert_rate: float = 0.01,
+    roles: Roles = c.HANDBOOK_ROLES,
 ) -> Metrics:
     """All holdout metrics for one model's scores.
 
     Args:
-        holdout: n rows with ``TX_DATETIME``, ``CUSTOMER_ID`` and ``TX_FRAUD``.
+        holdout: n rows with the time, label and entity columns of ``roles``.
         scores: n fraud scores in [0, 1].
         k: Card Precision@k's cards per day.
         fpr: operating false-positive rate for recall at a fixed FPR.
         alert_rate: alert budget as a share of transactions; sets the decision threshold.
+        roles: which columns are the time, the label and the ranked entity.
 
     Raises:
         EvaluationError: the holdout is empty or holds a single class.
     """
-    labels = holdout[c.LABEL].to_numpy()
+    labels = holdout[roles.label].to_numpy()
     if len(labels) == 0:
         raise EvaluationError("the test window has no transactions")
     if labels.min() == labels.max():
         raise EvaluationError(
-            f"the test window's {c.LABEL} holds only class {int(labels[0])} in {len(labels):,} "
+            f"the test window's {roles.label} holds only class {int(labels[0])} in {len(labels):,} "
             "rows; metrics need frauds (1) and genuine transactions (0)"
         )
     threshold = threshold_for_alert_rate(scores, alert_rate)
@@ -135,7 +143,7 @@ def evaluate(
     return Metrics(
         average_precision=float(average_precision_score(labels, scores)),
         roc_auc=float(roc_auc_score(labels, scores)),
-        card_precision_at_k=card_precision_at_k(holdout, scores, k),
+        card_precision_at_k=card_precision_at_k(holdout, scores, k, roles),
         recall_at_fpr=recall_at_fpr(labels, scores, fpr),
         threshold=threshold,
         precision_at_threshold=float(labels[alerts].mean()) if alerts.any() else 0.0,

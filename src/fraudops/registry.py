@@ -24,6 +24,7 @@ from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
 from fraudops.settings import Settings
+from fraudops.spec import DatasetSpec, default_spec, spec_sha256
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -125,6 +126,7 @@ def log_challenger(
     metrics: dict[str, float],
     tags: dict[str, str],
     frames: dict[str, pd.DataFrame] | None = None,
+    texts: dict[str, str] | None = None,
 ) -> tuple[str, str]:
     """Log one training run with its params, holdout metrics, tags and the fitted pipeline.
 
@@ -133,6 +135,7 @@ def log_challenger(
         model: the fitted challenger pipeline.
         sample_features: a few rows of its input frame, to infer the model signature.
         frames: artifact path (e.g. ``reference/reference.parquet``) → frame to store as Parquet.
+        texts: artifact path (e.g. ``spec/dataset.yaml``) → text to store as it is.
 
     Returns:
         (run id, model URI).
@@ -154,10 +157,14 @@ def log_challenger(
                 local = Path(tmp) / Path(artifact).name
                 frame.to_parquet(local, index=False)
                 mlflow.log_artifact(str(local), artifact_path=str(Path(artifact).parent))
+        for artifact, text in (texts or {}).items():
+            mlflow.log_text(text, artifact)
     return run.info.run_id, info.model_uri
 
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+#: The dataset spec a version was trained with (YAML), beside its ``spec_sha256`` tag.
+SPEC_ARTIFACT = "spec/dataset.yaml"
 
 
 def load_frame_artifact(client: MlflowClient, run_id: str, artifact: str) -> pd.DataFrame:
@@ -220,6 +227,27 @@ def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
         name, str(previous.version), "promotion_reason", f"rollback from version {current.version}"
     )
     return str(previous.version), str(current.version)
+
+
+def require_same_spec(version: ModelVersion, spec: DatasetSpec) -> None:
+    """Raise unless ``version`` was trained with ``spec`` (its ``spec_sha256`` tag).
+
+    Versions registered before specs existed carry no tag; they were trained on the handbook
+    schema and count as the shipped handbook spec.
+
+    Raises:
+        RegistryError: the hashes differ; the message names both specs and what to do.
+    """
+    ours = spec_sha256(spec)
+    theirs = version.tags.get("spec_sha256") or spec_sha256(default_spec())
+    if theirs != ours:
+        raise RegistryError(
+            f"version {version.version} of {version.name!r} was trained with another dataset "
+            f"spec ({version.tags.get('spec_name', 'handbook')}, sha256 {theirs[:12]}); the "
+            f"settings use {spec.name!r} ({ours[:12]}): train it under another "
+            "FRAUDOPS_MODEL_NAME, or set FRAUDOPS_DATASET_SPEC to the version's spec "
+            f"(artifact {SPEC_ARTIFACT} of its run)"
+        )
 
 
 def require_version(client: MlflowClient, name: str, version: str) -> ModelVersion:

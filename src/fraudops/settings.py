@@ -12,8 +12,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fraudops.spec import DatasetSpec, SpecError, load_spec
 
 ModelKind = Literal["hist_gradient_boosting", "logistic_regression", "isolation_forest"]
 MODEL_KINDS: tuple[str, ...] = ("hist_gradient_boosting", "logistic_regression", "isolation_forest")
@@ -41,6 +43,11 @@ class Settings(BaseSettings):
 
     data_path: Path | None = Field(
         None, description="Parquet or CSV transactions file; None uses the built-in simulator."
+    )
+    dataset_spec: str | None = Field(
+        None,
+        description="Dataset spec: a YAML file or a shipped spec's name ('handbook', 'cards'); "
+        "None: the handbook's. Read once, when the settings are built.",
     )
     column_mapping: dict[str, str] = Field(
         default_factory=dict,
@@ -152,10 +159,35 @@ class Settings(BaseSettings):
         200_000, ge=1, description="Log rows held while writes fail; more are counted dropped."
     )
 
+    _spec: DatasetSpec = PrivateAttr()
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _read_spec(self) -> Settings:
+        """Read the dataset spec once; the spec's label delay unless the setting is given.
+
+        A spec error becomes a validation error of ``dataset_spec`` naming the file and key.
+        """
+        try:
+            spec = load_spec(self.dataset_spec)
+        except SpecError as exc:
+            raise ValueError(f"dataset_spec: {exc}") from None
+        if "label_delay_days" in self.model_fields_set:
+            label = spec.label.model_copy(update={"delay": self.label_delay_days * 86_400})
+            spec = spec.model_copy(update={"label": label})
+        else:
+            self.label_delay_days = -(-spec.label.delay // 86_400)  # whole days, rounded up
+        self._spec = spec
+        return self
+
+    @property
+    def spec(self) -> DatasetSpec:
+        """The dataset spec these settings were built with (label delay applied)."""
+        return self._spec
 
     @property
     def resolved_tracking_uri(self) -> str:

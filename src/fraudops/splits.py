@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fraudops import contract as c
+from fraudops.spec.model import Roles
 
 
 class SplitError(ValueError):
@@ -113,16 +114,18 @@ def split(
     *,
     exclude_known_compromised: bool = True,
     known_since: dt.date | None = None,
+    roles: Roles = c.HANDBOOK_ROLES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row masks of the training and test windows.
 
     Args:
-        transactions: n rows with ``TX_DATETIME``, ``CUSTOMER_ID`` and ``TX_FRAUD``.
+        transactions: n rows with the time, label and ranked-entity columns of ``roles``.
         windows: from :func:`plan_windows`.
-        exclude_known_compromised: drop test rows of cards with a fraud known before their day
-            (the handbook's protocol).
+        exclude_known_compromised: drop test rows of entities (cards) with a fraud known
+            before their day (the handbook's protocol); only where ``roles.drop_known``.
         known_since: first day whose frauds count as known; default the training start. Fix
             it to compare models with different training windows on the same test rows.
+        roles: which columns are the time, the label and the entity (default the handbook's).
 
     Returns:
         (train_mask, test_mask), two boolean arrays of length n.
@@ -130,33 +133,35 @@ def split(
     Raises:
         SplitError: a window holds no rows.
     """
-    times = transactions[c.TX_DATETIME]
+    times = transactions[roles.time]
     train = _day_mask(times, windows.train_start, windows.train_end)
     test = _day_mask(times, windows.test_start, windows.test_end)
     if not train.any():
         raise SplitError(f"the training window {windows.train_start}..{windows.train_end} is empty")
     if not test.any():
         raise SplitError(f"the test window {windows.test_start}..{windows.test_end} is empty")
-    if exclude_known_compromised:
-        test &= ~_known_compromised(transactions, windows, known_since or windows.train_start)
+    if exclude_known_compromised and roles.drop_known and roles.entity is not None:
+        known = known_since or windows.train_start
+        test &= ~_known_compromised(transactions, windows, known, roles)
     return train, test
 
 
 def _known_compromised(
-    transactions: pd.DataFrame, windows: Windows, known_since: dt.date
+    transactions: pd.DataFrame, windows: Windows, known_since: dt.date, roles: Roles
 ) -> np.ndarray:
-    """Rows whose card had a fraud since ``known_since``, already labelled by the row's day.
+    """Rows whose entity had a fraud since ``known_since``, already labelled by the row's day.
 
     On a test day D the labels known are those of training and of the days up to
     D - delay - 1 day (the handbook adds one delay day's frauds per test day).
     """
-    times = transactions[c.TX_DATETIME]
+    times = transactions[roles.time]
+    entity = transactions[str(roles.entity)]
     day = times.dt.floor("D")
-    counted = (transactions[c.LABEL].to_numpy() == 1) & (
+    counted = (transactions[roles.label].to_numpy() == 1) & (
         times >= pd.Timestamp(known_since)
     ).to_numpy()
-    first_fraud_day = day[counted].groupby(transactions[c.CUSTOMER_ID][counted]).min()
-    first_fraud = transactions[c.CUSTOMER_ID].map(first_fraud_day)
+    first_fraud_day = day[counted].groupby(entity[counted]).min()
+    first_fraud = entity.map(first_fraud_day)
     delay = pd.Timestamp(windows.test_start) - pd.Timestamp(windows.train_end)
     known_by = day - delay - pd.Timedelta(days=1)
     return (first_fraud <= known_by).to_numpy(dtype=bool)

@@ -21,12 +21,14 @@ from fraudops import contract as c
 from fraudops import registry
 from fraudops.drift import reference_sample
 from fraudops.evaluation import Metrics, evaluate
-from fraudops.features import compute_features
 from fraudops.gate import GateDecision, GateRule, decide
 from fraudops.model import build_model, fraud_scores, model_params
+from fraudops.offline.engine import compute_spec_features
 from fraudops.settings import Settings
-from fraudops.simulator import SimulationConfig
-from fraudops.sources import frame_sha256, load_transactions
+from fraudops.simulator import SimulationConfig, simulate_transactions
+from fraudops.sources import DataSourceError, frame_sha256
+from fraudops.spec import DatasetSpec, default_spec, spec_sha256, spec_yaml
+from fraudops.spec.data import prepare_events, read_events
 from fraudops.splits import SplitError, Windows, plan_windows, split
 
 
@@ -35,10 +37,10 @@ class Dataset:
     """Features and labels of the training and test windows.
 
     Attributes:
-        train_features, test_features: rows × :data:`contract.FEATURES` (float64).
+        train_features, test_features: rows × the spec's features (float64 but categoricals).
         train_labels: training labels (0/1), aligned with ``train_features``.
-        train_times: ``TX_DATETIME`` of the training rows (for the drift reference sample).
-        test_frame: test rows × the contract's labelled columns (for the holdout metrics).
+        train_times: event times of the training rows (for the drift reference sample).
+        test_frame: test rows × the spec's columns (for the holdout metrics).
         windows: the split's day boundaries.
         data_sha256: fingerprint of the training rows' raw columns.
     """
@@ -74,21 +76,42 @@ class TrainingResult:
 
 
 def load(settings: Settings) -> pd.DataFrame:
-    """Raw transactions from ``settings.data_path`` or, when unset, the simulator."""
-    simulation = SimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed)
-    return load_transactions(settings.data_path, settings.column_mapping, simulation)
-
-
-def validate(raw: pd.DataFrame) -> pd.DataFrame:
-    """Contract-checked labelled transactions, sorted by time then transaction id.
+    """Raw events from ``settings.data_path`` read as the spec says or, when unset, a simulator.
 
     Raises:
-        DataValidationError: the data breaks the contract, or ``TX_FRAUD`` holds a single
-            class (nothing to learn); raised before any feature, model or run exists.
+        DataSourceError: the file cannot be read, or no data path is set and no built-in
+            simulator writes the spec's schema.
     """
-    transactions = c.validate_transactions(raw, require_label=True)
-    c.require_both_classes(transactions)
-    return transactions
+    spec = settings.spec
+    if settings.data_path is not None:
+        frame = read_events(settings.data_path, spec)
+        if settings.column_mapping:
+            frame = c.apply_column_mapping(frame, settings.column_mapping)
+        return frame
+    if spec.name == "handbook":
+        simulation = SimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed)
+        return simulate_transactions(simulation)
+    raise DataSourceError(
+        f"no data for spec {spec.name!r}: set FRAUDOPS_DATA_PATH (the built-in simulator "
+        "writes the handbook spec's columns)"
+    )
+
+
+def validate(raw: pd.DataFrame, spec: DatasetSpec | None = None) -> pd.DataFrame:
+    """Spec-checked labelled events, sorted by time then event id.
+
+    Args:
+        raw: the file's rows (see :func:`fraudops.spec.data.prepare_events`).
+        spec: the dataset spec; None: the shipped handbook spec.
+
+    Raises:
+        DataValidationError: the data breaks the spec, or the label holds a single class
+            (nothing to learn); raised before any feature, model or run exists.
+    """
+    spec = spec or default_spec()
+    events = prepare_events(raw, spec, require_label=True)
+    c.require_both_classes(events, spec.label.column)
+    return events
 
 
 def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
@@ -98,9 +121,12 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
         SplitError: the history is too short for warm-up + train + delay + test, a window is
             empty, the test window (known-compromised cards removed) lacks a class, or the
             training window lacks a class for a classifier; raised before any model is fit.
+        SumOverflowError: a window sum leaves the exact integer range (names the column).
     """
+    spec = settings.spec
+    roles = spec.roles()
     windows = plan_windows(
-        transactions[c.TX_DATETIME],
+        transactions[roles.time],
         train_days=settings.train_days,
         label_delay_days=settings.label_delay_days,
         test_days=settings.test_days,
@@ -108,22 +134,25 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
         train_start=settings.train_start,
         test_end=settings.test_end,
     )
-    features = compute_features(transactions, settings.label_delay_days)
-    train, test = split(transactions, windows)
-    labels = transactions[c.LABEL].to_numpy()
+    features = compute_spec_features(transactions, spec)
+    train, test = split(transactions, windows, roles=roles)
+    labels = transactions[roles.label].to_numpy()
     _require_both_classes(
         "test",
         windows.test_start,
         windows.test_end,
         labels[test],
-        note=" (cards already known compromised removed)",
+        roles.label,
+        note=" (entities already known fraudulent removed)" if roles.drop_known else "",
     )
     if settings.model_kind != "isolation_forest":  # the only model that learns without labels
-        _require_both_classes("training", windows.train_start, windows.train_end, labels[train])
+        _require_both_classes(
+            "training", windows.train_start, windows.train_end, labels[train], roles.label
+        )
     return Dataset(
         train_features=features[train].reset_index(drop=True),
         train_labels=labels[train],
-        train_times=transactions[c.TX_DATETIME][train].reset_index(drop=True),
+        train_times=transactions[roles.time][train].reset_index(drop=True),
         test_features=features[test].reset_index(drop=True),
         test_frame=transactions[test].reset_index(drop=True),
         windows=windows,
@@ -132,7 +161,7 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
 
 
 def _require_both_classes(
-    name: str, start: dt.date, end: dt.date, labels: np.ndarray, note: str = ""
+    name: str, start: dt.date, end: dt.date, labels: np.ndarray, label: str, note: str = ""
 ) -> None:
     """Raise ``SplitError`` naming the window and its counts unless it holds both classes."""
     frauds = int((labels == 1).sum())
@@ -140,8 +169,8 @@ def _require_both_classes(
         return
     raise SplitError(
         f"the {name} window {start}..{end - dt.timedelta(days=1)} holds {len(labels):,} "
-        f"transactions{note} with {frauds:,} fraud(s) ({c.LABEL}=1) and "
-        f"{len(labels) - frauds:,} genuine ({c.LABEL}=0); it needs both classes: check the "
+        f"transactions{note} with {frauds:,} fraud(s) ({label}=1) and "
+        f"{len(labels) - frauds:,} genuine ({label}=0); it needs both classes: check the "
         "labels or move/widen the window (FRAUDOPS_TRAIN_START, FRAUDOPS_TRAIN_DAYS, "
         "FRAUDOPS_TEST_DAYS)"
     )
@@ -154,7 +183,14 @@ def fit_challenger(dataset: Dataset, settings: Settings) -> Pipeline:
         UnknownModelError: ``settings.model_kind`` is not a known model.
         SplitError: the training window holds a single class (a classifier cannot learn).
     """
-    model = build_model(settings.model_kind, seed=settings.seed)
+    spec = settings.spec
+    model = build_model(
+        settings.model_kind,
+        seed=settings.seed,
+        features=spec.feature_names(),
+        categorical=spec.categorical_features(),
+        max_categories=max((col.max_categories for col in spec.categorical), default=50),
+    )
     if settings.model_kind != "isolation_forest" and len(np.unique(dataset.train_labels)) < 2:
         raise SplitError(
             f"the training window {dataset.windows.train_start}..{dataset.windows.train_end} "
@@ -171,6 +207,7 @@ def score_holdout(model: Pipeline, dataset: Dataset, settings: Settings) -> Metr
         k=settings.card_precision_k,
         fpr=settings.operating_fpr,
         alert_rate=settings.alert_rate,
+        roles=settings.spec.roles(),
     )
 
 
@@ -181,6 +218,7 @@ def champion_metrics(
     version = registry.version_by_alias(client, settings.model_name, registry.CHAMPION)
     if version is None:
         return None, None
+    registry.require_same_spec(version, settings.spec)
     model = registry.load_version(settings.model_name, version.version)
     return str(version.version), score_holdout(model, dataset, settings)
 
@@ -203,7 +241,9 @@ def register_challenger(
         **dataset.windows.as_tags(),
         "data_sha256": dataset.data_sha256,
         "git_commit": registry.git_commit(),
-        "features": ",".join(c.FEATURES),
+        "features": ",".join(settings.spec.feature_names()),
+        "spec_name": settings.spec.name,
+        "spec_sha256": spec_sha256(settings.spec),
         "model_kind": settings.model_kind,
         "model_params": json.dumps(params, sort_keys=True),
         "label_delay_days": str(settings.label_delay_days),
@@ -225,6 +265,7 @@ def register_challenger(
         metrics=metrics.as_dict(),
         tags=tags,
         frames={registry.REFERENCE_ARTIFACT: reference},
+        texts={registry.SPEC_ARTIFACT: spec_yaml(settings.spec)},
     )
     version = registry.register_version(
         client, settings.model_name, run_id, model_uri, {**tags, "gate": "pending"}

@@ -146,30 +146,32 @@ CASES: dict[str, Case] = {
     "missing_column": Case(
         lambda f: f.drop(columns=[c.TERMINAL_ID]),
         DataValidationError,
-        "missing column(s) ['TERMINAL_ID']",
+        "missing column(s) 'TERMINAL_ID' (entities.1.column)",
     ),
     "amount_as_text": Case(
-        _text_amounts, DataValidationError, "column 'TX_AMOUNT' has values that are not numbers"
+        _text_amounts,
+        DataValidationError,
+        "column 'TX_AMOUNT' (numeric.0.column) has values that are not numbers",
     ),
     "nan_amount": Case(
         lambda f: _at(f, 5, c.TX_AMOUNT, np.nan),
         DataValidationError,
-        "column 'TX_AMOUNT' has missing values (NaN, NaT or empty): 1 of",
+        "column 'TX_AMOUNT' (numeric.0.column) has missing values (NaN, NaT or empty): 1 of",
     ),
     "infinite_amount": Case(
         lambda f: _at(f, 5, c.TX_AMOUNT, np.inf),
         DataValidationError,
-        "column 'TX_AMOUNT' must be finite (no NaN or infinity): 1 of",
+        "column 'TX_AMOUNT' (numeric.0.column) must be finite: 1 of",
     ),
     "negative_amount": Case(
         lambda f: _at(f, 5, c.TX_AMOUNT, -3.0),
         DataValidationError,
-        "column 'TX_AMOUNT' must be >= 0: 1 of",
+        "column 'TX_AMOUNT' (numeric.0.column) must be >= 0 (numeric.0.min): 1 of",
     ),
     "duplicated_transaction_id": Case(
         lambda f: _at(f, 5, c.TRANSACTION_ID, int(f[c.TRANSACTION_ID].iloc[4])),
         DataValidationError,
-        "column 'TRANSACTION_ID' has duplicated values: 2 of",
+        "column 'TRANSACTION_ID' (event_id.column) has duplicated values: 2 of",
     ),
     "unparseable_timestamp": Case(
         lambda f: _at(
@@ -179,12 +181,13 @@ CASES: dict[str, Case] = {
             "31/02/2018 25:61",
         ),
         DataValidationError,
-        "column 'TX_DATETIME' has values that are not timestamps (write ISO 8601",
+        "column 'TX_DATETIME' (event_time.column) has values that are not timestamps "
+        "(write ISO 8601",
     ),
     "missing_timestamp": Case(
         lambda f: _at(f, 5, c.TX_DATETIME, pd.NaT),
         DataValidationError,
-        "column 'TX_DATETIME' has missing values",
+        "column 'TX_DATETIME' (event_time.column) has missing values",
     ),
     "empty_file_with_header": Case(
         lambda f: f.iloc[0:0], DataValidationError, "the data has no rows"
@@ -193,12 +196,12 @@ CASES: dict[str, Case] = {
     "labels_all_nan": Case(
         lambda f: f.assign(**{c.LABEL: np.nan}),
         DataValidationError,
-        "column 'TX_FRAUD' has missing values (NaN, NaT or empty)",
+        "column 'TX_FRAUD' (label.column) has missing values (NaN, NaT or empty)",
     ),
     "fractional_label": Case(
         lambda f: _at(f, 5, c.LABEL, 0.5),
         DataValidationError,
-        "column 'TX_FRAUD' has values that are not whole numbers: 1 of",
+        "column 'TX_FRAUD' (label.column) is not binary: 3 distinct values",
     ),
     "only_one_class": Case(
         lambda f: f.assign(**{c.LABEL: 0}),

@@ -42,6 +42,7 @@ __all__ = [
     "parse_duration",
     "spec_sha256",
     "spec_text",
+    "spec_yaml",
 ]
 
 #: Specs shipped with the package, by name.
@@ -114,6 +115,11 @@ def load_spec(source: str | Path | None = None) -> DatasetSpec:
 def default_spec() -> DatasetSpec:
     """The shipped handbook spec (today's five columns and 18 features); read once, frozen."""
     return load_spec("handbook")
+
+
+def spec_yaml(spec: DatasetSpec) -> str:
+    """The spec as YAML (every key, defaults included), as stored with each model version."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
 def spec_sha256(spec: DatasetSpec) -> str:

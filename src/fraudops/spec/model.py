@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -238,6 +239,21 @@ class Evaluation(_Strict):
     )
 
 
+@dataclass(frozen=True)
+class Roles:
+    """The columns that splits and metrics read: event id, time, label, the ranked entity.
+
+    ``entity`` is the column ranked by Precision@k per day (None: events are ranked);
+    ``drop_known`` says whether test days drop entities already known to be fraudulent.
+    """
+
+    event_id: str
+    time: str
+    label: str
+    entity: str | None
+    drop_known: bool
+
+
 class DatasetSpec(_Strict):
     """A dataset spec; see the module docstring and the README's "Your own data".
 
@@ -314,6 +330,17 @@ class DatasetSpec(_Strict):
             if entity.name == name:
                 return entity
         raise KeyError(f"unknown entity {name!r}; declared {[e.name for e in self.entities]}")
+
+    def roles(self) -> Roles:
+        """The columns that splits and metrics read (see :class:`Roles`)."""
+        k_entity = self.evaluation.precision_at_k_entity
+        return Roles(
+            event_id=self.event_id.column,
+            time=self.event_time.column,
+            label=self.label.column,
+            entity=None if k_entity is None else self.entity(k_entity).column,
+            drop_known=self.evaluation.drop_known_fraud_entities and k_entity is not None,
+        )
 
     def raw_columns(self) -> list[str]:
         """Columns an event carries when it is scored (the label arrives later), in order."""
