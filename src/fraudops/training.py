@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from fraudops import contract as c
 from fraudops import registry
+from fraudops.card_simulator import CardSimulationConfig, simulate_card_payments
 from fraudops.drift import reference_sample
 from fraudops.evaluation import Metrics, evaluate
 from fraudops.gate import GateDecision, GateRule, decide
@@ -78,6 +79,10 @@ class TrainingResult:
 def load(settings: Settings) -> pd.DataFrame:
     """Raw events from ``settings.data_path`` read as the spec says or, when unset, a simulator.
 
+    Without a data path the shipped ``handbook`` spec gets :mod:`fraudops.simulator`'s
+    history and the shipped ``cards`` spec :mod:`fraudops.card_simulator`'s, both
+    ``simulator_days`` long.
+
     Raises:
         DataSourceError: the file cannot be read, or no data path is set and no built-in
             simulator writes the spec's schema.
@@ -91,9 +96,12 @@ def load(settings: Settings) -> pd.DataFrame:
     if spec.name == "handbook":
         simulation = SimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed)
         return simulate_transactions(simulation)
+    if spec.name == "cards":
+        cards = CardSimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed)
+        return simulate_card_payments(cards)
     raise DataSourceError(
-        f"no data for spec {spec.name!r}: set FRAUDOPS_DATA_PATH (the built-in simulator "
-        "writes the handbook spec's columns)"
+        f"no data for spec {spec.name!r}: set FRAUDOPS_DATA_PATH (the built-in simulators "
+        "write the shipped handbook and cards specs' columns only)"
     )
 
 
