@@ -28,6 +28,16 @@ app = typer.Typer(
 )
 app.add_typer(spec_app, name="spec")
 
+#: ``--spec``: the dataset spec, overriding FRAUDOPS_DATASET_SPEC.
+SpecOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spec",
+        help="Dataset spec: a YAML file or a shipped name (handbook, cards); "
+        "default FRAUDOPS_DATASET_SPEC, else handbook.",
+    ),
+]
+
 SHARED_DATA = Path("../shared/data/handbook_transactions.parquet")  # beside the checkout
 
 
@@ -42,7 +52,15 @@ def _settings(**overrides: Any) -> Settings:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            ": ".join(
+                part
+                for part in (
+                    ".".join(str(p) for p in e["loc"]),
+                    str(e["msg"]).removeprefix("Value error, "),
+                )
+                if part
+            )
+            for e in exc.errors()
         )
         raise _fail(f"invalid setting: {problems}") from None
     _point_tools_home(settings)
@@ -129,10 +147,15 @@ def train(
     train_start: Annotated[
         dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First training day.")
     ] = None,
+    spec: SpecOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
-    """Train a challenger, gate it against @champion on the same holdout, register it."""
+    """Train a challenger, gate it against @champion on the same holdout, register it.
+
+    Example: fraudops train --data claims.csv --spec claims.yaml
+    """
     settings = _settings(
+        dataset_spec=spec,
         data_path=data,
         model_kind=model,
         train_days=train_days,
@@ -475,9 +498,10 @@ def score_batch(
     version: Annotated[
         str | None, typer.Option(help="Registry version; default the one @champion points to.")
     ] = None,
+    spec: SpecOption = None,
 ) -> None:
     """Score a file offline with @champion: same features and threshold as the service."""
-    settings = _settings()
+    settings = _settings(dataset_spec=spec)
     from fraudops import registry
     from fraudops.batch import score_file
 

@@ -61,3 +61,11 @@ def test_check_exits_2_naming_the_key(tmp_path, edit, words):
     )
     assert result.exit_code == 2
     assert words in result.output
+
+
+def test_train_with_a_missing_spec_exits_2_naming_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(app, ["train", "--spec", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "dataset_spec: dataset spec" in result.output and "nope.yaml" in result.output
+    assert not (tmp_path / "home" / "mlflow.db").exists()
