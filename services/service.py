@@ -34,7 +34,8 @@ class BatchTooLarge(BentoMLException):
 
 
 class Refused(BentoMLException):
-    """A transaction breaks the online clock's rule (see :mod:`fraudops.online`)."""
+    """A transaction breaks the online clock's rule, or reuses a scored transaction id with
+    other values (see :mod:`fraudops.online`)."""
 
     error_code = HTTPStatus.UNPROCESSABLE_ENTITY
 
@@ -62,7 +63,8 @@ def _metrics() -> dict[str, Any]:
         "feedback": prom.Counter("fraudops_feedback_labels", "Labels received on /feedback"),
         "refused": prom.Counter(
             "fraudops_events_refused",
-            "Transactions of requests refused by the online clock (422), by reason",
+            "Transactions of requests refused by the online state (422): its clock (ahead, "
+            "too_old) or a transaction id reused with other values (conflict), by reason",
             ["reason"],
         ),
         "version": prom.Gauge(

@@ -31,10 +31,19 @@ The state's clock (one request cannot move it far):
   first event sets it (the API bounds that time to 1970 .. now + 1 day). Warm up from
   history to pin ``W`` before traffic arrives.
 
-Events are **idempotent on the transaction id**: an id already in the state (within the
-terminal retention) is not inserted again; a retried request is scored against the state as
-it is, which holds the original once, so an identical retry gets the original's features
-(unless other events of the same card and second arrived in between).
+Events are **idempotent on the transaction id**, for retries only: the state keeps, with each
+id it holds (within the terminal retention), the transaction's *fingerprint* (card, terminal,
+second, amount). A request whose id is already there with the **same** fingerprint is a retry:
+it is not inserted again and is scored against the state as it is, which holds the original
+once, so an identical retry gets the original's features (unless other events of the same card
+and second arrived in between). A request whose id is already there with **other** values is
+not a retry but a different transaction reusing the id: it is refused (:class:`EventRefused`,
+reason :data:`CONFLICT`), like a clock refusal and in the same check, so nothing of its request
+enters the state. Scoring it against the state would give features of a transaction the state
+does not hold (its own event missing from its card window). Within a batch, a row conflicts
+with an earlier row of the same id and other values as well. The history fed at warm-up is
+trusted: a reused id there is skipped, as before. (Ids a Redis state recorded before
+fingerprints existed have none and count as retries.)
 
 Two stores share this logic: :class:`MemoryStore` (one process) and :class:`RedisStore`
 (several replicas share the state; the check, the insert, the watermark update and the trim
@@ -62,7 +71,7 @@ EPOCH = dt.datetime(1970, 1, 1)
 WIDEST_SECONDS = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
 #: Default of ``max_event_skew_seconds``: one day, as the API's tolerance past the server clock.
 DEFAULT_SKEW_SECONDS = SECONDS_PER_DAY
-AHEAD, TOO_OLD = "ahead", "too_old"
+AHEAD, TOO_OLD, CONFLICT = "ahead", "too_old", "conflict"
 #: Admission modes: check only (nothing written), check then insert, insert without a check.
 Mode = Literal["check", "checked", "trusted"]
 
@@ -96,23 +105,75 @@ class Transaction:
 
 #: (transaction id, card, terminal, second, amount) of one transaction.
 Event = tuple[int, int, int, int, float]
+#: (card, terminal, second, amount): what an id's retry must repeat.
+Fingerprint = tuple[int, int, int, float]
+#: The request fields of the fingerprint's values, in order.
+FINGERPRINT_FIELDS = ("customer_id", "terminal_id", "tx_datetime", "tx_amount")
+
+
+def fingerprint(event: Event) -> Fingerprint:
+    """The fingerprint of ``event``: everything but its transaction id."""
+    _, card, terminal, second, amount = event
+    return int(card), int(terminal), int(second), float(amount)
+
+
+def fingerprint_text(event: Event) -> str:
+    """:func:`fingerprint` as Redis stores it: ``card:terminal:second:repr(amount)``."""
+    return ":".join(str(v) for v in fingerprint(event)[:3]) + ":" + repr(float(event[4]))
+
+
+def parse_fingerprint(text: str) -> Fingerprint:
+    """Inverse of :func:`fingerprint_text`."""
+    card, terminal, second, amount = text.split(":")
+    return int(card), int(terminal), int(second), float(amount)
+
+
+def differing_fields(held: Fingerprint, event: Event) -> list[str]:
+    """Request field names whose values differ between ``held`` and ``event``'s fingerprint."""
+    mine = fingerprint(event)
+    return [name for name, a, b in zip(FINGERPRINT_FIELDS, held, mine, strict=True) if a != b]
 
 
 class EventRefused(ValueError):
-    """The clock refused an event of a request; nothing of that request entered the state.
+    """The state refused an event of a request; nothing of that request entered the state.
 
     Attributes:
         index: position of the refused event in its request (0 for ``/score``).
         second: its time, whole seconds since 1970-01-01.
-        watermark: the watermark it was checked against (seconds).
-        reason: :data:`AHEAD` (beyond ``W + skew + wall time since W moved``) or
-            :data:`TOO_OLD` (at or before ``W - 30 days - skew``).
+        watermark: the watermark it was checked against (seconds; None only for a
+            :data:`CONFLICT` inside the first batch of an empty state).
+        reason: :data:`AHEAD` (beyond ``W + skew + wall time since W moved``),
+            :data:`TOO_OLD` (at or before ``W - 30 days - skew``) or :data:`CONFLICT` (its
+            transaction id is already in the state, or earlier in the request, with other
+            values: not a retry).
         skew: ``max_event_skew_seconds``.
+        transaction_id: the event's id (set for :data:`CONFLICT`).
+        differs: for :data:`CONFLICT`, the request fields whose values differ from the held ones.
     """
 
-    def __init__(self, index: int, second: int, watermark: int, reason: str, skew: int) -> None:
+    def __init__(
+        self,
+        index: int,
+        second: int,
+        watermark: int | None,
+        reason: str,
+        skew: int,
+        *,
+        transaction_id: int | None = None,
+        differs: Sequence[str] = (),
+    ) -> None:
         self.index, self.second, self.watermark = index, second, watermark
         self.reason, self.skew = reason, skew
+        self.transaction_id, self.differs = transaction_id, list(differs)
+        if reason == CONFLICT:
+            # the held values belong to another transaction: name the fields, not the values
+            super().__init__(
+                f"transaction_id {transaction_id} was already scored with other values "
+                f"({', '.join(self.differs) or 'values'} differ); a retry must repeat the "
+                "original transaction exactly, a new transaction needs a new id; refused"
+            )
+            return
+        assert watermark is not None  # the clock refuses only against a watermark
         if reason == AHEAD:
             why = (
                 f"is more than {skew} s (max_event_skew_seconds, plus the wall-clock time since "
@@ -129,28 +190,49 @@ class EventRefused(ValueError):
         super().__init__(f"tx_datetime {from_seconds(second)} {why}; refused")
 
 
-def check_times(
-    seconds: Sequence[int], watermark: int | None, moved_at: int, now: int, skew: int
+def check_events(
+    events: Sequence[Event],
+    watermark: int | None,
+    moved_at: int,
+    now: int,
+    skew: int,
+    held: Callable[[int], Fingerprint | None],
 ) -> tuple[int | None, int]:
-    """The clock rule: (watermark, moved_at) after accepting ``seconds`` in order.
+    """The clock rule and the id rule: (watermark, moved_at) after accepting ``events`` in order.
 
     Args:
-        seconds: event times, whole seconds since 1970-01-01, in request order.
+        events: the request's events, in request order.
         watermark: newest accepted event time; None for an empty state (the first event sets it).
         moved_at: wall-clock second (Unix time) at which ``watermark`` last moved.
         now: the wall-clock second now.
         skew: how far (seconds, ≥ 0) an event may be ahead of the watermark, on top of the
             wall-clock time elapsed since it moved.
+        held: the fingerprint the state holds for a transaction id (None: not held).
 
     Raises:
-        EventRefused: at the first event too far ahead or older than the retention.
+        EventRefused: at the first event too far ahead, older than the retention, or whose
+            id is held (or earlier in ``events``) with another fingerprint.
     """
-    for index, second in enumerate(seconds):
+    pending: dict[int, Fingerprint] = {}
+    for index, event in enumerate(events):
+        tx_id, second = event[0], event[3]
         if watermark is not None:
             if second > watermark + skew + max(0, now - moved_at):
                 raise EventRefused(index, second, watermark, AHEAD, skew)
             if second <= watermark - WIDEST_SECONDS - skew:
                 raise EventRefused(index, second, watermark, TOO_OLD, skew)
+        known = pending.get(tx_id) or held(tx_id)
+        if known is not None and known != fingerprint(event):
+            raise EventRefused(
+                index,
+                second,
+                watermark,
+                CONFLICT,
+                skew,
+                transaction_id=tx_id,
+                differs=differing_fields(known, event),
+            )
+        pending[tx_id] = known or fingerprint(event)
         if watermark is None or second > watermark:
             watermark, moved_at = second, now
     return watermark, moved_at
@@ -196,7 +278,7 @@ class MemoryStore:
         self._cards: dict[int, tuple[list[int], list[float]]] = {}
         self._terminals: dict[int, tuple[list[int], list[int]]] = {}
         self._labels: dict[int, int] = {}
-        self._seen: set[int] = set()  # transaction ids in the terminal lists
+        self._seen: dict[int, Fingerprint] = {}  # transaction ids in the terminal lists
         self._watermark: int | None = None
         self._moved_at = 0
         self._clock = clock
@@ -207,22 +289,24 @@ class MemoryStore:
         return seconds[start:], amounts[start:]
 
     def admit(self, events: Sequence[Event], skew: int, mode: Mode) -> Admitted:
-        """Check ``events`` against the clock (unless ``trusted``), then insert the new ones.
+        """Check ``events`` against the clock and the ids held (unless ``trusted``), then
+        insert the ones whose id is new (a held id is a retry, or skipped when ``trusted``).
 
         Raises:
             EventRefused: in ``check``/``checked`` mode; nothing is changed then.
         """
         now = int(self._clock())
         if mode != "trusted":
-            check_times([e[3] for e in events], self._watermark, self._moved_at, now, skew)
+            check_events(events, self._watermark, self._moved_at, now, skew, self._seen.get)
             if mode == "check":
                 return Admitted(self._watermark)
         inserted = []
-        for tx_id, card, terminal, second, amount in events:
+        for event in events:
+            tx_id, card, terminal, second, amount = event
             if tx_id in self._seen:
                 inserted.append(False)
                 continue
-            self._seen.add(tx_id)
+            self._seen[tx_id] = fingerprint(event)
             inserted.append(True)
             seconds, amounts = self._cards.setdefault(card, ([], []))
             at = bisect.bisect_right(seconds, second)
@@ -267,7 +351,7 @@ class MemoryStore:
             cut = bisect.bisect_right(seconds, terminal_before)
             for transaction_id in ids[:cut]:
                 self._labels.pop(transaction_id, None)
-                self._seen.discard(transaction_id)
+                self._seen.pop(transaction_id, None)
             if cut == len(seconds):
                 del self._terminals[terminal]
             elif cut:
@@ -327,7 +411,8 @@ class OnlineFeatures:
         """Record ``tx`` in the state and return its 18 features (bit-identical to offline).
 
         Raises:
-            EventRefused: ``tx`` breaks the clock rule; the state is unchanged.
+            EventRefused: ``tx`` breaks the clock rule, or reuses a transaction id the state
+                holds with other values; the state is unchanged.
         """
         return self.observe_many([tx])[0]
 
@@ -335,11 +420,11 @@ class OnlineFeatures:
         """Record transactions in order and return their features: all of them, or none.
 
         Each one's features count the ones before it, as if observed one by one. A retried
-        transaction id is not recorded twice.
+        transaction id (same card, terminal, second and amount) is not recorded twice.
 
         Raises:
-            EventRefused: one of them breaks the clock rule (``index`` says which); the state
-                is unchanged.
+            EventRefused: one of them breaks the clock rule or reuses a held transaction id
+                with other values (``index`` says which); the state is unchanged.
         """
         events = [self._event(tx) for tx in transactions]
         if len(events) > 1:  # one call checks the whole batch; the rows then go in unchecked
@@ -368,7 +453,9 @@ class OnlineFeatures:
         for window in c.WINDOWS_DAYS:
             start = bisect.bisect_right(card_seconds, second - window * SECONDS_PER_DAY)
             count = len(card_seconds) - start
-            mean = float(mean_amount(int(card_units[start:].sum()), count))
+            # as offline, an empty window has mean 0 (and ratio 1.0); the transaction's own
+            # event is always in its window, so this guards a state that lacks it
+            mean = float(mean_amount(int(card_units[start:].sum()), count)) if count else 0.0
             out[c.customer_count_feature(window)] = float(count)
             out[c.customer_mean_amount_feature(window)] = mean
             out[c.amount_ratio_feature(window)] = amount / mean if mean > 0 else 1.0
@@ -440,27 +527,32 @@ class OnlineFeatures:
         return self.store.intact(loaded=self._loaded)
 
 
-# The clock rule of :func:`check_times`, the insert of :meth:`MemoryStore.admit` and the trim,
-# atomically in Redis. KEYS: clock hash, seen zset, then (card, terminal) per event. ARGV: mode,
-# skew, card retention, terminal retention, card TTL, terminal TTL, then (id, second, amount
-# text) per event. Returns {refused position (1-based, 0: none), reason, watermark or -1, then
-# one 1/0 per event: inserted}. TIME is allowed before writes (effects replication, Redis 5+).
+# The rules of :func:`check_events`, the insert of :meth:`MemoryStore.admit` and the trim,
+# atomically in Redis. KEYS: clock hash, seen zset, fingerprint hash, then (card, terminal) per
+# event. ARGV: mode, skew, card retention, terminal retention, card TTL, terminal TTL, then (id,
+# second, amount text, fingerprint text) per event. Returns {refused position (1-based, 0:
+# none), reason, watermark or -1, then one 1/0 per event: inserted}; a conflict adds the held
+# fingerprint after the watermark. TIME is allowed before writes (effects replication, Redis 5+).
 _ADMIT_LUA = """
 local mode = ARGV[1]
 local skew, card_ret, term_ret = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local card_ttl, term_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
-local n = (#ARGV - 6) / 3
+local n = (#ARGV - 6) / 4
 local clock = redis.call('HMGET', KEYS[1], 'watermark', 'moved_at')
 local w, at = tonumber(clock[1]), tonumber(clock[2]) or 0
 local now = tonumber(redis.call('TIME')[1])
 if mode ~= 'trusted' then
   local cw, cat = w, at
+  local pending = {}
   for i = 1, n do
-    local s = tonumber(ARGV[6 + 3 * i - 1])
+    local id, s, fp = ARGV[3 + 4 * i], tonumber(ARGV[4 + 4 * i]), ARGV[6 + 4 * i]
     if cw then
       if s > cw + skew + math.max(0, now - cat) then return {i, 'ahead', cw} end
       if s <= cw - card_ret - skew then return {i, 'too_old', cw} end
     end
+    local known = pending[id] or redis.call('HGET', KEYS[3], id)
+    if known and known ~= fp then return {i, 'conflict', cw or -1, known} end
+    pending[id] = known or fp
     if (not cw) or s > cw then cw, cat = s, now end
   end
   if mode == 'check' then return {0, '', w or -1} end
@@ -468,10 +560,11 @@ end
 local out = {0, '', 0}
 local moved = false
 for i = 1, n do
-  local id, s = ARGV[6 + 3 * i - 2], tonumber(ARGV[6 + 3 * i - 1])
+  local id, s = ARGV[3 + 4 * i], tonumber(ARGV[4 + 4 * i])
   if redis.call('ZADD', KEYS[2], 'NX', s, id) == 1 then
-    redis.call('ZADD', KEYS[2 * i + 1], s, id .. ':' .. ARGV[6 + 3 * i])
-    redis.call('ZADD', KEYS[2 * i + 2], s, id)
+    redis.call('HSET', KEYS[3], id, ARGV[6 + 4 * i])
+    redis.call('ZADD', KEYS[2 * i + 2], s, id .. ':' .. ARGV[5 + 4 * i])
+    redis.call('ZADD', KEYS[2 * i + 3], s, id)
     out[3 + i] = 1
   else
     out[3 + i] = 0
@@ -483,7 +576,7 @@ if moved then redis.call('HSET', KEYS[1], 'watermark', w, 'moved_at', at) end
 local card_cut, term_cut = w - card_ret - skew, w - term_ret - skew
 local done = {}
 for i = 1, n do
-  local card, term = KEYS[2 * i + 1], KEYS[2 * i + 2]
+  local card, term = KEYS[2 * i + 2], KEYS[2 * i + 3]
   if not done[card] then
     done[card] = true
     redis.call('ZREMRANGEBYSCORE', card, '-inf', card_cut)
@@ -495,6 +588,10 @@ for i = 1, n do
     redis.call('EXPIRE', term, term_ttl)
   end
 end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', term_cut)
+for j = 1, #gone, 1000 do
+  redis.call('HDEL', KEYS[3], unpack(gone, j, math.min(j + 999, #gone)))
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', term_cut)
 out[3] = w
 return out
@@ -505,9 +602,11 @@ class RedisStore:
     """State shared by several service replicas in Redis (sorted sets keyed by second).
 
     Keys, under ``prefix``: ``card:<id>`` (members ``<tx id>:<amount>``), ``terminal:<id>``
-    (members ``<tx id>``), ``label:<tx id>``, ``seen`` (transaction ids, for idempotency) and
-    ``clock`` (hash: ``watermark``, ``moved_at``). Each write runs one Lua script: the clock
-    check, the insert of unseen ids, the watermark update and the trim of the touched keys at
+    (members ``<tx id>``), ``label:<tx id>``, ``seen`` (transaction ids by second, for
+    idempotency), ``fingerprint`` (hash: transaction id → ``card:terminal:second:amount``, the
+    values a retry must repeat; trimmed with ``seen``) and ``clock`` (hash: ``watermark``,
+    ``moved_at``). Each write runs one Lua script: the clock and id checks, the insert of unseen
+    ids, the watermark update and the trim of the touched keys, ``seen`` and ``fingerprint`` at
     the watermark's cuts; card and terminal keys get a TTL of their retention plus a day of
     wall time, so an idle entity's key disappears; labels expire after ``label_ttl_seconds``.
 
@@ -560,7 +659,7 @@ class RedisStore:
         inserted: list[bool] = []
         for start in range(0, max(len(events), 1), self.CHUNK):
             chunk = events[start : start + self.CHUNK]
-            keys = [self.clock_key, f"{self._prefix}:seen"]
+            keys = [self.clock_key, f"{self._prefix}:seen", f"{self._prefix}:fingerprint"]
             args: list[Any] = [
                 mode,
                 skew,
@@ -569,14 +668,27 @@ class RedisStore:
                 self._card_retention + skew + SECONDS_PER_DAY,
                 self._terminal_retention + skew + SECONDS_PER_DAY,
             ]
-            for tx_id, card, terminal, second, amount in chunk:
+            for event in chunk:
+                tx_id, card, terminal, second, amount = event
                 keys += [self._key("card", card), self._key("terminal", terminal)]
-                args += [tx_id, second, repr(float(amount))]
+                args += [tx_id, second, repr(float(amount)), fingerprint_text(event)]
             reply: Any = self._admit(keys=keys, args=args)
-            refused, reason, mark = int(reply[0]), reply[1], int(reply[2])
+            refused, reason, mark = int(reply[0]), reply[1].decode(), int(reply[2])
             if refused:
+                event = chunk[refused - 1]
+                differs = (
+                    differing_fields(parse_fingerprint(reply[3].decode()), event)
+                    if reason == CONFLICT
+                    else []
+                )
                 raise EventRefused(
-                    start + refused - 1, int(chunk[refused - 1][3]), mark, reason.decode(), skew
+                    start + refused - 1,
+                    int(event[3]),
+                    None if mark < 0 else mark,
+                    reason,
+                    skew,
+                    transaction_id=int(event[0]) if reason == CONFLICT else None,
+                    differs=differs,
                 )
             watermark = None if mark < 0 else mark
             inserted += [bool(v) for v in reply[3:]]

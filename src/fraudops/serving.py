@@ -261,8 +261,9 @@ class Scorer:
         Raises:
             RuntimeError: no champion is loaded yet.
             fraudops.online.EventRefused: a transaction breaks the online clock's rule (too far
-                ahead of the watermark or older than the retention); nothing of the request
-                entered the state or the log.
+                ahead of the watermark or older than the retention) or reuses a transaction id
+                the state holds with other values (not a retry); nothing of the request entered
+                the state or the log.
         """
         started = time.perf_counter() if started is None else started
         model = self.champion  # read once: a concurrent reload does not affect this request

@@ -60,6 +60,9 @@ def service(tmp_path_factory, small_history):
             log,
             FRAUDOPS_MAX_BODY_BYTES=str(MAX_BODY_BYTES),
             FRAUDOPS_MAX_BATCH_ROWS="50",
+            # every generated date (1970 .. now) must reach the scoring path; the clock's
+            # refusals are tested in tests/unit/test_online_clock.py
+            FRAUDOPS_MAX_EVENT_SKEW_SECONDS=str(fuzz_api.ANY_DATE_SKEW_SECONDS),
         ) as base:
             yield base, log, Settings(home=root / "home", data_path=data)
     except RuntimeError as exc:  # not ready: the message has the log's tail

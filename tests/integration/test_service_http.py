@@ -258,3 +258,49 @@ def test_a_retried_transaction_id_is_not_counted_twice(client):
     assert retry.json()["features"] == first.json()["features"]
     following = client.post("/score", json=tx(211, "2018-06-20T13:01:00", 626262, 737373, 30.0))
     assert following.json()["features"][c.customer_count_feature(1)] == 2.0
+
+
+def refused_conflicts() -> float:
+    """``fraudops_events_refused_total{reason="conflict"}`` of this process."""
+    import prometheus_client
+
+    labels = {"reason": "conflict"}
+    value = prometheus_client.REGISTRY.get_sample_value("fraudops_events_refused_total", labels)
+    return value or 0.0
+
+
+def test_a_transaction_id_reused_with_other_values_gets_422_not_500(client, small_history):
+    """The API fuzz test's 500: an id of the warmed history (another card, another time), on a
+    card and terminal the state has never seen, with amount 0 (its card window was empty)."""
+    held = small_history.iloc[-1]
+    assert int(held[c.CUSTOMER_ID]) != 560 and int(held[c.TERMINAL_ID]) != 1170707
+    reused = {
+        "customer_id": 560,
+        "terminal_id": 1170707,
+        "tx_datetime": "2018-06-20T00:00:01Z",  # inside the retention
+        "tx_amount": 0.0,
+        "transaction_id": int(held[c.TRANSACTION_ID]),
+    }
+    counted = refused_conflicts()
+    response = client.post("/score", json=reused)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error.startswith("transaction_id ") and "already scored with other values" in error
+    batch = [tx(220, "2018-06-20T00:00:02", 560, 1170707, 1.0), reused]
+    refused = client.post("/score_batch", json=batch)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"].startswith("transactions[1].transaction_id ")
+    assert refused_conflicts() == counted + 3  # the request's one row, the batch's two
+    # nothing of either request entered the state: a new transaction of the card is its first
+    first = client.post("/score", json=tx(221, "2018-06-20T00:00:03", 560, 1170707, 1.0))
+    assert first.status_code == 200
+    assert first.json()["features"][c.customer_count_feature(1)] == 1.0
+    # the same id with the original's values is a retry: scored, 200
+    retry = {
+        "customer_id": int(held[c.CUSTOMER_ID]),
+        "terminal_id": int(held[c.TERMINAL_ID]),
+        "tx_datetime": held[c.TX_DATETIME].isoformat(),
+        "tx_amount": float(held[c.TX_AMOUNT]),
+        "transaction_id": int(held[c.TRANSACTION_ID]),
+    }
+    assert client.post("/score", json=retry).status_code == 200

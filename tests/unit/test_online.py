@@ -4,7 +4,7 @@ import pytest
 
 from fraudops import contract as c
 from fraudops.features import compute_features
-from fraudops.online import MemoryStore, OnlineFeatures, RedisStore, Transaction
+from fraudops.online import MemoryStore, OnlineFeatures, RedisStore, Transaction, to_seconds
 
 pytestmark = pytest.mark.unit
 
@@ -87,3 +87,14 @@ def test_time_zone_aware_timestamps_are_read_as_utc():
     a = OnlineFeatures(MemoryStore()).observe(Transaction(1, aware, 1, 1, 5.0))
     b = OnlineFeatures(MemoryStore()).observe(Transaction(1, naive_utc, 1, 1, 5.0))
     assert a == b and a[c.TX_DURING_NIGHT] == 0.0 and a[c.TX_DURING_WEEKEND] == 0.0
+
+
+def test_an_empty_card_window_gives_mean_0_and_ratio_1_as_offline():
+    """Defensive: a state lacking the transaction's own event does not divide by zero."""
+    online = OnlineFeatures(MemoryStore())
+    tx = Transaction(1, pd.Timestamp("2018-05-01 10:00"), 1, 1, 25.0)
+    features = online._features(tx, to_seconds(tx.tx_datetime), 25.0)  # tx was not inserted
+    for window in c.WINDOWS_DAYS:
+        assert features[c.customer_count_feature(window)] == 0.0
+        assert features[c.customer_mean_amount_feature(window)] == 0.0
+        assert features[c.amount_ratio_feature(window)] == 1.0

@@ -18,6 +18,7 @@ from fraudops import contract as c
 from fraudops.features import SECONDS_PER_DAY, compute_features
 from fraudops.online import (
     AHEAD,
+    CONFLICT,
     TOO_OLD,
     EventRefused,
     MemoryStore,
@@ -61,7 +62,13 @@ def store(request) -> Iterator[StateStore]:
 
 
 def as_tx(r) -> Transaction:
-    return Transaction(r.TRANSACTION_ID, r.TX_DATETIME, r.CUSTOMER_ID, r.TERMINAL_ID, r.TX_AMOUNT)
+    return Transaction(
+        int(r.TRANSACTION_ID),
+        r.TX_DATETIME,
+        int(r.CUSTOMER_ID),
+        int(r.TERMINAL_ID),
+        float(r.TX_AMOUNT),
+    )
 
 
 def replay(online: OnlineFeatures, frame: pd.DataFrame) -> list[dict[str, float]]:
@@ -222,9 +229,8 @@ def test_a_retried_transaction_id_is_counted_once(store, scene):
         online.feedback({int(r.TRANSACTION_ID): int(r.TX_FRAUD)})
         if i % 7 == 0:  # retried at once, same body
             retries.append((i, online.observe(as_tx(r))))
-        if i % 11 == 0 and i >= 5:  # retried later, with another amount: the id is the key
-            old = as_tx(rows[i - 5])
-            online.observe(dataclasses.replace(old, tx_amount=old.tx_amount + 1.0))
+        if i % 11 == 0 and i >= 5:  # retried later, same body: scored, not recorded again
+            online.observe(as_tx(rows[i - 5]))
     history = pd.concat([warm, stream])
     expected = compute_features(history, label_delay_days=7).loc[stream.index].to_numpy()
     np.testing.assert_array_equal(as_matrix(got), expected)
@@ -248,3 +254,108 @@ def test_a_flushed_or_unreachable_redis_is_not_intact(scene):
         store.clear()
     unreachable = OnlineFeatures(RedisStore("redis://127.0.0.1:1/0", 7), 7)
     assert not unreachable.intact()
+
+
+def conflicting(online: OnlineFeatures, tx: Transaction, differs: list[str]) -> None:
+    """``tx`` is refused as a reuse of its id with other values, naming ``differs``."""
+    with pytest.raises(EventRefused, match=r"transaction_id .* already scored") as refused:
+        online.observe(tx)
+    assert refused.value.reason == CONFLICT and refused.value.index == 0
+    assert refused.value.transaction_id == tx.transaction_id
+    assert refused.value.differs == differs
+
+
+def test_a_reused_id_with_other_values_is_refused_and_changes_nothing(store, scene):
+    frame, warm, stream = scene
+    online = OnlineFeatures(store, 7)
+    online.warm_up(warm)
+    first, rest = stream.iloc[:300], stream.iloc[300:]
+    got = replay(online, first)
+    mark, last = store.watermark(), first.iloc[-1]
+    when = last[c.TX_DATETIME] - pd.Timedelta(hours=20)  # late, inside the retention
+    # the fuzz test's 500: a new card and terminal, amount 0, an id the state holds (another
+    # card, another time): its own event would have been missing from its window (count 0)
+    held = as_tx(warm.iloc[-1])
+    fresh_card, fresh_terminal = 99_560, 99_170_707
+    reused = Transaction(held.transaction_id, when, fresh_card, fresh_terminal, 0.0)
+    conflicting(online, reused, ["customer_id", "terminal_id", "tx_datetime", "tx_amount"])
+    # an id scored minutes ago, only the amount changed; then only the second
+    recent = as_tx(last)
+    conflicting(
+        online, dataclasses.replace(recent, tx_amount=recent.tx_amount + 1.0), ["tx_amount"]
+    )
+    moved = recent.tx_datetime + pd.Timedelta(seconds=1)
+    conflicting(online, dataclasses.replace(recent, tx_datetime=moved), ["tx_datetime"])
+    # a batch: valid rows, then a reuse of a held id; and a reuse of an id earlier in the batch
+    card = int(last[c.CUSTOMER_ID])
+    before = store.card_events(card, 0)
+    new = Transaction(99_000_010, when, card, int(last[c.TERMINAL_ID]), 12.0)
+    for batch, index in (
+        ([new, dataclasses.replace(reused, customer_id=card)], 1),
+        ([new, as_tx(last), dataclasses.replace(new, tx_amount=13.0)], 2),
+    ):
+        with pytest.raises(EventRefused) as refused:
+            online.observe_many(batch)
+        assert refused.value.reason == CONFLICT and refused.value.index == index
+    assert store.watermark() == mark
+    assert store.card_events(card, 0) == before
+    assert store.card_events(fresh_card, 0) == ([], [])
+    assert store.terminal_events(fresh_terminal, 0, 2**40) == []
+    # nothing of the refused requests entered the state: every later feature is the offline
+    # features' of the stream without them, and their new id is still free
+    got += replay(online, rest)
+    expected = compute_features(frame, label_delay_days=7).loc[stream.index]
+    np.testing.assert_array_equal(as_matrix(got), expected.to_numpy())
+    assert store.admit([online._event(new)], online.skew, "checked").inserted == [True]
+
+
+def test_an_identical_retry_is_not_a_conflict_and_gets_the_originals_features(store, scene):
+    _, warm, stream = scene
+    online = OnlineFeatures(store, 7)
+    online.warm_up(warm)
+    rows = [as_tx(r) for r in stream.head(40).itertuples(index=False)]
+    original = online.observe_many(rows[:20])
+    online.observe_many(rows[20:])
+    # retried later, alone and as a batch (the time as an aware timestamp: the same second)
+    assert online.observe(rows[5]) == original[5]
+    aware = dataclasses.replace(rows[7], tx_datetime=pd.Timestamp(rows[7].tx_datetime, tz="UTC"))
+    assert online.observe_many([rows[3], aware]) == [original[3], original[7]]
+    # a batch holding the same transaction twice: the second one is a retry
+    twice = Transaction(99_000_020, rows[-1].tx_datetime, 5, 6, 7.5)
+    once, again = online.observe_many([twice, twice])
+    assert once == again and once[c.customer_count_feature(1)] >= 1.0
+    # a row of the warm-up history, retried: not refused, not recorded again
+    card = int(warm[c.CUSTOMER_ID].iloc[-1])
+    held = store.card_events(card, 0)
+    online.observe(as_tx(warm.iloc[-1]))
+    assert store.card_events(card, 0) == held
+
+
+@pytest.mark.integration
+def test_redis_trims_fingerprints_with_the_seen_ids_and_reads_a_state_without_them():
+    store = redis_store()
+    try:
+        online = OnlineFeatures(store, 7)
+        t0 = pd.Timestamp("2018-05-01 00:00")
+        online.observe(Transaction(1, t0, 1, 1, 5.0))
+        fingerprints = f"{store._prefix}:fingerprint"
+        assert (
+            store._redis.hget(fingerprints, "1") == b"1:1:" + str(to_seconds(t0)).encode() + b":5.0"
+        )
+        # an id recorded before fingerprints existed counts as a retry, without dividing by 0
+        store._redis.hdel(fingerprints, "1")
+        features = online.observe(Transaction(1, t0, 9, 9, 0.0))
+        assert features[c.customer_count_feature(1)] == 0.0
+        assert features[c.customer_mean_amount_feature(1)] == 0.0
+        assert features[c.amount_ratio_feature(1)] == 1.0
+        # ids leave ``seen`` and their fingerprints at the terminal cut, 37 days + skew later
+        step = t0
+        for i in range(2, 46):
+            step += pd.Timedelta(days=1)
+            online.observe(Transaction(i, step, 1, 1, 5.0))
+        assert store._redis.zscore(f"{store._prefix}:seen", "2") is None
+        assert store._redis.hget(fingerprints, "2") is None
+        assert store._redis.hget(fingerprints, "45") is not None
+        assert store._redis.hlen(fingerprints) == store._redis.zcard(f"{store._prefix}:seen")
+    finally:
+        store.clear()
