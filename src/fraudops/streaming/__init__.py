@@ -1,0 +1,9 @@
+"""Online features of any dataset spec, exactly equal to the offline engine's.
+
+See :mod:`fraudops.streaming.engine` for the design (per-entity prefix sums, Fenwick and
+segment trees, expiry, thread safety, how the state maps to Redis).
+"""
+
+from fraudops.streaming.engine import SpecOnlineEngine, event_second
+
+__all__ = ["SpecOnlineEngine", "event_second"]

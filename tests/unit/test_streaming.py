@@ -1,0 +1,299 @@
+"""The online engine of any spec equals the offline engine exactly, row by row (``==`` floats).
+
+The offline truth for the i-th observed event is ``compute_spec_features`` of the events
+observed so far (rows 0..i of the stream) at row i; where no later row is earlier in time, that
+is the row of the whole stream's frame. Labels are fed as the service receives them: each
+before any event at least one label delay later is observed (see the engine's docstring).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fraudops.card_simulator import CardSimulationConfig, simulate_card_payments
+from fraudops.offline.engine import compute_spec_features
+from fraudops.simulator import SimulationConfig, simulate_transactions
+from fraudops.spec import load_spec
+from fraudops.spec.data import prepare_events
+from fraudops.spec.model import DatasetSpec
+from fraudops.streaming import SpecOnlineEngine, event_second
+from fraudops.streaming.structures import DistinctFrontier, Fenwick, MaxTree
+
+pytestmark = pytest.mark.unit
+
+START = pd.Timestamp("2024-03-01")
+WINDOWS = [60, 600, 3_600, 6 * 3_600, 86_400, 2 * 86_400, 7 * 86_400]
+KINDS = ["count", "sum", "mean", "max", "ratio_to_mean", "distinct_count", "label_rate"]
+INT_KEYS, STR_KEYS = [0, 1, 2, 3], ["a", "b", "c", "d"]
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> DatasetSpec:
+    """Random specs: 1–3 entities (int or text keys), 1–3 blocks of random kinds and windows."""
+    n_entities = draw(st.integers(1, 3))
+    entities = [{"name": f"e{i}", "column": f"k{i}"} for i in range(n_entities)]
+    delay = draw(st.sampled_from([0, 60, 3_600, 86_400, 2 * 86_400]))
+    blocks = []
+    for b in range(draw(st.integers(1, 3))):
+        lagged = draw(st.booleans())
+        kinds = draw(st.sets(st.sampled_from(KINDS if lagged else KINDS[:-1]), min_size=1))
+        features = []
+        for kind in sorted(kinds):
+            feature: dict[str, Any] = {"kind": kind}
+            if kind in {"sum", "mean", "max", "ratio_to_mean"}:
+                feature["of"] = draw(st.sampled_from(["amt", "v"]))
+            elif kind == "distinct_count":
+                others = ["cat", "amt", *(e["column"] for e in entities)]
+                feature["of"] = draw(st.sampled_from(others))
+            feature["name"] = f"b{b}_{kind}_{feature.get('of', '')}_{{window}}"
+            features.append(feature)
+        windows = draw(st.lists(st.sampled_from(WINDOWS), min_size=1, max_size=3, unique=True))
+        blocks.append(
+            {
+                "entity": draw(st.sampled_from(entities))["name"],
+                "windows": windows,
+                "lag": "label_delay" if lagged else "none",
+                "features": features,
+            }
+        )
+    gaps = draw(st.sets(st.sampled_from([e["name"] for e in entities])))
+    return DatasetSpec.model_validate(
+        {
+            "name": "random",
+            "event_id": {"column": "id"},
+            "event_time": {"column": "ts"},
+            "label": {"column": "y", "delay": delay},
+            "entities": entities,
+            "numeric": [{"column": "amt", "min": 0}, {"column": "v", "feature": False}],
+            "categorical": [{"column": "cat"}],
+            "calendar": [
+                {"name": "hour", "kind": "hour"},
+                {"name": "weekend", "kind": "weekend"},
+                {"name": "night", "kind": "night", "hours": [22, 5]},
+            ],
+            "aggregations": blocks,
+            "time_since_previous": [{"name": f"gap_{e}", "entity": e} for e in sorted(gaps)],
+        }
+    )
+
+
+@st.composite
+def streams(draw: st.DrawFn, spec: DatasetSpec) -> tuple[pd.DataFrame, list[bool]]:
+    """A stream in arrival order: mostly in time, with same-second ties and some late events."""
+    n = draw(st.integers(1, 50))
+    seconds = sorted(
+        draw(
+            st.lists(
+                st.one_of(st.integers(0, 4 * 86_400), st.sampled_from([0, 3_600, 86_400])),
+                min_size=n,
+                max_size=n,
+            )
+        )
+    )
+    for _ in range(draw(st.integers(0, 3))):  # late arrivals: move an event later in the stream
+        i, j = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
+        seconds.insert(max(i, j), seconds.pop(min(i, j)))
+    columns: dict[str, Any] = {
+        "id": draw(st.permutations(range(1000, 1000 + n))),
+        "ts": list(START + pd.to_timedelta(seconds, unit="s")),
+        "amt": [c / 100 for c in draw(st.lists(st.integers(0, 99_999), min_size=n, max_size=n))],
+        "v": [c / 8 for c in draw(st.lists(st.integers(-40, 40), min_size=n, max_size=n))],
+        "cat": draw(st.lists(st.sampled_from(["pos", "web", "atm"]), min_size=n, max_size=n)),
+        "y": draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)),
+    }
+    for entity in spec.entities:
+        pool = draw(st.sampled_from([INT_KEYS, STR_KEYS]))[: draw(st.integers(1, 4))]
+        columns[entity.column] = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    early = draw(st.lists(st.booleans(), min_size=n, max_size=n))  # labels fed at once
+    return pd.DataFrame(columns), early
+
+
+def replay(
+    engine: SpecOnlineEngine,
+    events: pd.DataFrame,
+    spec: DatasetSpec,
+    early: list[bool] | None = None,
+    expire_every: int | None = None,
+) -> list[dict[str, Any]]:
+    """Observe the rows in order; feed each label before the first event one delay later."""
+    delay, label = spec.label.delay, spec.label.column
+    id_column, time_column = spec.event_id.column, spec.event_time.column
+    pending: list[tuple[int, Any, int]] = []  # (second, id, label) not fed yet
+    records = events.to_dict("records")
+    out, last_expiry = [], None
+    for i, record in enumerate(records):
+        second = event_second(record[time_column])[0]
+        due = [p for p in pending if p[0] + delay <= second]
+        if due:
+            engine.feedback({event_id: y for _, event_id, y in due})
+            pending = [p for p in pending if p[0] + delay > second]
+        if expire_every and (last_expiry is None or second - last_expiry >= expire_every):
+            engine.expire(second)
+            last_expiry = second
+        raw = {k: v for k, v in record.items() if k != label}
+        if i % 2:  # both time types the engine accepts
+            raw[time_column] = raw[time_column].to_pydatetime()
+        out.append(engine.observe(raw))
+        if early is not None and early[i]:
+            engine.feedback({record[id_column]: int(record[label])})
+        else:
+            pending.append((second, record[id_column], int(record[label])))
+    return out
+
+
+def offline_truth(events: pd.DataFrame, spec: DatasetSpec) -> list[dict[str, Any]]:
+    """Row i of ``compute_spec_features`` over rows 0..i (the whole frame where that is equal)."""
+    whole = compute_spec_features(events, spec)
+    seconds = event_seconds_of(events, spec)
+    later_min = np.minimum.accumulate(seconds[::-1])[::-1]  # earliest time from row i on
+    rows = whole.to_dict("records")
+    for i in range(len(events) - 1):
+        if later_min[i + 1] < seconds[i]:  # a later arrival is earlier: the prefix differs
+            rows[i] = compute_spec_features(events.iloc[: i + 1], spec).iloc[i].to_dict()
+    return rows
+
+
+def event_seconds_of(events: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    times = pd.DatetimeIndex(events[spec.event_time.column])
+    return times.values.astype("datetime64[s]").astype(np.int64)
+
+
+def assert_equal_rows(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    assert len(got) == len(expected)
+    for i, (online, offline) in enumerate(zip(got, expected, strict=True)):
+        assert list(online) == list(offline)
+        differ = {k: (online[k], offline[k]) for k in online if online[k] != offline[k]}
+        assert not differ, f"row {i}: online != offline: {differ}"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_specs_and_streams_equal_the_offline_engine_exactly(data):
+    spec = data.draw(specs())
+    events, early = data.draw(streams(spec))
+    got = replay(SpecOnlineEngine(spec), events, spec, early)
+    assert_equal_rows(got, offline_truth(events, spec))
+
+
+def test_a_late_event_gets_its_exact_features_and_later_events_count_it():
+    spec = DatasetSpec.model_validate(
+        {
+            "name": "late",
+            "event_id": {"column": "id"},
+            "event_time": {"column": "ts"},
+            "label": {"column": "y", "delay": "1h"},
+            "entities": [{"name": "card", "column": "card"}],
+            "numeric": [{"column": "amt"}],
+            "categorical": [{"column": "cat"}],
+            "aggregations": [
+                {
+                    "entity": "card",
+                    "windows": ["1d"],
+                    "features": [
+                        {"name": "n", "kind": "count"},
+                        {"name": "top", "kind": "max", "of": "amt"},
+                        {"name": "cats", "kind": "distinct_count", "of": "cat"},
+                    ],
+                }
+            ],
+            "time_since_previous": [{"name": "gap", "entity": "card"}],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "ts": START + pd.to_timedelta([0, 600, 300, 900], unit="s"),  # event 3 is late
+            "card": ["x"] * 4,
+            "amt": [1.0, 2.0, 9.0, 3.0],
+            "cat": ["a", "b", "c", "b"],
+            "y": [0, 0, 0, 0],
+        }
+    )
+    got = replay(SpecOnlineEngine(spec), events, spec)
+    assert [(r["n"], r["top"], r["cats"], r["gap"]) for r in got] == [
+        (1.0, 1.0, 1.0, -1.0),
+        (2.0, 2.0, 2.0, 600.0),
+        (2.0, 9.0, 2.0, 300.0),  # the late one: events at 0 and itself
+        (4.0, 9.0, 3.0, 300.0),
+    ]
+    assert_equal_rows(got, offline_truth(events, spec))
+
+
+def test_labels_count_only_for_held_events_and_a_repeated_id_is_refused():
+    spec = load_spec("handbook")
+    engine = SpecOnlineEngine(spec)
+    event = {
+        "TRANSACTION_ID": 7,
+        "TX_DATETIME": START,
+        "CUSTOMER_ID": 1,
+        "TERMINAL_ID": 2,
+        "TX_AMOUNT": 10.0,
+    }
+    assert engine.feedback({8: 1}) == 0  # not held: dropped
+    engine.observe(event)
+    assert engine.feedback({7: 1}) == 1
+    with pytest.raises(ValueError, match="already"):
+        engine.observe(event)
+    with pytest.raises(ValueError, match="0 or 1"):
+        engine.feedback({7: 2})
+    later = {**event, "TRANSACTION_ID": 9, "TX_DATETIME": START + pd.Timedelta(days=7)}
+    assert engine.observe(later)["TERMINAL_ID_RISK_1DAY_WINDOW"] == 1.0
+
+
+def _simulated(spec_name: str) -> tuple[DatasetSpec, pd.DataFrame]:
+    spec = load_spec(spec_name)
+    if spec_name == "handbook":
+        raw = simulate_transactions(
+            SimulationConfig(days=45, n_customers=150, n_terminals=200, seed=4)
+        )
+    else:
+        config = CardSimulationConfig(days=45, n_cards=250, n_merchants=80, seed=4)
+        raw = simulate_card_payments(config)
+    return spec, prepare_events(raw, spec)
+
+
+@pytest.mark.parametrize("spec_name", ["handbook", "cards"])
+def test_shipped_specs_on_a_simulated_stream_equal_the_offline_engine(spec_name):
+    spec, events = _simulated(spec_name)
+    assert len(events) > 5_000
+    engine = SpecOnlineEngine(spec)
+    got = pd.DataFrame(replay(engine, events, spec, expire_every=86_400))
+    expected = compute_spec_features(events, spec)
+    assert (expected.filter(like="RISK").to_numpy() > 0).any() or spec_name == "cards"
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    # expiry kept the state to the reach: nothing older than 37 days is held after compaction
+    engine.expire(event_second(events[spec.event_time.column].iloc[-1])[0] + 38 * 86_400)
+    sizes = engine.size()
+    assert all(held == 0 for name, held in sizes.items() if name != "ids")
+    assert sizes["ids"] == 0
+
+
+def test_event_times_as_datetimes_timestamps_and_aware_times():
+    naive = dt.datetime(2024, 3, 1, 12, 0, 5)
+    assert event_second(naive)[0] == event_second(pd.Timestamp(naive) + pd.Timedelta("0.9s"))[0]
+    aware = pd.Timestamp("2024-03-01 13:00:05", tz="Europe/Paris")
+    assert event_second(aware)[0] == event_second(naive)[0]
+
+
+@given(
+    st.lists(st.integers(-50, 50), min_size=1, max_size=80),
+    st.lists(st.tuples(st.integers(0, 79), st.integers(0, 80)), max_size=30),
+)
+def test_structures_equal_the_plain_definitions(values, ranges):
+    fenwick, tree = Fenwick(values[:3]), MaxTree([float(v) for v in values[:3]])
+    for v in values[3:]:
+        fenwick.append(v)
+        tree.append(float(v))
+    frontier = DistinctFrontier(values)
+    for a, b in sorted(ranges, key=lambda r: r[1]):
+        start, end = min(a, b, len(values)), min(max(a, b), len(values))
+        assert fenwick.prefix(end) - fenwick.prefix(start) == sum(values[start:end])
+        assert tree.query(start, end) == max(map(float, values[start:end]), default=-np.inf)
+        assert frontier.count(start, end) == len(set(values[start:end]))
