@@ -121,8 +121,13 @@ def replay(
     spec: DatasetSpec,
     early: list[bool] | None = None,
     expire_every: int | None = None,
+    watermarks: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """Observe the rows in order; feed each label before the first event one delay later."""
+    """Observe the rows in order; feed each label before the first event one delay later.
+
+    ``expire_every``: expire at the event's time every so many seconds; ``watermarks``: expire
+    at ``watermarks[i]`` before the i-th event.
+    """
     delay, label = spec.label.delay, spec.label.column
     id_column, time_column = spec.event_id.column, spec.event_time.column
     pending: list[tuple[int, Any, int]] = []  # (second, id, label) not fed yet
@@ -137,6 +142,8 @@ def replay(
         if expire_every and (last_expiry is None or second - last_expiry >= expire_every):
             engine.expire(second)
             last_expiry = second
+        if watermarks is not None:
+            engine.expire(int(watermarks[i]))
         raw = {k: v for k, v in record.items() if k != label}
         if i % 2:  # both time types the engine accepts
             raw[time_column] = raw[time_column].to_pydatetime()
@@ -179,6 +186,19 @@ def test_random_specs_and_streams_equal_the_offline_engine_exactly(data):
     spec = data.draw(specs())
     events, early = data.draw(streams(spec))
     got = replay(SpecOnlineEngine(spec), events, spec, early)
+    assert_equal_rows(got, offline_truth(events, spec))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_expiry_keeps_every_later_event_exact(data):
+    """Expire before each event at the earliest time still to come (late events included)."""
+    spec = data.draw(specs())
+    events, early = data.draw(streams(spec))
+    seconds = event_seconds_of(events, spec)
+    earliest_to_come = np.minimum.accumulate(seconds[::-1])[::-1]
+    engine = SpecOnlineEngine(spec)
+    got = replay(engine, events, spec, early, watermarks=earliest_to_come)
     assert_equal_rows(got, offline_truth(events, spec))
 
 
