@@ -84,12 +84,18 @@ def run_monitoring(
 ) -> monitoring.Decision:
     """One monitoring run; see the module docstring.
 
+    The window is compared on the champion's columns (its recorded features, typed by its
+    dataset spec; :func:`fraudops.monitoring.champion_columns`).
+
     Raises:
-        MonitorInputError: no champion, no prediction log, empty window or missing columns;
-            nothing is recorded and nothing retrains.
+        MonitorInputError: no champion, no prediction log, empty window or missing columns
+            (a champion whose features the log does not hold); nothing is recorded and nothing
+            retrains.
     """
     champion = step(monitoring.load_champion_reference)(settings)
-    current, start, end = step(monitoring.current_window)(settings, window_end)
+    current, start, end = step(monitoring.current_window)(
+        settings, window_end, champion.columns, champion.version
+    )
     labelled = step(monitoring.labelled_window)(settings, end)
     snapshot, figures = step(run_drift)(
         champion.reference,
@@ -98,6 +104,7 @@ def run_monitoring(
         column_drift_share=settings.drift_share_threshold,
         min_labelled=settings.min_labelled_rows,
         labelled=labelled,
+        columns=champion.columns,
     )
     history = monitoring.read_decisions(settings)
     wants_retrain, drifted, reasons = step(monitoring.decide)(
@@ -111,6 +118,7 @@ def run_monitoring(
         retrain=wants_retrain,
         reasons=reasons,
         figures=figures.as_dict(),
+        champion_spec=champion.columns.spec_name,
     )
     if wants_retrain:
         trigger = retrain or (
@@ -146,7 +154,7 @@ def monitoring_flow(
         markdown=(
             f"## {'Retrain' if decision.retrain else 'No retrain'}: window "
             f"{decision.window_start}..{decision.window_end}, champion v{decision.champion_version}"
-            "\n\n"
+            f" (spec {decision.champion_spec})\n\n"
             + "\n".join(f"- {r}" for r in decision.reasons)
             + f"\n\nReport: `{decision.report_html}`\n\n```json\n"
             + json.dumps(decision.figures, indent=2, default=str)[:20_000]

@@ -1,20 +1,24 @@
 """Data drift and prediction drift of the model's inputs and score, with Evidently 0.7.
 
-Reference data: a day-stratified sample of the champion's training window (its 18 features and
+Reference data: a day-stratified sample of the champion's training window (its features and
 its score), stored with the model version at training time. Current data: a window of the
 prediction log, sampled the same way, so the job's cost is bounded whatever the traffic.
-For every monitored column Evidently's default test for the sample size applies (normed
-Wasserstein distance, threshold 0.1, above 1,000 rows); the dataset-level figure is the share
+The compared columns (:class:`DriftColumns`) are the champion's features, as its dataset spec
+types them (numerical, or categorical: compared as strings), and the ``score`` (numerical);
+the handbook's 18 features by default. For every column Evidently's default test for its type
+and the sample size applies (above 1,000 rows: normed Wasserstein distance for numerical
+columns, Jensen-Shannon distance for categorical ones, threshold 0.1; at most 1,000 rows: the
+Kolmogorov-Smirnov or chi-square p-value, below 0.05); the dataset-level figure is the share
 of drifted columns. Prediction drift is the drift of the ``score`` column. Where labels have
 arrived, classification quality (average precision, recall at the alert threshold) is
-computed on the labelled rows.
+computed on the labelled rows (their ``score`` and label only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,8 +26,11 @@ from sklearn.metrics import average_precision_score
 
 from fraudops import contract as c
 
+if TYPE_CHECKING:
+    from fraudops.spec import DatasetSpec
+
 SCORE = "score"
-#: Columns the drift job compares: the model's inputs and its output.
+#: Columns the drift job compares for a handbook champion: the model's inputs and its output.
 MONITORED: tuple[str, ...] = (*c.FEATURES, SCORE)
 
 
@@ -33,6 +40,62 @@ class DriftInputError(ValueError):
     It is empty, holds fewer than :data:`MIN_ROWS` rows ("not enough rows"), lacks monitored
     columns, or has a monitored column without a single finite value.
     """
+
+
+@dataclass(frozen=True)
+class DriftColumns:
+    """The columns one drift run compares: a champion's features and its ``score``.
+
+    Attributes:
+        features: the model's inputs, in the champion's order (its ``features`` tag).
+        categorical: those of them that are categorical (its spec's categorical features);
+            Evidently tests them as categories, the others and the score as numbers.
+        spec_name: the dataset spec the champion was trained with.
+
+    Raises:
+        DriftInputError: no features, a categorical column that is not a feature, or a feature
+            called ``score`` (the model's output column).
+    """
+
+    features: tuple[str, ...]
+    categorical: tuple[str, ...] = ()
+    spec_name: str = "handbook"
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            raise DriftInputError(f"spec {self.spec_name!r}: no features to compare")
+        unknown = [col for col in self.categorical if col not in self.features]
+        if unknown:
+            raise DriftInputError(
+                f"spec {self.spec_name!r}: categorical column(s) {unknown} are not features"
+            )
+        if SCORE in self.features:
+            raise DriftInputError(
+                f"spec {self.spec_name!r}: a feature is called {SCORE!r}, the name of the "
+                "model's score column in the drift windows"
+            )
+
+    @classmethod
+    def from_spec(cls, spec: DatasetSpec, features: Sequence[str] | None = None) -> DriftColumns:
+        """``features`` (default: the spec's), categorical where ``spec`` declares them so."""
+        names = tuple(spec.feature_names() if features is None else features)
+        categorical = set(spec.categorical_features())
+        return cls(names, tuple(n for n in names if n in categorical), spec.name)
+
+    @property
+    def monitored(self) -> tuple[str, ...]:
+        """Every compared column: the features, then ``score``."""
+        return (*self.features, SCORE)
+
+    @property
+    def numerical(self) -> tuple[str, ...]:
+        """The compared columns that are not categorical (``score`` included)."""
+        return tuple(col for col in self.monitored if col not in self.categorical)
+
+
+#: The handbook spec's columns (``DriftColumns.from_spec(default_spec())``): 18 numerical
+#: features and the score; what :func:`run_drift` compares unless told otherwise.
+HANDBOOK_COLUMNS = DriftColumns(tuple(c.FEATURES))
 
 
 #: Fewest rows :func:`run_drift` compares in each window (current, and reference after
@@ -127,11 +190,11 @@ def sample_by_day(
     return frame.iloc[np.sort(np.concatenate([np.empty(0, dtype=np.int64), *chosen]))]
 
 
-def check_columns(frame: pd.DataFrame, name: str) -> None:
-    """Raise :class:`DriftInputError` naming the window and its missing monitored columns."""
+def check_columns(frame: pd.DataFrame, name: str, columns: Sequence[str] = MONITORED) -> None:
+    """Raise :class:`DriftInputError` naming the window and its missing ``columns``."""
     if frame.empty:
         raise DriftInputError(f"{name} window has no rows")
-    missing = [col for col in MONITORED if col not in frame.columns]
+    missing = [col for col in columns if col not in frame.columns]
     if missing:
         raise DriftInputError(f"{name} window lacks column(s) {missing}")
 
@@ -142,7 +205,7 @@ def check_enough_rows(
     """Raise :class:`DriftInputError` ("not enough rows") unless both windows hold ``min_rows``.
 
     Args:
-        reference, current: the windows, rows × at least :data:`MONITORED`.
+        reference, current: the windows.
         min_rows: fewest rows each must hold.
 
     Raises:
@@ -155,22 +218,26 @@ def check_enough_rows(
         )
 
 
-def check_finite(frame: pd.DataFrame, name: str) -> None:
-    """Raise :class:`DriftInputError` naming monitored columns without a finite value.
+def check_finite(frame: pd.DataFrame, name: str, columns: DriftColumns = HANDBOOK_COLUMNS) -> None:
+    """Raise :class:`DriftInputError` naming compared columns without a finite value.
 
     Evidently drops null and infinite values and then fails on a column left empty ("An empty
-    column ... was provided for drift calculation"); a constant column it handles.
+    column ... was provided for drift calculation"); a constant column it handles. A
+    categorical column needs one value that is not null (it is never cast to a number).
 
     Args:
-        frame: rows × at least :data:`MONITORED`, numeric.
+        frame: rows × at least ``columns.monitored``; the numerical ones numeric.
         name: the window's name in the message ("reference", "current").
+        columns: the compared columns and which of them are categorical.
 
     Raises:
         DriftInputError: "not enough rows: column(s) [...] have no finite value in the N ...".
     """
-    values = frame[list(MONITORED)].to_numpy(dtype=float)
-    finite = np.isfinite(values).sum(axis=0)
-    empty = [col for col, count in zip(MONITORED, finite, strict=True) if count == 0]
+    numerical = list(columns.numerical)
+    finite = np.isfinite(frame[numerical].to_numpy(dtype=float)).sum(axis=0)
+    counts = dict(zip(numerical, finite, strict=True))
+    counts.update({col: int(frame[col].notna().sum()) for col in columns.categorical})
+    empty = [col for col in columns.monitored if counts[col] == 0]
     if empty:
         raise DriftInputError(
             f"not enough rows: column(s) {empty} have no finite value in the {len(frame)} "
@@ -184,12 +251,18 @@ class DriftFigures:
 
     Attributes:
         current_rows, reference_rows: rows compared after sampling.
-        drift_share: share of the 19 monitored columns whose test found drift, in [0, 1].
+        drift_share: share of the compared columns (features and score; 19 for the handbook)
+            whose test found drift, in [0, 1].
         drifted_columns: their names.
-        column_scores: column → Evidently's drift score (normed Wasserstein distance).
+        column_scores: column → Evidently's drift score (see ``column_methods``: a distance,
+            or a p-value on small samples).
         prediction_drift: whether the ``score`` column drifted.
         labelled_rows: current rows whose label has arrived.
         average_precision, recall_at_threshold: on those rows (None when too few or one class).
+        spec_name: the champion's dataset spec, whose features were compared.
+        categorical_columns: the compared columns tested as categories.
+        column_methods: column → the drift test Evidently chose for its type and sample size
+            ("Wasserstein distance (normed)", "Jensen-Shannon distance", "chi-square p_value"...).
     """
 
     current_rows: int
@@ -201,6 +274,9 @@ class DriftFigures:
     labelled_rows: int
     average_precision: float | None
     recall_at_threshold: float | None
+    spec_name: str = "handbook"
+    categorical_columns: list[str] = field(default_factory=list)
+    column_methods: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -235,22 +311,27 @@ def run_drift(
     min_labelled: int = 1_000,
     labelled: pd.DataFrame | None = None,
     min_rows: int = MIN_ROWS,
+    columns: DriftColumns = HANDBOOK_COLUMNS,
 ) -> tuple[Any, DriftFigures]:
-    """Compare ``current`` with ``reference`` on :data:`MONITORED`.
+    """Compare ``current`` with ``reference`` on ``columns`` (the champion's features, score).
+
+    Numerical columns are compared as floats; categorical ones as strings (nulls kept), so a
+    category stored as a code on one side and as text on the other still matches.
 
     The reference is first sampled by day (:func:`sample_by_day`, seed 0) to exactly as many
     rows as ``current`` holds, when it holds more; without ``TX_DATETIME`` it is used whole.
     Every check listed under Raises runs before Evidently is imported or called.
 
     Args:
-        reference: rows × at least :data:`MONITORED`.
-        current: rows × at least :data:`MONITORED`.
+        reference: rows × at least ``columns.monitored``.
+        current: rows × at least ``columns.monitored``.
         labelled: scored rows whose labels have arrived (``score`` and ``is_fraud``), usually the
             window one label delay earlier; None skips the quality figures.
         threshold: the champion's alert threshold (for recall at the threshold).
         column_drift_share: the report's dataset-drift test threshold (shown in the report).
         min_labelled: fewest labelled rows (both classes) for the quality figures.
         min_rows: fewest rows compared in each window (:data:`MIN_ROWS`).
+        columns: the compared columns and their types (default: the handbook's).
 
     Returns:
         (Evidently snapshot — ``save_html`` renders it —, the figures).
@@ -262,40 +343,42 @@ def run_drift(
             a monitored column has no finite value in the rows compared ("not enough rows:
             column(s) [...] have no finite value ...").
     """
-    check_columns(reference, "reference")
-    check_columns(current, "current")
+    monitored = list(columns.monitored)
+    check_columns(reference, "reference", monitored)
+    check_columns(current, "current", monitored)
     check_enough_rows(reference, current, min_rows)
     reference = (
         sample_by_day(reference, c.TX_DATETIME, len(current))
         if c.TX_DATETIME in reference
         else reference
     )
-    check_finite(reference, "reference")
-    check_finite(current, "current")
+    check_finite(reference, "reference", columns)
+    check_finite(current, "current", columns)
 
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    columns = list(MONITORED)
-    definition = DataDefinition(numerical_columns=columns)
+    definition = DataDefinition(
+        numerical_columns=list(columns.numerical),
+        categorical_columns=list(columns.categorical),
+    )
     report = Report(
-        [DataDriftPreset(columns=columns, drift_share=column_drift_share)], include_tests=True
+        [DataDriftPreset(columns=monitored, drift_share=column_drift_share)], include_tests=True
     )
     with np.errstate(divide="ignore", invalid="ignore"):  # constant columns in a window
         snapshot = report.run(
             current_data=Dataset.from_pandas(
-                current[columns].astype(float), data_definition=definition
+                drift_frame(current, columns), data_definition=definition
             ),
             reference_data=Dataset.from_pandas(
-                reference[columns].astype(float), data_definition=definition
+                drift_frame(reference, columns), data_definition=definition
             ),
         )
     result = snapshot.dict()
-    scores = {
-        m["config"]["column"]: float(m["value"])
-        for m in result["metrics"]
-        if m["config"].get("type", "").endswith("ValueDrift")
-    }
+    value_drifts = [
+        m for m in result["metrics"] if m["config"].get("type", "").endswith("ValueDrift")
+    ]
+    scores = {m["config"]["column"]: float(m["value"]) for m in value_drifts}
     # The per-column test knows each method's direction (distance above, p-value below).
     drifted = [
         t["metric_config"]["params"]["column"]
@@ -307,15 +390,29 @@ def run_drift(
     figures = DriftFigures(
         current_rows=len(current),
         reference_rows=len(reference),
-        drift_share=len(drifted) / len(columns),
+        drift_share=len(drifted) / len(monitored),
         drifted_columns=drifted,
         column_scores=scores,
         prediction_drift=SCORE in drifted,
         labelled_rows=labelled_rows,
         average_precision=ap,
         recall_at_threshold=recall,
+        spec_name=columns.spec_name,
+        categorical_columns=list(columns.categorical),
+        column_methods={
+            m["config"]["column"]: str(m["config"].get("method")) for m in value_drifts
+        },
     )
     return snapshot, figures
+
+
+def drift_frame(frame: pd.DataFrame, columns: DriftColumns) -> pd.DataFrame:
+    """``frame``'s compared columns as Evidently reads them: numbers as floats, categories as
+    strings (nulls stay null), in ``columns.monitored`` order."""
+    out = frame[list(columns.monitored)].astype(dict.fromkeys(columns.numerical, float))
+    for col in columns.categorical:
+        out[col] = out[col].astype(object).map(str, na_action="ignore")
+    return out
 
 
 def reference_sample(
@@ -327,8 +424,12 @@ def reference_sample(
 ) -> pd.DataFrame:
     """The drift reference: a day-stratified sample of the training window, with its score.
 
+    Every column keeps its type: categorical features (strings or codes) are neither cast nor
+    encoded here; :func:`run_drift` compares them as strings.
+
     Args:
-        features: training rows × :data:`contract.FEATURES`.
+        features: training rows × the spec's features (:data:`contract.FEATURES` for the
+            handbook), categorical ones included.
         times: their ``TX_DATETIME``, aligned with ``features``.
         score: the model's fraud score of a feature frame; called on the sample only.
         max_rows: rows kept (:func:`sample_by_day`: exactly ``min(len(features), max_rows)``,

@@ -9,6 +9,12 @@ on a window with fewer than ``monitor_min_rows`` rows. Every decision is recorde
 to the HTML report and appended to ``decisions.jsonl``. A window or a champion reference under
 :data:`fraudops.drift.MIN_ROWS` rows (or with a monitored column of no finite value) records
 nothing: it ends with a "not enough rows" input error before Evidently runs.
+
+The compared columns are the champion's (:func:`champion_columns`): the features it records
+(its ``features`` tag), typed numerical or categorical by the dataset spec stored with its run
+(``spec/dataset.yaml``); versions from before specs existed are the handbook's. The prediction
+log holds the handbook's features: a window that lacks the champion's columns ends with a
+message naming them, before Evidently runs.
 """
 
 from __future__ import annotations
@@ -16,18 +22,21 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from fraudops import registry
 from fraudops.drift import (
+    HANDBOOK_COLUMNS,
     LABEL_COLUMN,
     MIN_ROWS,
-    MONITORED,
     SCORE,
+    DriftColumns,
     DriftFigures,
     DriftInputError,
     check_columns,
@@ -35,6 +44,15 @@ from fraudops.drift import (
     sample_by_day,
 )
 from fraudops.settings import Settings
+from fraudops.spec import (
+    SHIPPED_SPECS,
+    DatasetSpec,
+    SpecError,
+    default_spec,
+    load_spec,
+    parse_spec,
+    spec_sha256,
+)
 
 DECISIONS_FILE = "decisions.jsonl"
 
@@ -45,13 +63,14 @@ class MonitorInputError(DriftInputError):
 
 @dataclass(frozen=True)
 class Champion:
-    """The champion the window is compared with."""
+    """The champion the window is compared with, and the columns it is compared on."""
 
     version: str
     reference: pd.DataFrame
     threshold: float
     average_precision: float | None
     train_end: str | None
+    columns: DriftColumns = HANDBOOK_COLUMNS
 
 
 @dataclass
@@ -67,6 +86,7 @@ class Decision:
     figures: dict[str, Any]
     report_html: str | None = None
     retrain_result: dict[str, Any] | None = None
+    champion_spec: str = "handbook"
     recorded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,11 +94,12 @@ class Decision:
 
 
 def load_champion_reference(settings: Settings) -> Champion:
-    """The ``@champion`` version, its stored drift reference and holdout figures.
+    """The ``@champion`` version, its columns, its stored drift reference and holdout figures.
 
     Raises:
-        MonitorInputError: there is no champion yet, or it has no stored reference, or its
-            reference cannot be compared (:func:`check_reference`: "not enough rows", ...).
+        MonitorInputError: there is no champion yet, its spec cannot be read
+            (:func:`champion_columns`), it has no stored reference, or its reference cannot be
+            compared (:func:`check_reference`: "not enough rows", missing columns...).
     """
     registry.configure_mlflow(settings)
     client = registry.client_for(settings)
@@ -87,13 +108,14 @@ def load_champion_reference(settings: Settings) -> Champion:
         raise MonitorInputError(
             f"no @champion for {settings.model_name!r} yet: train one with `fraudops train`"
         )
+    columns = champion_columns(settings.resolved_tracking_uri, version)
     try:
         reference = _reference(settings.resolved_tracking_uri, str(version.run_id))
     except Exception as exc:
         raise MonitorInputError(
             f"champion v{version.version} has no drift reference ({registry.REFERENCE_ARTIFACT})"
         ) from exc
-    check_reference(reference, str(version.version))
+    check_reference(reference, str(version.version), columns=columns)
     tags = version.tags
     ap = tags.get(f"{registry.METRIC_TAG_PREFIX}average_precision")
     return Champion(
@@ -102,16 +124,82 @@ def load_champion_reference(settings: Settings) -> Champion:
         threshold=float(tags.get("threshold", 0.5)),
         average_precision=None if ap is None else float(ap),
         train_end=tags.get("train_end"),
+        columns=columns,
     )
 
 
-def check_reference(reference: pd.DataFrame, version: str, min_rows: int = MIN_ROWS) -> None:
+def champion_columns(tracking_uri: str, version: Any) -> DriftColumns:
+    """The columns a champion version is monitored on, typed by the spec it was trained with.
+
+    The features are its ``features`` tag, in order; which of them are categorical comes from
+    the spec stored with its run (:data:`registry.SPEC_ARTIFACT`). A version without a
+    ``spec_sha256`` tag, and without a ``spec_name`` other than ``handbook``, was registered
+    before specs existed and trained on the handbook schema: the shipped handbook spec
+    applies, with no download. When a run lacks the artifact, the shipped spec whose sha256
+    the version records applies.
+
+    Args:
+        tracking_uri: the registry's URI (to download the artifact).
+        version: the MLflow model version (``version``, ``run_id``, ``tags``).
+
+    Raises:
+        MonitorInputError: the version names a spec that is neither stored with its run nor
+            shipped, or its stored spec does not parse.
+    """
+    tags = dict(version.tags or {})
+    spec = _version_spec(tracking_uri, version, tags)
+    listed = tags.get("features")
+    features = [name for name in listed.split(",") if name] if listed else None
+    try:
+        return DriftColumns.from_spec(spec, features)
+    except DriftInputError as exc:
+        raise MonitorInputError(f"champion v{version.version}: {exc}") from None
+
+
+def _version_spec(tracking_uri: str, version: Any, tags: dict[str, str]) -> DatasetSpec:
+    if "spec_sha256" not in tags and tags.get("spec_name", "handbook") == "handbook":
+        return default_spec()  # registered before specs existed: the handbook schema
+    where = f"champion v{version.version}'s {registry.SPEC_ARTIFACT}"
+    try:
+        text = _spec_text(tracking_uri, str(version.run_id))
+    except Exception:
+        for name in SHIPPED_SPECS:
+            shipped = load_spec(name)
+            if tags.get("spec_sha256") == spec_sha256(shipped):
+                return shipped
+        raise MonitorInputError(
+            f"champion v{version.version} was trained with the dataset spec "
+            f"{tags.get('spec_name', '?')!r}, but its run has no {registry.SPEC_ARTIFACT} "
+            "and it is not a shipped spec: its categorical columns are unknown; retrain it"
+        ) from None
+    try:
+        return parse_spec(text, where)
+    except SpecError as exc:
+        raise MonitorInputError(f"{exc}; retrain it") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _spec_text(tracking_uri: str, run_id: str) -> str:
+    """A run's stored dataset spec (YAML); cached, since a run's artifacts never change."""
+    client = registry.client_for_uri(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(run_id, registry.SPEC_ARTIFACT, tmp)
+        return Path(path).read_text(encoding="utf-8")
+
+
+def check_reference(
+    reference: pd.DataFrame,
+    version: str,
+    min_rows: int = MIN_ROWS,
+    columns: DriftColumns = HANDBOOK_COLUMNS,
+) -> None:
     """Raise :class:`MonitorInputError` unless champion ``version``'s reference can be compared.
 
     Args:
-        reference: the stored reference, rows × at least :data:`MONITORED`.
+        reference: the stored reference, rows × at least ``columns.monitored``.
         version: the champion's version, named in the message.
         min_rows: fewest rows (:data:`fraudops.drift.MIN_ROWS`, what :func:`run_drift` needs).
+        columns: the champion's compared columns and their types.
 
     Raises:
         MonitorInputError: it is empty or lacks monitored columns; it holds fewer than
@@ -119,13 +207,13 @@ def check_reference(reference: pd.DataFrame, version: str, min_rows: int = MIN_R
             K needed; ..."); a monitored column has no finite value (all null or infinite).
     """
     try:
-        check_columns(reference, "reference")
+        check_columns(reference, "reference", columns.monitored)
         if len(reference) < min_rows:
             raise DriftInputError(
                 f"not enough rows in the reference: {len(reference)} rows, "
                 f"at least {min_rows} needed"
             )
-        check_finite(reference, "reference")
+        check_finite(reference, "reference", columns)
     except DriftInputError as exc:
         raise MonitorInputError(f"champion v{version}: {exc}; retrain it") from None
 
@@ -137,8 +225,10 @@ def _reference(tracking_uri: str, run_id: str) -> pd.DataFrame:
     return registry.load_frame_artifact(client, run_id, registry.REFERENCE_ARTIFACT)
 
 
-#: Prediction-log columns the drift job reads.
-WINDOW_COLUMNS = ("transaction_id", "tx_datetime", *MONITORED)
+#: Prediction-log columns the drift job reads besides the champion's compared columns.
+WINDOW_KEYS = ("transaction_id", "tx_datetime")
+#: Prediction-log columns the drift job reads for a handbook champion.
+WINDOW_COLUMNS = (*WINDOW_KEYS, *HANDBOOK_COLUMNS.monitored)
 
 
 def _partition_days(root: Path) -> list[dt.date]:
@@ -157,17 +247,28 @@ def _read_days(
 
 
 def current_window(
-    settings: Settings, window_end: dt.date | None = None
+    settings: Settings,
+    window_end: dt.date | None = None,
+    columns: DriftColumns = HANDBOOK_COLUMNS,
+    champion: str | None = None,
 ) -> tuple[pd.DataFrame, dt.date, dt.date]:
-    """The last ``monitor_window_days`` days of the prediction log.
+    """The last ``monitor_window_days`` days of the prediction log, on ``columns``.
+
+    Args:
+        settings: where the log is, the window's length, the sample's size and seed.
+        window_end: the window's last day; None: the log's last day.
+        columns: the champion's compared columns (the handbook's by default).
+        champion: the champion's version, named in the message of missing columns.
 
     Returns:
-        (rows × prediction-log columns, sampled by day to exactly
-        ``min(rows, monitor_max_rows)`` rows, at least one from every day with rows;
+        (rows × ``transaction_id``, ``tx_datetime`` and ``columns.monitored``, sampled by day to
+        exactly ``min(rows, monitor_max_rows)`` rows, at least one from every day with rows;
         first day; last day).
 
     Raises:
-        MonitorInputError: the log is empty, or the window holds no rows.
+        MonitorInputError: the log is empty, the window holds no rows, or a log file of the
+            window lacks some of the columns ("current window lacks column(s) [...] of champion
+            vN (spec S)"), checked on the files' schemas before any row is read.
     """
     root = settings.prediction_log_dir
     days = _partition_days(root)
@@ -175,18 +276,52 @@ def current_window(
         raise MonitorInputError(f"the prediction log {root} is empty: nothing was scored yet")
     end = window_end or days[-1]
     start = end - dt.timedelta(days=settings.monitor_window_days - 1)
+    wanted = (*WINDOW_KEYS, *columns.monitored)
+    _check_log_columns(root, start, end, wanted, columns, champion)
     try:
-        parts = _read_days(root, start, end, WINDOW_COLUMNS)
-    except (KeyError, ValueError) as exc:  # a partition without the monitored columns
+        parts = _read_days(root, start, end, wanted)
+    except (KeyError, ValueError) as exc:  # a file the schema check could not open
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DriftInputError(
-            f"current window lacks columns of {list(MONITORED)}: {first_line}"
+        raise MonitorInputError(
+            f"current window lacks columns of {list(wanted)}: {first_line}"
         ) from None
     if not parts:
         raise MonitorInputError(f"the window {start}..{end} of the prediction log has no rows")
     current = pd.concat(parts, ignore_index=True)
     current = sample_by_day(current, "tx_datetime", settings.monitor_max_rows, settings.seed)
     return current.reset_index(drop=True), start, end
+
+
+def _check_log_columns(
+    root: Path,
+    start: dt.date,
+    end: dt.date,
+    wanted: tuple[str, ...],
+    columns: DriftColumns,
+    champion: str | None,
+) -> None:
+    """Raise :class:`MonitorInputError` naming ``wanted`` columns some log file lacks."""
+    missing: dict[str, None] = {}
+    for day in _partition_days(root):
+        if start <= day <= end:
+            for path in sorted((root / f"date={day}").glob("part-*.parquet")):
+                present = set(pq.read_schema(path).names)
+                missing.update(dict.fromkeys(col for col in wanted if col not in present))
+    if not missing:
+        return
+    names = [col for col in wanted if col in missing]
+    whose = f" of champion v{champion}" if champion is not None else ""
+    if columns.features != HANDBOOK_COLUMNS.features:
+        hint = (
+            "; the prediction log holds the handbook's features, and the service does not "
+            f"log the features of the {columns.spec_name!r} spec yet"
+        )
+    else:
+        hint = ""
+    raise MonitorInputError(
+        f"current window {start}..{end} lacks column(s) {names}{whose} "
+        f"(spec {columns.spec_name!r}){hint}"
+    )
 
 
 def labelled_window(settings: Settings, window_end: dt.date) -> pd.DataFrame | None:
