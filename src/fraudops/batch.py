@@ -18,6 +18,7 @@ import pandas as pd
 from fraudops import contract as c
 from fraudops import registry
 from fraudops.model import fraud_scores
+from fraudops.model_card import ModelCard
 from fraudops.offline.engine import compute_spec_features
 from fraudops.serving import ALERT, PASS, load_model_version
 from fraudops.settings import Settings
@@ -86,7 +87,8 @@ def score_frame(
     if spec.categorical_features():  # the flat-tree predictor reads numbers only
         pipeline = registry.load_version(settings.model_name, str(found.version))
         scores = fraud_scores(pipeline, features)
-        threshold, name, number = float(tags["threshold"]), settings.model_name, str(found.version)
+        threshold = ModelCard.from_tags(tags).threshold
+        name, number = settings.model_name, str(found.version)
     else:
         model = load_model_version(settings, str(found.version), tags)
         scores = model.predict(features[list(model.features)].to_numpy(dtype=np.float64))

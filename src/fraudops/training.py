@@ -24,6 +24,7 @@ from fraudops.drift import reference_sample
 from fraudops.evaluation import Metrics, evaluate
 from fraudops.gate import GateDecision, GateRule, decide
 from fraudops.model import build_model, fraud_scores, model_params
+from fraudops.model_card import ModelCard
 from fraudops.offline.engine import compute_spec_features
 from fraudops.settings import Settings
 from fraudops.simulator import SimulationConfig, simulate_transactions
@@ -245,19 +246,20 @@ def register_challenger(
         (run id, version).
     """
     params = model_params(model)
-    tags = {
-        **dataset.windows.as_tags(),
-        "data_sha256": dataset.data_sha256,
-        "git_commit": registry.git_commit(),
-        "features": ",".join(settings.spec.feature_names()),
-        "spec_name": settings.spec.name,
-        "spec_sha256": spec_sha256(settings.spec),
-        "model_kind": settings.model_kind,
-        "model_params": json.dumps(params, sort_keys=True),
-        "label_delay_days": str(settings.label_delay_days),
-        "threshold": repr(metrics.threshold),
-        **{f"{registry.METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.as_dict().items()},
-    }
+    card = ModelCard(
+        features=tuple(settings.spec.feature_names()),
+        threshold=metrics.threshold,
+        label_delay_days=settings.label_delay_days,
+        model_kind=settings.model_kind,
+        spec_name=settings.spec.name,
+        spec_sha256=spec_sha256(settings.spec),
+        windows=dataset.windows.as_tags(),
+        data_sha256=dataset.data_sha256,
+        git_commit=registry.git_commit(),
+        model_params=params,
+        metrics=dict(metrics.as_dict()),
+    )
+    tags = card.to_tags()
     reference = reference_sample(
         dataset.train_features,
         dataset.train_times,
