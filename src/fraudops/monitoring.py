@@ -43,6 +43,7 @@ from fraudops.drift import (
     check_finite,
     sample_by_day,
 )
+from fraudops.model_card import ModelCard, ModelCardError
 from fraudops.settings import Settings
 from fraudops.spec import (
     SHIPPED_SPECS,
@@ -116,14 +117,16 @@ def load_champion_reference(settings: Settings) -> Champion:
             f"champion v{version.version} has no drift reference ({registry.REFERENCE_ARTIFACT})"
         ) from exc
     check_reference(reference, str(version.version), columns=columns)
-    tags = version.tags
-    ap = tags.get(f"{registry.METRIC_TAG_PREFIX}average_precision")
+    try:
+        card = ModelCard.from_tags(dict(version.tags))
+    except ModelCardError as exc:
+        raise MonitorInputError(f"champion v{version.version}: {exc}") from None
     return Champion(
         version=str(version.version),
         reference=reference,
-        threshold=float(tags.get("threshold", 0.5)),
-        average_precision=None if ap is None else float(ap),
-        train_end=tags.get("train_end"),
+        threshold=card.threshold,
+        average_precision=card.metrics.get("average_precision"),
+        train_end=card.windows.get("train_end"),
         columns=columns,
     )
 

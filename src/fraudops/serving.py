@@ -23,6 +23,8 @@ from mlflow import MlflowClient
 from fraudops import contract as c
 from fraudops import registry
 from fraudops.fastpredict import fast_estimator
+from fraudops.features import handbook_spec
+from fraudops.model_card import WINDOW_TAGS, ModelCard, ModelCardError
 from fraudops.online import (
     MemoryStore,
     OnlineFeatures,
@@ -34,6 +36,7 @@ from fraudops.online import (
 from fraudops.predlog import IdHasher, LogWriter, load_or_create_key
 from fraudops.settings import Settings
 from fraudops.sources import load_transactions
+from fraudops.spec import spec_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class ChampionModel:
     features: tuple[str, ...]
     threshold: float
     tags: dict[str, str]
+    card: ModelCard
     loaded_at: dt.datetime
     load_seconds: float
 
@@ -60,8 +64,8 @@ class ChampionModel:
 
     @property
     def metrics(self) -> dict[str, float]:
-        prefix = registry.METRIC_TAG_PREFIX
-        return {k[len(prefix) :]: float(v) for k, v in self.tags.items() if k.startswith(prefix)}
+        """Holdout metrics recorded on the version."""
+        return self.card.metrics
 
 
 def load_champion(settings: Settings, client: MlflowClient) -> ChampionModel | None:
@@ -72,9 +76,43 @@ def load_champion(settings: Settings, client: MlflowClient) -> ChampionModel | N
     return load_model_version(settings, str(version.version), dict(version.tags))
 
 
+class ChampionRefused(ValueError):
+    """A version the service will not serve; the message says why (spec, features, tags)."""
+
+
+def servable_card(settings: Settings, version: str, tags: dict[str, str]) -> ModelCard:
+    """The version's model card, if this service can serve it (checked before any download).
+
+    Raises:
+        ChampionRefused: unreadable tags (a missing or non-finite threshold...), a dataset
+            spec other than the service's, or features the service does not compute.
+    """
+    try:
+        card = ModelCard.from_tags(tags)
+    except ModelCardError as exc:
+        raise ChampionRefused(f"version {version}: {exc}") from None
+    ours = spec_sha256(settings.spec)
+    theirs = card.spec_sha256 or spec_sha256(handbook_spec(card.label_delay_days))
+    if theirs != ours:
+        raise ChampionRefused(
+            f"version {version} was trained with dataset spec {card.spec_name!r} "
+            f"(sha256 {theirs[:12]}, label delay {card.label_delay_days} d); this service runs "
+            f"{settings.spec.name!r} ({ours[:12]}, label delay {settings.label_delay_days} d)"
+        )
+    unknown = sorted(set(card.features) - set(c.FEATURES))
+    if unknown:
+        raise ChampionRefused(f"version {version} needs features the service lacks: {unknown}")
+    return card
+
+
 def load_model_version(settings: Settings, version: str, tags: dict[str, str]) -> ChampionModel:
-    """Load one version's pipeline, check its feature list, warm it on a zero row."""
+    """Check the version's card (:func:`servable_card`), load its pipeline, warm it.
+
+    Raises:
+        ChampionRefused: see :func:`servable_card`; nothing is downloaded.
+    """
     began = time.perf_counter()
+    servable_card(settings, version, tags)
     pipeline = registry.load_version(settings.model_name, version)
     return _champion(settings, version, tags, pipeline, began)
 
@@ -106,17 +144,16 @@ def load_bundled_model(settings: Settings) -> ChampionModel:
 def _champion(
     settings: Settings, version: str, tags: dict[str, str], pipeline: Any, began: float
 ) -> ChampionModel:
-    features = tuple(tags.get("features", ",".join(c.FEATURES)).split(","))
-    unknown = sorted(set(features) - set(c.FEATURES))
-    if unknown:
-        raise ValueError(f"version {version} needs features the service lacks: {unknown}")
+    card = servable_card(settings, version, tags)
+    features = card.features
     model = ChampionModel(
         name=settings.model_name,
         version=version,
         estimator=fast_estimator(pipeline.named_steps["model"]),
         features=features,
-        threshold=float(tags.get("threshold", 0.5)),
+        threshold=card.threshold,
         tags=tags,
+        card=card,
         loaded_at=dt.datetime.now(dt.UTC),
         load_seconds=0.0,
     )
@@ -193,7 +230,18 @@ class Scorer:
 
     @classmethod
     def start(cls, settings: Settings, *, warm_up: bool = True, poll: bool = True) -> Scorer:
-        """Load the champion, build the online state from history, start the log writers."""
+        """Load the champion, build the online state from history, start the log writers.
+
+        Raises:
+            ChampionRefused: the settings' dataset spec is not the handbook's: the online state
+                computes the handbook's features only (other specs train and batch-score).
+        """
+        if spec_sha256(settings.spec) != spec_sha256(handbook_spec(settings.label_delay_days)):
+            raise ChampionRefused(
+                f"the service computes the handbook spec's features online; dataset spec "
+                f"{settings.spec.name!r} is not served yet (train it and score files with "
+                "`fraudops score-batch`)"
+            )
         champion = cls._first_champion(settings)
         online = OnlineFeatures(
             make_store(settings), settings.label_delay_days, settings.max_event_skew_seconds
@@ -333,13 +381,13 @@ class Scorer:
             "model_name": model.name,
             "alias": registry.CHAMPION,
             "version": model.version,
-            "model_kind": model.tags.get("model_kind"),
-            "training_window": {
-                k: model.tags.get(k) for k in ("train_start", "train_end", "test_start", "test_end")
-            },
+            "model_kind": model.card.model_kind or None,
+            "training_window": {k: model.card.windows.get(k) for k in WINDOW_TAGS},
             "threshold": model.threshold,
             "metrics": model.metrics,
             "features": list(model.features),
+            "spec_name": model.card.spec_name,
+            "last_reload_error": self.counters.last_reload_error,
             "loaded_at": model.loaded_at.isoformat(),
             "load_seconds": round(model.load_seconds, 4),
         }

@@ -52,6 +52,7 @@ def test_champion_columns_come_from_the_version_in_the_registry(tmp_path, no_evi
         "spec_name": spec.name,
         "spec_sha256": spec_sha256(spec),
         "threshold": "0.4",
+        "label_delay_days": "7",
     }
     cards_reference = cards_frame(1_000).assign(**{SCORE: 0.3})
     v1 = register(settings, cards_reference, tags, spec_yaml(spec))
@@ -76,7 +77,7 @@ def test_champion_columns_come_from_the_version_in_the_registry(tmp_path, no_evi
 
     # an older version: no spec tags, no artifact, the handbook's 18 features
     handbook_reference = handbook_log(1_000).drop(columns=["transaction_id", "tx_datetime"])
-    v3 = register(settings, handbook_reference, {"threshold": "0.4"}, None)
+    v3 = register(settings, handbook_reference, {"threshold": "0.4", "label_delay_days": "7"}, None)
     champion = monitoring.load_champion_reference(settings)
     assert champion.version == str(v3) and champion.columns == HANDBOOK_COLUMNS
     assert len(champion.columns.features) == 18 and champion.columns.categorical == ()

@@ -172,6 +172,7 @@ def cards_tags() -> dict[str, str]:
         "spec_name": "cards",
         "spec_sha256": spec_sha256(CARDS),
         "threshold": "0.3",
+        "label_delay_days": "7",
     }
 
 

@@ -111,7 +111,9 @@ def champion_with(monkeypatch):
     """Make ``load_champion_reference`` find champion v4 holding the given stored reference."""
 
     def install(stored: pd.DataFrame) -> None:
-        version = SimpleNamespace(version="4", run_id="run-4", tags={"threshold": "0.3"})
+        version = SimpleNamespace(
+            version="4", run_id="run-4", tags={"threshold": "0.3", "label_delay_days": "7"}
+        )
         monkeypatch.setattr(registry, "configure_mlflow", lambda _settings: "")
         monkeypatch.setattr(registry, "client_for", lambda _settings: None)
         monkeypatch.setattr(registry, "version_by_alias", lambda *_args: version)
