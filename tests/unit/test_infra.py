@@ -611,3 +611,22 @@ def test_no_secret_looking_text_in_any_committed_infra_file():
         assert not SECRET_LOOKING_TEXT.search(text), path
         if not path.name.endswith(".example"):
             assert literal_url_passwords(text) == [], path
+
+
+def _memory_bytes(size: str) -> int:
+    """Bytes of a Redis (``768mb``, ``2gb``) or Kubernetes (``1Gi``, ``256Mi``) memory size."""
+    units = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
+    number, unit = re.fullmatch(r"(\d+)([a-z]+)", size.lower()).groups()  # type: ignore[union-attr]
+    return int(int(number) * units[unit])
+
+
+def test_redis_has_a_memory_bound_and_never_evicts_an_entitys_events():
+    command = compose()["services"]["redis"]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert command[command.index("--maxmemory") + 1] == "${REDIS_MAXMEMORY:-2gb}"
+    pod = k8s_resource("Deployment", "redis")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    args = container["args"]
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    bound = _memory_bytes(args[args.index("--maxmemory") + 1])
+    assert bound < _memory_bytes(container["resources"]["limits"]["memory"])  # room for Redis
