@@ -110,7 +110,7 @@ def compute_spec_features(events: pd.DataFrame, spec: DatasetSpec) -> pd.DataFra
     for since in spec.time_since_previous:
         index = index_of(since.entity)
         out[since.name] = index.back(index.previous_gap())
-    return pd.DataFrame(out, index=events.index)[spec.feature_names()]
+    return pd.DataFrame({name: out[name] for name in spec.feature_names()}, index=events.index)
 
 
 def _block(
@@ -122,19 +122,21 @@ def _block(
 ) -> Iterable[tuple[str, np.ndarray]]:
     """(name, values in input order) of one aggregation block's features."""
     lag = spec.label.delay if block.lag == "label_delay" else 0
-    sorted_values: dict[str, np.ndarray] = {}
-    sorted_units: dict[str, np.ndarray] = {}
+    memo = index.memo  # shared by the blocks of one entity: each array is made once
 
     def values(column: str) -> np.ndarray:
-        if column not in sorted_values:
-            raw = events[column].to_numpy(dtype=np.float64)
-            sorted_values[column] = index.sorted(raw)
-        return sorted_values[column]
+        key = ("values", column)
+        if key not in memo:
+            memo[key] = index.sorted(events[column].to_numpy(dtype=np.float64))
+        return memo[key]
 
-    def exact(column: str) -> np.ndarray:
-        if column not in sorted_units:
-            sorted_units[column] = units(values(column))
-        return sorted_units[column]
+    def total(window: Window, width: int, column: str) -> np.ndarray:
+        key = ("sum", lag, width, column)
+        if key not in memo:
+            if ("units", column) not in memo:
+                memo["units", column] = units(values(column))
+            memo[key] = index.sums(window, memo["units", column], column)
+        return memo[key]
 
     sorted_labels = index.sorted(labels)
     windows: dict[int, Window] = {}
@@ -147,12 +149,12 @@ def _block(
         if feature.kind == "count":
             result = count
         elif feature.kind in {"sum", "mean", "ratio_to_mean"}:
-            total = index.sums(window, exact(column), column)
+            exact_sum = total(window, width, column)
             if feature.kind == "sum":
-                result = total / UNITS_PER_VALUE
+                result = exact_sum / UNITS_PER_VALUE
             else:
                 mean = np.divide(
-                    total / UNITS_PER_VALUE, count, out=np.zeros_like(count), where=count > 0
+                    exact_sum / UNITS_PER_VALUE, count, out=np.zeros_like(count), where=count > 0
                 )
                 if feature.kind == "mean":
                     result = mean

@@ -62,12 +62,23 @@ class EntityIndex:
         self.key = self.codes * span + offset[self.order]
         self.inverse = np.empty_like(self.order)
         self.inverse[self.order] = np.arange(len(self.order))
+        self._windows: dict[tuple[int, int], Window] = {}
+        #: Arrays derived from this order (sorted columns, exact sums), kept for reuse.
+        self.memo: dict[tuple[object, ...], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.order)
 
     def window(self, lag: int, width: int) -> Window:
-        """Bounds of ``(t - lag - width, t - lag]``; with ``lag`` 0 up to the row itself."""
+        """Bounds of ``(t - lag - width, t - lag]``; with ``lag`` 0 up to the row itself.
+
+        Computed once per (lag, width): blocks of the same entity share them.
+        """
+        if (lag, width) not in self._windows:
+            self._windows[lag, width] = self._bounds(lag, width)
+        return self._windows[lag, width]
+
+    def _bounds(self, lag: int, width: int) -> Window:
         position = np.arange(len(self.key))
         end = np.minimum(np.searchsorted(self.key, self.key - lag, side="right"), position + 1)
         start = np.searchsorted(self.key, self.key - lag - width, side="right")
