@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fraudops.spec import DatasetSpec, SpecError, load_spec
+from fraudops.spec import DatasetSpec, SpecError, format_duration, load_spec
 
 ModelKind = Literal["hist_gradient_boosting", "logistic_regression", "isolation_forest"]
 MODEL_KINDS: tuple[str, ...] = ("hist_gradient_boosting", "logistic_regression", "isolation_forest")
@@ -176,11 +176,16 @@ class Settings(BaseSettings):
             spec = load_spec(self.dataset_spec)
         except SpecError as exc:
             raise ValueError(f"dataset_spec: {exc}") from None
+        if spec.label.delay % 86_400:
+            raise ValueError(
+                f"dataset_spec: label.delay {format_duration(spec.label.delay)} is not a whole "
+                "number of days (time-based splits and the label-delay gap work in days)"
+            )
         if "label_delay_days" in self.model_fields_set:
             label = spec.label.model_copy(update={"delay": self.label_delay_days * 86_400})
             spec = spec.model_copy(update={"label": label})
         else:
-            self.label_delay_days = -(-spec.label.delay // 86_400)  # whole days, rounded up
+            self.label_delay_days = spec.label.delay // 86_400  # whole days (the spec says)
         self._spec = spec
         return self
 

@@ -183,3 +183,16 @@ def test_a_draft_validates_and_leaves_out_leaks_and_clock_columns():
     assert {e.column for e in spec.entities} == {c.CUSTOMER_ID, c.TERMINAL_ID}
     assert "SCENARIO" not in spec.raw_columns() and "SECONDS" not in spec.raw_columns()
     assert "SCENARIO" in text and "label leak" in text
+
+
+def test_settings_read_the_spec_once_with_its_label_delay_unless_the_setting_is_given(tmp_path):
+    from fraudops.settings import Settings
+
+    spec = tmp_path / "claims.yaml"
+    spec.write_text(CLAIMS)
+    assert Settings(home=tmp_path, dataset_spec=str(spec)).label_delay_days == 14
+    overridden = Settings(home=tmp_path, dataset_spec=str(spec), label_delay_days=3)
+    assert overridden.spec.label.delay == 3 * 86_400
+    spec.write_text(CLAIMS.replace("delay: 14d", "delay: 36h"))
+    with pytest.raises(ValueError, match="36h is not a whole number of days"):
+        Settings(home=tmp_path, dataset_spec=str(spec))
