@@ -47,6 +47,7 @@ bench: install
 	$(RUN) python benchmarks/drift.py
 	$(RUN) python benchmarks/batch_scoring.py
 	$(RUN) python benchmarks/spec_models.py
+	$(RUN) python benchmarks/hot_entity.py
 
 clean:
 	rm -rf .venv .fraudops .pytest_cache .mypy_cache .ruff_cache
