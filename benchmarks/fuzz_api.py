@@ -13,7 +13,9 @@ Python API (hypothesis strategies), for every operation of it:
 
 Every request carries the bearer token. A response passes when it is not a 5xx and, if it is
 a 4xx, its body is a JSON object with a non-empty ``error`` (or ``detail``). Afterwards the
-service must still be ready and score a valid transaction.
+service must still be ready and score a valid transaction. A generated case's status must also
+be one its operation declares in the document (``fuzz_undeclared_statuses``, status-code
+conformance; the protocol suite's other methods and paths are not operations of the document).
 
 Usage::
 
@@ -92,6 +94,7 @@ class Tally:
     server_errors: list[dict[str, Any]] = field(default_factory=list)
     without_message: list[dict[str, Any]] = field(default_factory=list)
     no_response: list[dict[str, Any]] = field(default_factory=list)
+    undeclared: list[dict[str, Any]] = field(default_factory=list)
     unsent: int = 0
     operations: set[str] = field(default_factory=set)  # those of the OpenAPI document
 
@@ -126,6 +129,7 @@ class Tally:
             "fuzz_5xx": sum(n for s, n in self.statuses.items() if s >= 500),
             "fuzz_4xx_without_message": len(self.without_message),
             "fuzz_no_response": len(self.no_response),
+            "fuzz_undeclared_statuses": len(self.undeclared),
             "fuzz_unsent": self.unsent,
             "fuzz_statuses": {str(s): n for s, n in sorted(self.statuses.items())},
             "fuzz_cases_by_suite": dict(sorted(self.by_suite.items())),
@@ -140,6 +144,7 @@ class Tally:
                 "server_errors": self.server_errors[:5],
                 "without_message": self.without_message[:5],
                 "no_response": self.no_response[:5],
+                "undeclared_statuses": self.undeclared[:5],
             },
         }
 
@@ -166,6 +171,9 @@ def schema_suites(
     from schemathesis import GenerationMode
 
     schema = schemathesis.openapi.from_url(f"{base}/docs.json")
+    # the token goes with every case (``headers``): no made-up bearer header from the document's
+    # security scheme, which negative cases would drop (a 401 that never reaches validation)
+    schema.config.generation.update(with_security_parameters=False)
     headers = {AUTH_HEADER: f"Bearer {token}"}
     session = requests.Session()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -192,7 +200,8 @@ def schema_suites(
         if operation.method.upper() == "POST":
             suites["in_domain"] = (GenerationMode.POSITIVE, True)
         for suite, (mode, in_domain) in suites.items():
-            send = _sender(base, headers, session, tally, suite, label)
+            declared = {str(status) for status in operation.definition.raw["responses"]}
+            send = _sender(base, headers, session, tally, suite, label, declared)
             run = hypothesis.given(
                 case=operation.as_strategy(generation_mode=mode),
                 moved=times if in_domain else st.just([]),
@@ -205,9 +214,16 @@ def schema_suites(
 
 
 def _sender(
-    base: str, headers: dict[str, str], session: Any, tally: Tally, suite: str, label: str
+    base: str,
+    headers: dict[str, str],
+    session: Any,
+    tally: Tally,
+    suite: str,
+    label: str,
+    declared: set[str],
 ) -> Callable[[Any, list[dt.datetime]], None]:
-    """The body of one hypothesis test: send ``case`` (times moved if given), record it."""
+    """The body of one hypothesis test: send ``case`` (times moved if given), record it, and
+    its status if the operation does not declare it (``declared``)."""
     import requests
 
     def send(case: Any, moved: list[dt.datetime]) -> None:
@@ -222,6 +238,16 @@ def _sender(
             tally.unsent += 1  # e.g. a header value that requests refuses to encode
             return
         tally.record(suite, label, response.status_code, response.content, case.body)
+        if str(response.status_code) not in declared and "default" not in declared:
+            tally.undeclared.append(
+                {
+                    "suite": suite,
+                    "operation": label,
+                    "status": response.status_code,
+                    "declared": sorted(declared),
+                    "response": response.content[:300].decode("utf-8", errors="replace"),
+                }
+            )
 
     return send
 
@@ -537,7 +563,10 @@ def main() -> int:
     print(json.dumps(figures, indent=2, default=str))
     write_figures(figures, args.json_out)
     failed = (
-        figures["fuzz_5xx"] or figures["fuzz_4xx_without_message"] or figures["fuzz_no_response"]
+        figures["fuzz_5xx"]
+        or figures["fuzz_4xx_without_message"]
+        or figures["fuzz_no_response"]
+        or figures["fuzz_undeclared_statuses"]
     )
     return 1 if failed or figures["readyz_after"] != 200 or figures["score_after"] != 200 else 0
 

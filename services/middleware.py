@@ -6,8 +6,11 @@
   ``Content-Type`` other than ``application/json`` gets 415 (none at all is read as JSON).
 - A body over ``FRAUDOPS_MAX_BODY_BYTES`` gets 413 before it is parsed, whether or not the
   client sent a ``Content-Length``.
-- BentoML answers request-validation errors with 400; they become 422 (the body, which names
-  each failing field, is kept), and a body that is not JSON gets 422 naming the position.
+- BentoML answers request-validation errors with 400; they become 422, and their ``error``
+  (BentoML's "1 validation error for TransactionInIODescriptor") names each failing field with
+  pydantic's message: ``tx_amount: Input should be a JSON number, not a string``, or
+  ``transactions[1].tx_amount: ...`` in a batch (BentoML's ``detail`` list is kept). A body
+  that is not JSON gets 422 naming the position.
 - Every error answer of the whole app (4xx and 5xx, any route) is a JSON object with a
   non-empty ``error`` text: Starlette's plain-text 404/405 get one, and BentoML's
   ``[{"error": ...}]`` (a list, for its own 4xx exceptions) is unwrapped.
@@ -17,12 +20,18 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
 from fraudops.settings import Settings
 
 GUARDED = frozenset({"/score", "/score_batch", "/feedback"})
+#: Name of each guarded route's body in validation messages ("" for an object: its fields).
+BODY_NAMES = {"/score": "", "/score_batch": "transactions", "/feedback": "labels"}
+#: Errors listed in a validation message; the rest are counted.
+SHOWN_ERRORS = 5
+_BENTOML_VALIDATION = re.compile(r"[0-9]+ validation errors? for ")
 JSON_MEDIA_TYPE = b"application/json"
 Scope = dict[str, Any]
 
@@ -52,11 +61,39 @@ def _phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
-def error_body(status: int, content_type: bytes, body: bytes) -> bytes | None:
+def validation_message(detail: list[Any], body_name: str = "") -> str | None:
+    """``"where: message"`` for each of pydantic's errors in ``detail`` (BentoML's list of
+    ``{"loc": [...], "msg": ...}``), joined by "; "; None if ``detail`` is not such a list.
+
+    The location starts at ``body_name`` (BentoML's ``root`` of a list body is dropped):
+    ``tx_amount``, ``transactions[1].tx_amount``; an empty one is ``body``.
+    """
+    parts = []
+    for item in detail[:SHOWN_ERRORS]:
+        if not isinstance(item, dict) or not isinstance(item.get("msg"), str):
+            return None
+        loc = list(item.get("loc") or [])
+        if loc[:1] == ["root"]:
+            loc = loc[1:]
+        where = body_name
+        for key in loc:
+            where += f"[{key}]" if isinstance(key, int) else f".{key}" if where else str(key)
+        parts.append(f"{where or 'body'}: {item['msg']}")
+    if not parts:
+        return None
+    more = len(detail) - SHOWN_ERRORS
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def error_body(
+    status: int, content_type: bytes, body: bytes, body_name: str | None = None
+) -> bytes | None:
     """The body to send instead of an error answer's ``body``; None to keep it.
 
-    Kept: a JSON object whose ``error`` (or ``detail``) is non-empty. Else ``{"error": ...}``
-    with the one object of a JSON list, the plain text of the answer or the status phrase.
+    Kept: a JSON object whose ``error`` (or ``detail``) is non-empty, except BentoML's
+    validation answer on a guarded route (``body_name`` not None), whose ``error`` becomes
+    :func:`validation_message`. Else ``{"error": ...}`` with the one object of a JSON list,
+    the plain text of the answer or the status phrase.
     """
     media = content_type.split(b";")[0].strip().lower()
     text = body.decode("utf-8", errors="replace").strip()
@@ -66,6 +103,16 @@ def error_body(status: int, content_type: bytes, body: bytes) -> bytes | None:
             parsed = json.loads(body)
         except (ValueError, RecursionError):
             parsed = None
+        if (
+            body_name is not None
+            and status == 422
+            and isinstance(parsed, dict)
+            and isinstance(parsed.get("error"), str)
+            and _BENTOML_VALIDATION.match(parsed["error"])
+            and isinstance(parsed.get("detail"), list)
+            and (message := validation_message(parsed["detail"], body_name))
+        ):
+            return json.dumps({**parsed, "error": message}).encode()
         if isinstance(parsed, dict) and (parsed.get("error") or parsed.get("detail")):
             return None
         single = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
@@ -99,6 +146,7 @@ class GuardMiddleware:
         if scope["path"] not in GUARDED:
             await self.app(scope, receive, send)
             return
+        send.body_name = BODY_NAMES[scope["path"]]
         if self.token and not self._authorized(scope):
             await _reply(send, 401, "missing or invalid bearer token")
             return
@@ -162,6 +210,7 @@ class _ErrorBodies:
     def __init__(self, send: Any, *, head: bool) -> None:
         self.send = send
         self.head = head
+        self.body_name: str | None = None  # set on a guarded route: see error_body
         self.start: dict[str, Any] | None = None
         self.body = bytearray()
 
@@ -183,7 +232,7 @@ class _ErrorBodies:
         assert start is not None
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-        replaced = error_body(start["status"], content_type, bytes(self.body))
+        replaced = error_body(start["status"], content_type, bytes(self.body), self.body_name)
         body = bytes(self.body) if replaced is None else replaced
         if replaced is not None:
             headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]

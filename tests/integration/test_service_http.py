@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import time
@@ -33,6 +34,13 @@ def trained(tmp_path_factory, small_history):
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+#: (method, path) → the statuses the service answered in this module's tests (all of them, as
+#: the client records every response); the last test checks the OpenAPI document declares them.
+OBSERVED: collections.defaultdict[tuple[str, str], set[int]] = collections.defaultdict(set)
+
+
+def _observe(response) -> None:
+    OBSERVED[(response.request.method.lower(), response.request.url.path)].add(response.status_code)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +60,7 @@ def client(trained):
         from services.service import FraudService
 
         with TestClient(FraudService.to_asgi(), headers=AUTH) as test_client:
+            test_client.event_hooks = {"request": [], "response": [_observe]}
             yield test_client
 
 
@@ -304,3 +313,90 @@ def test_a_transaction_id_reused_with_other_values_gets_422_not_500(client, smal
         "transaction_id": int(held[c.TRANSACTION_ID]),
     }
     assert client.post("/score", json=retry).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"transaction_id": False}, "transaction_id"),
+        ({"transaction_id": "123"}, "transaction_id"),
+        ({"customer_id": True}, "customer_id"),
+        ({"terminal_id": 4.5}, "terminal_id"),
+        ({"tx_amount": "12.5"}, "tx_amount"),
+        ({"tx_amount": True}, "tx_amount"),
+        ({"tx_datetime": 1529488800}, "tx_datetime"),
+        ({"tx_datetime": "2018-06-20"}, "tx_datetime"),
+    ],
+)
+def test_a_value_of_another_json_type_gets_422_naming_the_field(client, change, field):
+    response = client.post("/score", json={**tx(300), **change})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["error"], response.text
+    batch = client.post("/score_batch", json=[tx(301), {**tx(302), **change}])
+    assert batch.status_code == 422 and field in batch.json()["error"]
+
+
+def test_whole_numbers_are_ids_and_labels_are_booleans_or_0_or_1(client):
+    payload = {**tx(310, "2018-06-20T14:00:00"), "transaction_id": 10_000_310.0, "tx_amount": 7}
+    scored = client.post("/score", json=payload)
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["transaction_id"] == 10_000_310
+    labels = [
+        {"transaction_id": 10_000_310, "is_fraud": 1},
+        {"transaction_id": 1, "is_fraud": False},
+    ]
+    assert client.post("/feedback", json=labels).json() == {"accepted": 2}
+    for wrong in ("true", 2, None):
+        refused = client.post("/feedback", json=[{"transaction_id": 1, "is_fraud": wrong}])
+        assert refused.status_code == 422 and "is_fraud" in refused.json()["error"]
+    bad_id = client.post("/feedback", json=[{"transaction_id": False, "is_fraud": True}])
+    assert bad_id.status_code == 422 and "transaction_id" in bad_id.json()["error"]
+
+
+def test_a_body_that_is_not_json_gets_415(client):
+    for path in ("/score", "/score_batch", "/feedback"):
+        response = client.post(path, content=b"a=1", headers={"content-type": "text/plain"})
+        assert response.status_code == 415 and "application/json" in response.json()["error"]
+
+
+#: Statuses the service answers that this module does not provoke: 413 on /score and
+#: /feedback (a body over the limit, as on /score_batch above; the API fuzz test sends them).
+KNOWN_STATUSES = {
+    ("post", "/score"): {200, 401, 413, 415, 422},
+    ("post", "/score_batch"): {200, 413, 415, 422},
+    ("post", "/feedback"): {200, 401, 413, 415, 422},
+    ("get", "/model"): {200},
+    ("get", "/readyz"): {200},
+}
+
+
+def test_the_openapi_document_declares_what_the_service_answers(client):
+    """Run last in the module: every status its tests observed must be declared."""
+    spec = client.get("/docs.json").json()
+    scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    error = spec["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"] and error["properties"]["error"]["type"] == "string"
+    for path in ("/score", "/score_batch", "/feedback"):
+        operation = spec["paths"][path]["post"]
+        assert operation["security"] == [{"bearerAuth": []}]
+        assert operation["requestBody"]["required"] is True
+        assert {"200", "401", "413", "415", "422"} <= set(operation["responses"])
+        assert not {"400", "404", "500"} & set(operation["responses"])
+        for status, answer in operation["responses"].items():
+            if status != "200":
+                schema = answer["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (path, status)
+    assert "security" not in spec["paths"]["/model"]["get"]
+    assert "security" not in spec  # no global requirement: only the scoring endpoints
+    body = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["example"]["transaction_id"] == 1754155
+
+    observed = {op: set(statuses) for op, statuses in OBSERVED.items()}
+    assert {200, 401, 415, 422} <= observed[("post", "/score")]  # the client recorded them
+    undocumented = {("get", "/docs"), ("get", "/docs.json")}  # the documentation itself
+    for (method, path), statuses in [*KNOWN_STATUSES.items(), *observed.items()]:
+        if (method, path) in undocumented:
+            continue
+        declared = set(spec["paths"][path][method]["responses"])
+        assert {str(s) for s in statuses} <= declared, (method, path, statuses, declared)

@@ -1,0 +1,154 @@
+"""The service's OpenAPI document: BentoML's generated spec, rewritten to say what it answers.
+
+BentoML 1.4 (``_bentoml_sdk.service.openapi.generate_spec``) gives every API operation the
+answers 200, 400, 404 and 500 and no security. Behind :class:`services.middleware.GuardMiddleware`
+the service answers otherwise, and :func:`document` (used by the ``/docs.json`` route of
+:mod:`services.service`) rewrites the generated spec in this one place:
+
+- each operation lists the statuses it really answers (:data:`RESPONSES`): 422 for every
+  invalid request (BentoML's 400 is turned into 422 by the middleware, and no 400 or 404 is
+  left), 401, 413 and 415 from the middleware on the guarded operations, 503 while no model is
+  loaded; every error answer has the body ``{"error": "..."}`` (schema ``Error``);
+- a bearer security scheme (``bearerAuth``) and ``security`` on the guarded operations. It is
+  declared always; the token is checked only when ``FRAUDOPS_API_TOKEN`` is set;
+- the request body of the guarded operations is required (an empty body gets 422);
+- component schemas no operation uses any more (BentoML's 400/404/500 bodies, its task-status
+  body) are dropped, and the info block describes this API rather than BentoML.
+
+A 5xx other than 503 is not declared: the service is built to answer none (the API fuzz test
+checks it), so one is a bug to fix, not a part of the contract.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+from fraudops.api_models import ErrorOut
+from services.middleware import GUARDED
+
+SECURITY_SCHEME = "bearerAuth"
+ERROR_SCHEMA = "Error"
+_ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
+
+_UNAUTHORIZED = (
+    "Missing or wrong `Authorization: Bearer <token>`. Answered only when the service has a "
+    "token (FRAUDOPS_API_TOKEN); without one the header is not needed."
+)
+_TOO_LARGE = "The body is over FRAUDOPS_MAX_BODY_BYTES (8 MiB by default)."
+_NOT_JSON = "The Content-Type is not application/json (none at all is read as JSON)."
+_INVALID = (
+    "Invalid request, the message naming the field: a body that is not JSON or is nested too "
+    "deep, a missing or unknown field, a value of the wrong JSON type (an id that is not an "
+    "integer, an amount that is not a number, a time that is not an ISO 8601 string), or out "
+    "of range."
+)
+_REFUSED = (
+    " Also a transaction the online state refuses: its time too far ahead of the state's "
+    "watermark or older than its retention, or a transaction id already scored with other "
+    "values (a batch is refused whole, naming the row: transactions[3].tx_datetime)."
+)
+_NOT_READY = "No champion model is loaded yet."
+
+#: Status → description of the error answers of each operation (method, path); 200 is kept
+#: from BentoML's spec. Every operation of the generated spec must be listed here.
+RESPONSES: dict[tuple[str, str], dict[str, str]] = {
+    ("post", "/score"): {
+        "401": _UNAUTHORIZED,
+        "413": _TOO_LARGE,
+        "415": _NOT_JSON,
+        "422": _INVALID + _REFUSED,
+        "503": _NOT_READY,
+    },
+    ("post", "/score_batch"): {
+        "401": _UNAUTHORIZED,
+        "413": _TOO_LARGE[:-1] + ", or the batch holds more rows than FRAUDOPS_MAX_BATCH_ROWS "
+        "(10,000 by default).",
+        "415": _NOT_JSON,
+        "422": _INVALID + " An empty batch." + _REFUSED,
+        "503": _NOT_READY,
+    },
+    ("post", "/feedback"): {
+        "401": _UNAUTHORIZED,
+        "413": _TOO_LARGE,
+        "415": _NOT_JSON,
+        "422": _INVALID + " An empty list.",
+    },
+    ("get", "/model"): {},
+    ("get", "/livez"): {},
+    ("get", "/healthz"): {},
+    ("get", "/readyz"): {
+        "503": "Not ready: no model and online state loaded yet, or the Redis store does not "
+        "answer or lost its warm-up.",
+    },
+    ("get", "/metrics"): {},
+}
+
+DESCRIPTION = """Fraud scoring of raw card transactions with the registry's `@champion` model.
+
+Request bodies are JSON (`Content-Type: application/json`) with strict types: ids are JSON
+integers, amounts JSON numbers, times ISO 8601 strings, `is_fraud` true/false (or 1/0); a
+value of another type is not converted but refused with 422. Every error answer is a JSON
+object `{"error": "..."}`. With `FRAUDOPS_API_TOKEN` set, `/score`, `/score_batch` and
+`/feedback` need `Authorization: Bearer <token>`."""
+
+
+def _refs(node: Any) -> set[str]:
+    """Names of the component schemas ``node`` refers to."""
+    text = json.dumps(node)
+    return set(re.findall(r'"#/components/schemas/([^"]+)"', text))
+
+
+def _used_schemas(spec: dict[str, Any]) -> set[str]:
+    """Component schemas reachable from the operations (transitively)."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    used: set[str] = set()
+    todo = _refs(spec.get("paths", {}))
+    while todo:
+        name = todo.pop()
+        if name in used or name not in schemas:
+            continue
+        used.add(name)
+        todo |= _refs(schemas[name])
+    return used
+
+
+def document(generated: dict[str, Any]) -> dict[str, Any]:
+    """The served OpenAPI document: ``generated`` (BentoML's, as a dict) rewritten.
+
+    Raises KeyError if the generated spec has an operation :data:`RESPONSES` does not list, so
+    that a new endpoint cannot be served with BentoML's untrue answers.
+    """
+    spec = copy.deepcopy(generated)
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            errors = RESPONSES[(method, path)]
+            responses = {str(status): answer for status, answer in operation["responses"].items()}
+            kept = {"200": responses["200"]}
+            for status, description in errors.items():
+                kept[status] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": dict(_ERROR_REF)}},
+                }
+            operation["responses"] = kept
+            if path in GUARDED:
+                operation["security"] = [{SECURITY_SCHEME: []}]
+                operation["requestBody"]["required"] = True
+    components = spec.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas[ERROR_SCHEMA] = ErrorOut.model_json_schema()
+    for name in set(schemas) - _used_schemas(spec):
+        del schemas[name]
+    components["securitySchemes"] = {
+        SECURITY_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The service's FRAUDOPS_API_TOKEN; checked only when it is set.",
+        }
+    }
+    info = spec.setdefault("info", {})
+    info.pop("contact", None)
+    info["description"] = DESCRIPTION
+    return spec
