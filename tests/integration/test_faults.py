@@ -6,6 +6,7 @@ Each test runs real processes on 127.0.0.1 with a bounded load loop and writes i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -240,9 +241,24 @@ def _train_until(home: Path, history: Path, moment) -> subprocess.Popen:  # type
         assert child.poll() is None, "training ended before the kill point"
         assert time.monotonic() < deadline, "the kill point was never reached"
         time.sleep(0.05)
+    orphans = psutil.Process(child.pid).children(recursive=True)
     child.send_signal(signal.SIGKILL)
     child.wait(30)
+    _stop(orphans)  # Prefect's ephemeral API server: its killed parent cannot stop it any more
     return child
+
+
+def _stop(processes: list[psutil.Process]) -> None:
+    """Terminate ``processes``, kill any still alive after 10 s, and check none is left."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    _, alive = psutil.wait_procs(alive, timeout=10)
+    assert not alive, f"processes left running: {alive}"
 
 
 def _champion_is_whole(client: MlflowClient, name: str) -> str:
