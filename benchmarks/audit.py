@@ -119,7 +119,7 @@ def verdict(
     if unexpected:
         if len(summary.skipped) * 2 >= summary.total:
             where = (
-                "PyPI's per-version JSON API (https://pypi.org/pypi/<name>/<version>/json, "
+                "PyPI's per-version JSON API (/pypi/<name>/<version>/json on the index host, "
                 "the only source of pip-audit's pypi service) answered 404"
                 if service == "pypi"
                 else "it answered nothing"
