@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -363,8 +363,3 @@ def _no_repeats(key: str, names: list[str]) -> None:
     repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
         raise ValueError(f"{key}: duplicated name(s) {repeated}")
-
-
-def spec_from_mapping(data: Any) -> DatasetSpec:
-    """Validate a parsed YAML document; pydantic's ``ValidationError`` on a bad key."""
-    return DatasetSpec.model_validate(data)
