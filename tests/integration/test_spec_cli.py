@@ -21,12 +21,32 @@ def test_init_drafts_a_spec_that_check_accepts_on_the_same_file(tmp_path, small_
     )
     assert drafted.exit_code == 0, drafted.output
     assert "sep: ;" in out.read_text() or "sep: ';'" in out.read_text()
+    assert "type: int" in out.read_text() and "type: str" not in out.read_text()
     checked = runner.invoke(app, ["spec", "check", str(out), "--data", str(data)])
     assert checked.exit_code == 0, checked.output
     assert f"{len(small_history):,} events" in checked.output
     assert "customer_id_count_1d" in checked.output.lower()
     again = runner.invoke(app, ["spec", "init", "--data", str(data), "--out", str(out)])
     assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_init_declares_text_ids_as_str_and_check_accepts_the_file(tmp_path, small_history):
+    data = tmp_path / "payments.csv"
+    text_ids = small_history.assign(
+        TRANSACTION_ID="T" + small_history["TRANSACTION_ID"].astype(str),
+        CUSTOMER_ID="C" + small_history["CUSTOMER_ID"].astype(str),
+    )
+    text_ids.to_csv(data, index=False)
+    out = tmp_path / "payments.yaml"
+    runner = CliRunner()
+    drafted = runner.invoke(app, ["spec", "init", "--data", str(data), "--out", str(out)])
+    assert drafted.exit_code == 0, drafted.output
+    spec = out.read_text()
+    assert "column: TRANSACTION_ID\n  type: str" in spec
+    assert "column: CUSTOMER_ID\n  type: str" in spec
+    assert "column: TERMINAL_ID\n  type: int" in spec
+    checked = runner.invoke(app, ["spec", "check", str(out), "--data", str(data)])
+    assert checked.exit_code == 0, checked.output
 
 
 def test_check_lists_the_features_of_a_claims_spec(tmp_path):

@@ -19,13 +19,13 @@ pytestmark = pytest.mark.unit
 CLAIMS = """
 name: claims
 reading: {sep: ";", decimal: ","}
-event_id: {column: claim_id}
+event_id: {column: claim_id, type: str}
 event_time: {column: step, unit: 1d, origin: "2020-01-01"}
 label: {column: fraud, positive: ["Y"], delay: 14d}
 amount: claim_amount
 entities:
-  - {name: policy, column: policy_no}
-  - {name: garage, column: garage, pii: false}
+  - {name: policy, column: policy_no, type: str}
+  - {name: garage, column: garage, type: str, pii: false}
 numeric:
   - {column: claim_amount, min: 0, max: 1000000}
 categorical:
@@ -66,6 +66,9 @@ def test_durations_read_and_write_back():
         (("    lag: label_delay\n", ""), "aggregations.1", "label_rate needs"),
         (("amount: claim_amount", "amount: vehicle"), "amount", "not declared"),
         (("evaluation: {", "evaluaton: {"), "evaluaton", "unknown key"),
+        (("column: claim_id, type: str", "generate: row_order, type: str"), "event_id", "(int)"),
+        (("column: claim_id, type: str", "column: claim_id, type: text"), "event_id.type", "'str'"),
+        (("column: garage, type: str", "column: policy_no, type: int"), "entities.1.type", "one"),
     ],
 )
 def test_a_bad_spec_names_the_key(change, key, words):
@@ -75,6 +78,22 @@ def test_a_bad_spec_names_the_key(change, key, words):
         parse_spec(CLAIMS.replace(old, new), "claims.yaml")
     assert "claims.yaml" in str(raised.value)
     assert key in str(raised.value) and words in str(raised.value)
+
+
+def test_a_key_type_of_int_is_the_default_and_left_out_of_the_dump():
+    # specs written before keys had a type keep their sha256 (registered versions stay usable)
+    assert default_spec().event_id.type == "int"
+    assert {e.type for e in default_spec().entities} == {"int"}
+    dumped = default_spec().model_dump(mode="json")
+    assert "type" not in dumped["event_id"] and all("type" not in e for e in dumped["entities"])
+    explicit = CLAIMS.replace("policy_no, type: str", "policy_no, type: int")
+    assert spec_sha256(parse_spec(explicit)) == spec_sha256(
+        parse_spec(explicit.replace("policy_no, type: int", "policy_no"))
+    )
+    assert parse_spec(CLAIMS).model_dump()["event_id"]["type"] == "str"
+    assert spec_sha256(parse_spec(explicit)) != spec_sha256(parse_spec(CLAIMS))
+    cards = load_spec("cards")
+    assert cards.event_id.type == "str" and {e.type for e in cards.entities} == {"str"}
 
 
 def test_a_missing_spec_file_names_the_shipped_specs(tmp_path):
@@ -146,6 +165,80 @@ def test_bad_data_names_the_column_and_its_spec_key(tmp_path, row, words):
     assert words in str(raised.value)
 
 
+def test_an_int_entity_with_text_values_names_the_key_and_says_declare_str(tmp_path):
+    spec = parse_spec(CLAIMS.replace("policy_no, type: str", "policy_no"))
+    with pytest.raises(DataValidationError) as raised:
+        prepare_events(read_events(claims_file(tmp_path), spec), spec)
+    message = str(raised.value)
+    assert "column 'policy_no' (entities.0.column) is declared `entities.0.type: int`" in message
+    assert "declare `type: str`" in message
+    assert "3 of 3 row(s), values ['P1', 'P1', 'P2'] at rows [0, 1, 2]" in message
+
+
+@pytest.mark.parametrize(
+    ("values", "bad"),
+    [
+        ([1.0, 2.5, 3.0], [2.5]),  # a fraction
+        ([1.0, float("inf"), 3.0], [float("inf")]),
+        (["1", "007", "x"], ["007", "x"]),  # 007 would merge with 7: text keys
+        ([True, False, True], [True, False, True]),
+    ],
+)
+def test_an_int_key_refuses_what_is_not_a_whole_number(values, bad):
+    frame = pd.DataFrame({"claim_id": values, "step": [0, 1, 2], "fraud": ["N", "Y", "N"]})
+    spec = parse_spec(
+        CLAIMS.replace("claim_id, type: str", "claim_id")
+        .replace("amount: claim_amount\n", "")
+        .split("entities:")[0]
+    )
+    with pytest.raises(DataValidationError) as raised:
+        prepare_events(frame, spec)
+    assert "'claim_id' (event_id.column) is declared `event_id.type: int`" in str(raised.value)
+    assert f"values {bad}" in str(raised.value)
+
+
+def test_an_int_key_takes_whole_numbers_and_plain_digit_text_as_int64():
+    frame = pd.DataFrame({"claim_id": ["12", "-3", "0"], "step": [0, 1, 2], "fraud": [0, 1, 0]})
+    spec = parse_spec(
+        CLAIMS.replace("claim_id, type: str", "claim_id")
+        .replace('positive: ["Y"]', "positive: [1]")
+        .replace("amount: claim_amount\n", "")
+        .split("entities:")[0]
+    )
+    events = prepare_events(frame, spec)
+    assert events["claim_id"].dtype == np.int64 and events["claim_id"].tolist() == [12, -3, 0]
+    floats = prepare_events(frame.assign(claim_id=[12.0, 7.0, 3.0]), spec)
+    assert floats["claim_id"].dtype == np.int64 and floats["claim_id"].tolist() == [12, 7, 3]
+
+
+def test_a_str_entity_with_numbers_gives_their_text(tmp_path):
+    spec = parse_spec(CLAIMS)
+    frame = read_events(claims_file(tmp_path), spec)
+    numbers = frame.assign(
+        claim_id=[101, 102, 103], policy_no=[7.0, 7.0, 123.0], garage=[1.5, 2.0, 1.5]
+    )
+    events = prepare_events(numbers, spec)
+    assert events["claim_id"].tolist() == ["101", "102", "103"]
+    assert events["policy_no"].tolist() == ["7", "7", "123"]  # not "7.0"
+    assert events["garage"].tolist() == ["1.5", "2", "1.5"]
+    assert all(type(v) is str for column in ("claim_id", "policy_no") for v in events[column])
+    assert events["policy_no"].dtype == object
+
+
+def test_a_csv_key_declared_str_keeps_its_text_with_leading_zeros(tmp_path):
+    spec = parse_spec(CLAIMS.replace("reading: {", "reading: {rename: {policy: policy_no}, "))
+    rows = [
+        "claim_id;step;policy;garage;claim_amount;vehicle;fraud",
+        "0101;0;007;12;100,50;car;N",
+        "0102;3;007;12;2000,00;van;Y",
+        "0103;40;7;13;10,00;;N",
+    ]
+    events = prepare_events(read_events(claims_file(tmp_path, rows), spec), spec)
+    assert events["claim_id"].tolist() == ["0101", "0102", "0103"]
+    assert events["policy_no"].tolist() == ["007", "007", "7"]  # two policies, as online
+    assert events["garage"].tolist() == ["12", "12", "13"]
+
+
 def test_a_missing_column_names_the_spec_key(tmp_path):
     spec = parse_spec(CLAIMS.replace("{column: vehicle}", "{column: model}"))
     with pytest.raises(DataValidationError, match=r"'model' \(categorical.0.column\)"):
@@ -183,6 +276,27 @@ def test_a_draft_validates_and_leaves_out_leaks_and_clock_columns():
     assert {e.column for e in spec.entities} == {c.CUSTOMER_ID, c.TERMINAL_ID}
     assert "SCENARIO" not in spec.raw_columns() and "SECONDS" not in spec.raw_columns()
     assert "SCENARIO" in text and "label leak" in text
+    assert spec.event_id.type == "int" and {e.type for e in spec.entities} == {"int"}
+
+
+def test_a_draft_declares_text_ids_and_entities_as_str_and_numbers_as_int():
+    tx = make_transactions(
+        [
+            (f"2018-04-{1 + i % 20:02d} 10:00:00", i % 30, i % 50, 10.0 + i, int(i % 7 == 0))
+            for i in range(300)
+        ]
+    )
+    tx[c.TRANSACTION_ID] = "T-" + tx[c.TRANSACTION_ID].astype(str)
+    tx[c.CUSTOMER_ID] = "C" + tx[c.CUSTOMER_ID].astype(str)
+    text = draft_spec(tx, "drafted")
+    spec = parse_spec(text)
+    assert spec.event_id.column == c.TRANSACTION_ID and spec.event_id.type == "str"
+    types = {e.column: e.type for e in spec.entities}
+    assert types == {c.CUSTOMER_ID: "str", c.TERMINAL_ID: "int"}
+    assert f"column: {c.CUSTOMER_ID}\n  type: str" in text
+    assert f"column: {c.TERMINAL_ID}\n  type: int" in text
+    events = prepare_events(tx, spec)  # the draft reads the same file
+    assert events[c.CUSTOMER_ID].iloc[0].startswith("C") and events[c.TERMINAL_ID].dtype == np.int64
 
 
 def test_settings_read_the_spec_once_with_its_label_delay_unless_the_setting_is_given(tmp_path):

@@ -2,29 +2,42 @@
 
 :func:`read_events` applies the spec's reading options (format, separator, decimal, encoding,
 renames); :func:`prepare_events` checks every role and column the spec declares and returns
-the rows the offline engine expects (naive event times, 0/1 labels, ids and entities without
-nulls, numbers within their bounds), sorted by time then event id. Every error names the
-column and the spec key that declared it, with counts, values and rows.
+the rows the offline engine expects (naive event times, 0/1 labels, ids and entities of their
+declared type without nulls, numbers within their bounds), sorted by time then event id. Every
+error names the column and the spec key that declared it, with counts, values and rows.
+
+Keys (the event id and entities) follow their declared ``type``, as the scoring API does:
+``int`` gives int64 and refuses anything that is not a whole number; ``str`` gives Python
+strings, numbers becoming their text (``123`` and ``123.0`` both give ``"123"``; a CSV column
+declared str is read as text, so ``00123`` stays ``"00123"``).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
+from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
 from fraudops.contract import DataValidationError, parse_iso_times, problem_message
 from fraudops.sources import DataSourceError
-from fraudops.spec.model import DatasetSpec, Numeric, format_duration
+from fraudops.spec.model import DatasetSpec, KeyType, Numeric, format_duration
 
 #: The category that missing categorical values are given.
 MISSING_CATEGORY = "(missing)"
+#: Text that is read as an int key: a plain decimal whole number of at most 18 digits (within
+#: int64), no sign but ``-``, no leading zero (``007`` would merge with ``7``), no spaces.
+_INT_TEXT: Final = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 
 
 def read_events(path: Path, spec: DatasetSpec) -> pd.DataFrame:
     """Read a Parquet or CSV file (or a folder of Parquet files) as the spec says.
+
+    A CSV column that the spec declares as keys of ``type: str`` is read as text (``00123``
+    stays ``00123``); every other column is typed by the reader.
 
     Returns:
         The file's rows × its columns, renamed by ``reading.rename``; not yet validated.
@@ -55,7 +68,11 @@ def read_events(path: Path, spec: DatasetSpec) -> pd.DataFrame:
         try:
             if kind == "csv":
                 frame = pd.read_csv(
-                    path, sep=reading.sep, decimal=reading.decimal, encoding=reading.encoding
+                    path,
+                    sep=reading.sep,
+                    decimal=reading.decimal,
+                    encoding=reading.encoding,
+                    dtype=_text_columns(spec),
                 )
             else:
                 frame = pd.read_parquet(path)
@@ -68,6 +85,26 @@ def read_events(path: Path, spec: DatasetSpec) -> pd.DataFrame:
             f"found {list(frame.columns)}"
         )
     return frame.rename(columns=dict(reading.rename))
+
+
+def _key_types(spec: DatasetSpec) -> dict[str, KeyType]:
+    """Key column (as the spec names it) -> its declared type; the event id first."""
+    types: dict[str, KeyType] = {}
+    if spec.event_id.generate is None:
+        types[spec.event_id.column] = spec.event_id.type
+    for entity in spec.entities:
+        types.setdefault(entity.column, entity.type)
+    return types
+
+
+def _text_columns(spec: DatasetSpec) -> dict[str, type[str]]:
+    """File column -> ``str`` for the key columns declared ``type: str`` (for ``read_csv``)."""
+    renamed = {new: old for old, new in spec.reading.rename.items()}
+    return {
+        renamed.get(column, column): str
+        for column, kind in _key_types(spec).items()
+        if kind == "str"
+    }
 
 
 def _roles(spec: DatasetSpec, require_label: bool) -> dict[str, str]:
@@ -99,16 +136,21 @@ def prepare_events(
 
     Returns:
         n rows × the spec's columns: the event id (generated 0..n-1 in file order when the spec
-        says so; ints or strings), naive ``datetime64[ns]`` event times, the label as int8 0/1,
-        entities as read, numeric columns as float64, categoricals as strings (missing values
-        become ``"(missing)"``); sorted by time, then event id.
+        says so) and the entities as their declared type (``int``: int64; ``str``: object
+        column of Python str, whole numbers written without a decimal part), naive
+        ``datetime64[ns]`` event times, the label as int8 0/1, numeric columns as float64,
+        categoricals as strings (missing values become ``"(missing)"``); sorted by time, then
+        event id.
 
     Raises:
-        DataValidationError: no rows, a missing column, missing or unparseable values, a
-            duplicated event id, a number outside its bounds or not finite, a label that is
-            not binary; each problem names the column, the spec key, the count, values and rows.
+        DataValidationError: no rows, a missing column, missing or unparseable values, a key
+            declared ``type: int`` with values that are not whole numbers in int64 (text, or
+            fractions; the message says to declare ``type: str``), a duplicated event id, a
+            number outside its bounds or not finite, a label that is not binary; each problem
+            names the column, the spec key, the count, values and rows.
     """
     roles = _roles(spec, require_label)
+    key_types = _key_types(spec)
     if len(frame) == 0:
         raise DataValidationError(f"events: the data has no rows (columns: {list(frame.columns)})")
     missing = [f"{column!r} ({key})" for column, key in roles.items() if column not in frame]
@@ -139,7 +181,7 @@ def prepare_events(
         elif key.startswith("numeric"):
             value = _numbers(raw, spec.numeric[int(key.split(".")[1])], column, key, problems)
         else:
-            value = _keys(raw, column, key, problems)
+            value = _keys(raw, key_types[column], column, key, problems)
         if value is not None:
             out[column] = value
     if problems:
@@ -158,17 +200,98 @@ def prepare_events(
     return events.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def _keys(raw: pd.Series, column: str, key: str, problems: list[str]) -> pd.Series | None:
-    """Ids and entity keys: whole numbers as int64, anything else as strings."""
-    if is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+def _keys(
+    raw: pd.Series, kind: KeyType, column: str, key: str, problems: list[str]
+) -> pd.Series | None:
+    """Ids and entity keys (no missing values) as their declared type.
+
+    ``int``: int64 (see :func:`int_keys`); values that are not whole numbers are reported in
+    ``problems`` and None is returned. ``str``: see :func:`key_text`.
+    """
+    if kind == "str":
+        return key_text(raw)
+    ints, ok = int_keys(raw)
+    if not ok.all():
+        what = (
+            f"({key}) is declared `{key.removesuffix('column')}type: int` but has values that "
+            "are not whole numbers (int64); declare `type: str` for text keys"
+        )
+        problems.append(problem_message(column, what, ~ok, raw))
+        return None
+    return pd.Series(ints, index=raw.index)
+
+
+def int_keys(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Keys read as ``int``: (int64 values, True where the value is one), one per row.
+
+    Whole numbers within int64 (ints, whole floats) are, and so is text written as a plain
+    whole number of at most 18 digits (``-12``; not ``012``, which would merge with ``12``, nor
+    ``+12``, ``12.0`` or `` 12``). Booleans, fractions, NaN, infinities and other text are not
+    (their int64 value is 0).
+    """
+    n = len(raw)
+    if is_bool_dtype(raw):
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    if raw.dtype.kind == "i":
+        return raw.to_numpy(dtype=np.int64), np.ones(n, dtype=bool)
+    if raw.dtype.kind == "u":
+        values = raw.to_numpy()
+        ok = values < np.uint64(2**63)
+        return np.where(ok, values, 0).astype(np.int64), ok
+    if raw.dtype.kind == "f":
         numbers = raw.to_numpy(dtype=np.float64)
-        fractional = ~np.isfinite(numbers) | (numbers != np.floor(numbers))
-        if fractional.any():
-            what = f"({key}) has values that are not whole numbers"
-            problems.append(problem_message(column, what, fractional, raw))
-            return None
-        return raw.astype(np.int64)
-    return raw.astype("string").astype(object)
+        ok = _whole(numbers)
+        return np.where(ok, numbers, 0.0).astype(np.int64), ok
+    ints = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    for i, value in enumerate(raw.to_numpy(dtype=object)):
+        whole = _int_key(value)
+        if whole is not None:
+            ints[i], ok[i] = whole, True
+    return ints, ok
+
+
+def key_text(raw: pd.Series) -> pd.Series:
+    """Keys as an object column of Python str, for ``type: str``.
+
+    Whole numbers become their digits (``123`` and ``123.0`` -> ``"123"``), anything else
+    ``str(value)`` (``1.5`` -> ``"1.5"``, text as it is).
+    """
+    if raw.dtype.kind == "f":
+        numbers = raw.to_numpy(dtype=np.float64)
+        whole = _whole(numbers)
+        text = raw.astype(str).to_numpy(dtype=object)
+        text[whole] = [str(v) for v in numbers[whole].astype(np.int64).tolist()]
+        return pd.Series(text, index=raw.index, dtype=object)
+    if raw.dtype.kind in "iub" or pd.api.types.infer_dtype(raw, skipna=False) == "string":
+        return raw.astype(str).astype(object)
+    return pd.Series([_text(v) for v in raw.to_numpy(dtype=object)], index=raw.index, dtype=object)
+
+
+def _whole(numbers: np.ndarray) -> np.ndarray:
+    """Finite whole numbers within int64 (NaN: False)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(numbers) & (numbers == np.floor(numbers)) & (np.abs(numbers) < 2.0**63)
+
+
+def _int_key(value: object) -> int | None:
+    """One value of a non-numeric column as an int key, None when it is not one."""
+    if isinstance(value, str):
+        return int(value) if _INT_TEXT.fullmatch(value) else None
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value) if -(2**63) <= value < 2**63 else None
+    if isinstance(value, (float, np.floating)) and _whole(np.array([value]))[0]:
+        return int(value)
+    return None
+
+
+def _text(value: object) -> str:
+    """One key as text: whole floats without their decimal part."""
+    if isinstance(value, (float, np.floating)) and _whole(np.array([value]))[0]:
+        return str(int(value))
+    return str(value)
 
 
 def _times(raw: pd.Series, spec: DatasetSpec, column: str, problems: list[str]) -> pd.Series | None:

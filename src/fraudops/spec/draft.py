@@ -4,7 +4,10 @@ Heuristics, each stated in the YAML it writes: the event id is a column whose va
 distinct (else row order); the event time is a datetime column, or text that parses as ISO 8601;
 the label is a two-valued column named like fraud/label/target/class; entities are id-like
 columns (names with id, card, customer, account, merchant, terminal, device, ip, policy) whose
-values repeat; numbers with more than 20 distinct values are numeric (the amount: a name with
+values repeat; the event id and each entity get ``type: int`` when every value is a whole number
+(as :func:`fraudops.spec.data.int_keys` reads them: ints, whole floats, text such as ``123``
+but not ``0123``), ``type: str`` otherwise; the type is always written, to be read and checked.
+Numbers with more than 20 distinct values are numeric (the amount: a name with
 amount/amt/value/price), other low-cardinality columns are categorical. Numeric bounds: min 0
 when no value is negative, max ten times the largest value seen, rounded up to a power of ten.
 Left out (with the reason in the header): columns that follow the event time (correlation above
@@ -24,7 +27,8 @@ import yaml
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
 from fraudops.contract import parse_iso_times
-from fraudops.spec.model import DatasetSpec, Reading
+from fraudops.spec.data import int_keys
+from fraudops.spec.model import DatasetSpec, KeyType, Reading
 
 _ENTITY = re.compile(
     r"(id|card|customer|client|account|merchant|terminal|device|ip|policy|user)", re.IGNORECASE
@@ -95,7 +99,11 @@ def draft_spec(frame: pd.DataFrame, name: str, reading: Reading | None = None) -
         c for c in columns if c not in {time, label} and frame[c].is_unique and _ENTITY.search(c)
     ]
     event_id = unique[0] if unique else None
-    roles["event_id"] = {"column": event_id} if event_id else {"generate": "row_order"}
+    roles["event_id"] = (
+        {"column": event_id, "type": _key_type(frame[event_id])}
+        if event_id
+        else {"generate": "row_order"}
+    )
 
     entities, numeric, categorical = [], [], []
     amount = None
@@ -107,6 +115,8 @@ def draft_spec(frame: pd.DataFrame, name: str, reading: Reading | None = None) -
         role = "ignored"
         if column in {time, label, event_id}:
             role = {time: "event time", label: "label", event_id: "event id"}[column]
+            if column == event_id:
+                role += f" (type {roles['event_id']['type']})"
         elif _gives_label_away(series, fraud):
             role = "LEFT OUT: each value has only frauds or only genuine rows (label leak?)"
         elif is_numeric_dtype(series) and _follows(series, clock):
@@ -116,8 +126,11 @@ def draft_spec(frame: pd.DataFrame, name: str, reading: Reading | None = None) -
             and 1 < distinct < max(n, 2)
             and (not is_numeric_dtype(series) or str(series.dtype).startswith("int"))
         ):
-            role = "entity"
-            entities.append({"name": _identifier(column), "column": column, "pii": True})
+            kind = _key_type(series)
+            role = f"entity (type {kind})"
+            entities.append(
+                {"name": _identifier(column), "column": column, "type": kind, "pii": True}
+            )
         elif is_numeric_dtype(series) and not is_bool_dtype(series) and distinct > 20:
             role = "numeric"
             numeric.append(
@@ -170,6 +183,12 @@ def draft_spec(frame: pd.DataFrame, name: str, reading: Reading | None = None) -
         ]
     )
     return header + "\n" + yaml.safe_dump(roles, sort_keys=False, allow_unicode=True)
+
+
+def _key_type(series: pd.Series) -> KeyType:
+    """``int`` when every present value is read as an int key, ``str`` otherwise."""
+    present = series.dropna()
+    return "int" if len(present) and bool(int_keys(present)[1].all()) else "str"
 
 
 def _clock(times: pd.Series) -> pd.Series:

@@ -6,6 +6,10 @@ default spec (``handbook.yaml`` beside this module).
 
 Durations are written as ``<whole number><unit>`` with unit ``s``, ``m`` (minutes), ``h``,
 ``d`` or ``w``: ``30m``, ``1h``, ``7d``. They are held as whole seconds.
+
+The event id and every entity key declare their type (:data:`KeyType`, ``int`` by default), so
+that the offline events and the scoring API's request fields agree: a file whose keys look
+numeric would otherwise give int keys offline and string keys online.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,7 +25,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -68,6 +74,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: The JSON/Python type of the event id and of an entity key: ``int`` (whole numbers, held as
+#: int64) or ``str`` (text; numbers in the file are read as their text).
+KeyType = Literal["int", "str"]
+#: The type a key has when its spec does not say.
+DEFAULT_KEY_TYPE: Final[KeyType] = "int"
+_KEY_TYPE_DESCRIPTION: Final = (
+    "int: whole numbers (int64); str: text, numbers in the file are read as their text"
+)
+
+
+class _Keyed(_Strict):
+    """A column holding keys of a declared :data:`KeyType` (its ``type`` field).
+
+    ``type: int`` is left out when dumped (it is the default, and reading the dump gives it
+    back), so a spec written before keys had a type keeps its ``spec_sha256`` and the versions
+    registered with it stay usable; ``type: str`` is always written.
+    """
+
+    @model_serializer(mode="wrap")
+    def _omit_default_type(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("type") == DEFAULT_KEY_TYPE:
+            del data["type"]
+        return data
+
+
 class Reading(_Strict):
     """How to read the file: format (from the suffix when omitted), CSV options, renames."""
 
@@ -80,11 +112,26 @@ class Reading(_Strict):
     )
 
 
-class EventId(_Strict):
-    """The event id: a column (int or string, unique), or generated from the file's row order."""
+class EventId(_Keyed):
+    """The event id: a unique column of ``type`` int or str, or generated from the row order.
+
+    Generated ids number the file's rows 0..n-1 (int64), so ``generate`` needs ``type: int``.
+
+    Raises (on construction): ``generate: row_order`` with ``type: str``.
+    """
 
     column: str = "event_id"
+    type: KeyType = Field(DEFAULT_KEY_TYPE, description=_KEY_TYPE_DESCRIPTION)
     generate: Literal["row_order"] | None = None
+
+    @model_validator(mode="after")
+    def _generated_ids_are_ints(self) -> EventId:
+        if self.generate is not None and self.type != "int":
+            raise ValueError(
+                f"`generate: {self.generate}` numbers the rows 0..n-1 (int): remove "
+                f"`type: {self.type}`, or name the id column instead of generating it"
+            )
+        return self
 
 
 class EventTime(_Strict):
@@ -106,11 +153,15 @@ class Label(_Strict):
     delay: Duration = Field(7 * 86_400, description="Labels younger than this are unknown.")
 
 
-class Entity(_Strict):
-    """A key column whose events are aggregated (card, merchant, device, account, IP...)."""
+class Entity(_Keyed):
+    """A key column whose events are aggregated (card, merchant, device, account, IP...).
+
+    Its values are of ``type`` int (whole numbers, int64) or str (text); see :data:`KeyType`.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     column: str
+    type: KeyType = Field(DEFAULT_KEY_TYPE, description=_KEY_TYPE_DESCRIPTION)
     pii: bool = Field(True, description="Only keyed hashes of it leave the service.")
 
 
@@ -259,7 +310,9 @@ class DatasetSpec(_Strict):
 
     Raises (on construction, as pydantic's ``ValidationError`` naming the key):
         a duplicated feature or entity name, a feature aggregating an undeclared column, an
-        unknown entity, ``label_rate`` without ``lag: label_delay``, an unparseable duration.
+        unknown entity, ``label_rate`` without ``lag: label_delay``, an unparseable duration,
+        a key ``type`` other than int or str, ``event_id.generate`` with ``type: str``, one
+        column declared as keys of two types (event id and entities).
     """
 
     name: str
@@ -281,6 +334,7 @@ class DatasetSpec(_Strict):
     def _consistent(self) -> DatasetSpec:
         entities = [e.name for e in self.entities]
         _no_repeats("entities", entities)
+        _one_type_per_key_column(self.event_id, self.entities)
         numeric = {n.column for n in self.numeric}
         declared = {*numeric, *(c.column for c in self.categorical)}
         declared |= {e.column for e in self.entities}
@@ -357,6 +411,20 @@ class DatasetSpec(_Strict):
             for agg in self.aggregations
         ]
         return max(reaches, default=0)
+
+
+def _one_type_per_key_column(event_id: EventId, entities: list[Entity]) -> None:
+    """Raise ValueError when one column is declared as keys of two types."""
+    seen: dict[str, tuple[str, str]] = {}
+    if event_id.generate is None:
+        seen[event_id.column] = ("event_id", event_id.type)
+    for i, entity in enumerate(entities):
+        first = seen.setdefault(entity.column, (f"entities.{i}", entity.type))
+        if first[1] != entity.type:
+            raise ValueError(
+                f"entities.{i}.type: column {entity.column!r} is declared `type: {entity.type}` "
+                f"here and `type: {first[1]}` in {first[0]}; give it one type"
+            )
 
 
 def _no_repeats(key: str, names: list[str]) -> None:
