@@ -26,7 +26,7 @@ import json
 import re
 from typing import Any
 
-from fraudops.api_models import ErrorOut
+from fraudops.api_models import ErrorOut, SpecApi
 from services.middleware import GUARDED
 
 SECURITY_SCHEME = "bearerAuth"
@@ -86,13 +86,15 @@ RESPONSES: dict[tuple[str, str], dict[str, str]] = {
     ("get", "/metrics"): {},
 }
 
-DESCRIPTION = """Fraud scoring of raw card transactions with the registry's `@champion` model.
+DESCRIPTION = """Fraud scoring of raw events with the registry's `@champion` model.
 
-Request bodies are JSON (`Content-Type: application/json`) with strict types: ids are JSON
-integers, amounts JSON numbers, times ISO 8601 strings, `is_fraud` true/false (or 1/0); a
-value of another type is not converted but refused with 422. Every error answer is a JSON
-object `{"error": "..."}`. With `FRAUDOPS_API_TOKEN` set, `/score`, `/score_batch` and
-`/feedback` need `Authorization: Bearer <token>`."""
+The request and answer models come from the service's dataset spec (FRAUDOPS_DATASET_SPEC; the
+default is the handbook's card transactions). Request bodies are JSON (`Content-Type:
+application/json`) with strict types: ids and entity keys are JSON integers or strings as the
+spec declares them, numbers JSON numbers within the spec's bounds, times ISO 8601 strings,
+`is_fraud` true/false (or 1/0); a value of another type is not converted but refused with 422.
+Every error answer is a JSON object `{"error": "..."}`. With `FRAUDOPS_API_TOKEN` set,
+`/score`, `/score_batch` and `/feedback` need `Authorization: Bearer <token>`."""
 
 
 def _refs(node: Any) -> set[str]:
@@ -115,13 +117,51 @@ def _used_schemas(spec: dict[str, Any]) -> set[str]:
     return used
 
 
-def document(generated: dict[str, Any]) -> dict[str, Any]:
-    """The served OpenAPI document: ``generated`` (BentoML's, as a dict) rewritten.
+#: (method, path) → (request schema, answer schema) of the dataset spec's models: ``"X"`` is a
+#: model, ``"X[]"`` a non-empty list of them, None leaves BentoML's schema.
+BODIES: dict[tuple[str, str], tuple[str | None, str | None]] = {
+    ("post", "/score"): ("transaction", "score"),
+    ("post", "/score_batch"): ("transaction[]", "score[]"),
+    ("post", "/feedback"): ("label[]", None),
+}
+
+
+def _schema(kind: str, api: SpecApi, schemas: dict[str, Any]) -> dict[str, Any]:
+    """A reference to the spec model ``kind`` (added to ``schemas``), or a list of them."""
+    many = kind.endswith("[]")
+    model = getattr(api, kind.removesuffix("[]"))
+    body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in body.pop("$defs", {}).items():
+        schemas[name] = definition
+    schemas[model.__name__] = body
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"type": "array", "minItems": 1, "items": ref} if many else ref
+
+
+def _bodies(spec: dict[str, Any], api: SpecApi) -> None:
+    """Put the dataset spec's request and answer models in place of BentoML's open objects
+    (the API methods take JSON objects and validate them with these models)."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for (method, path), (request, answer) in BODIES.items():
+        operation = spec["paths"][path][method]
+        if request:
+            content = operation["requestBody"]["content"]["application/json"]
+            content["schema"] = {**_schema(request, api, schemas), "root_input": True}
+        if answer:
+            answers = {str(status): body for status, body in operation["responses"].items()}
+            content = answers["200"]["content"]["application/json"]
+            content["schema"] = _schema(answer, api, schemas)
+
+
+def document(generated: dict[str, Any], api: SpecApi) -> dict[str, Any]:
+    """The served OpenAPI document: ``generated`` (BentoML's, as a dict) rewritten, with the
+    request and answer models of the service's dataset spec (``api``).
 
     Raises KeyError if the generated spec has an operation :data:`RESPONSES` does not list, so
     that a new endpoint cannot be served with BentoML's untrue answers.
     """
     spec = copy.deepcopy(generated)
+    _bodies(spec, api)
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             errors = RESPONSES[(method, path)]

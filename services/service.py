@@ -8,7 +8,6 @@ Thin: request models come from :mod:`fraudops.api_models`, all logic from
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 import threading
 import time
@@ -19,12 +18,15 @@ import bentoml
 from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from fraudops.api_models import FeedbackOut, LabelIn, ScoreOut, TransactionIn
+from fraudops.api_models import FeedbackOut, spec_api
 from fraudops.settings import Settings
-from services.middleware import GuardMiddleware
+from services.middleware import GuardMiddleware, validation_message
 from services.openapi import document
+
+#: A request body before the dataset spec's model validates it (in the API method).
+Body = dict[str, Any]
 
 info_app = FastAPI(title="fraudops model info", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -33,6 +35,25 @@ class BatchTooLarge(BentoMLException):
     """A batch holds more rows than ``FRAUDOPS_MAX_BATCH_ROWS``."""
 
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class Invalid(BentoMLException):
+    """A request the dataset spec's model refuses; the message names each field."""
+
+    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+def validated(model: type[BaseModel], body: Any, where: str) -> list[BaseModel]:
+    """``body`` (a list of objects) validated by ``model``, each object strictly.
+
+    Raises:
+        Invalid: naming each failing field where it is (``transactions[3].tx_amount``).
+    """
+    try:
+        return TypeAdapter(list[model]).validate_python(body)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        errors = exc.errors(include_context=False, include_input=False, include_url=False)
+        raise Invalid(validation_message(list(errors), where) or str(exc)) from None
 
 
 class Refused(BentoMLException):
@@ -121,7 +142,9 @@ class FraudService:
         for key, value in _REGISTRY_HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
         self.settings = Settings()
+        self.api = spec_api(self.settings.spec)
         self.scorer = Scorer.start(self.settings)
+        self._openapi: dict[str, Any] | None = None
         self.metrics = _metrics()
         self._stop = threading.Event()
         self._refresh_gauges()
@@ -131,7 +154,7 @@ class FraudService:
         stats = self.scorer
         if stats.champion is not None:
             self.metrics["version"].set(float(stats.champion.version))
-        size = stats.online.store.size()
+        size = stats.online.size()
         self.metrics["state"].set(size.get("events", size.get("keys", 0)))
         self.metrics["log_buffered"].set(stats.predictions.buffered_rows)
         self.metrics["log_dropped"].set(stats.predictions.dropped_rows)
@@ -145,17 +168,19 @@ class FraudService:
     def __is_ready__(self) -> bool:
         return self.scorer.ready and self.scorer.state_ready()
 
-    def _score(
-        self, transactions: list[TransactionIn], started: float, *, batch: bool
-    ) -> list[ScoreOut]:
-        from fraudops.online import EventRefused
+    def _score(self, bodies: list[Body], started: float, *, batch: bool) -> list[dict[str, Any]]:
+        from fraudops.streaming.clock import EventRefused
 
+        where = "transactions" if batch else ""
+        requests = validated(self.api.transaction, bodies, where)
+        if not batch:
+            requests = requests[:1]
         if not self.scorer.ready:
             raise NotReady("no @champion model is loaded yet; train one with `fraudops train`")
         try:
-            rows = self.scorer.score([t.to_transaction() for t in transactions], started)
+            rows = self.scorer.score([self.api.event(r) for r in requests], started)
         except EventRefused as exc:  # nothing of the request entered the state or the log
-            self.metrics["refused"].labels(reason=exc.reason).inc(len(transactions))
+            self.metrics["refused"].labels(reason=exc.reason).inc(len(requests))
             where = f"transactions[{exc.index}]." if batch else ""
             raise Refused(
                 f"{where}{exc}" + ("; the whole batch is refused" if batch else "")
@@ -164,17 +189,20 @@ class FraudService:
         self.metrics["scored"].inc(len(rows))
         if alerts:
             self.metrics["alerts"].inc(alerts)
-        return [ScoreOut(**row) for row in rows]
+        return rows
 
     @bentoml.api(route="/score")
-    def score(self, transaction: TransactionIn, /) -> ScoreOut:
-        """Score one transaction: fraud probability, decision, model version, features used."""
-        return self._score([transaction], time.perf_counter(), batch=False)[0]
+    def score(self, transaction: Body, /) -> dict[str, Any]:
+        """Score one transaction: fraud probability, decision, model version, features used.
+
+        The body is the dataset spec's request model (``/docs.json``), validated here."""
+        started = time.perf_counter()
+        return self._score([transaction], started, batch=False)[0]
 
     @bentoml.api(route="/score_batch")
     def score_batch(
-        self, transactions: Annotated[list[TransactionIn], Field(min_length=1)], /
-    ) -> list[ScoreOut]:
+        self, transactions: Annotated[list[Body], Field(min_length=1)], /
+    ) -> list[dict[str, Any]]:
         """Score up to ``FRAUDOPS_MAX_BATCH_ROWS`` transactions, in order (time order expected)."""
         started = time.perf_counter()
         if len(transactions) > self.settings.max_batch_rows:
@@ -184,11 +212,16 @@ class FraudService:
         return self._score(transactions, started, batch=True)
 
     @bentoml.api(route="/feedback")
-    def feedback(self, labels: Annotated[list[LabelIn], Field(min_length=1)], /) -> FeedbackOut:
-        """Confirmed labels; they count in terminal risk once older than the label delay."""
+    def feedback(self, labels: Annotated[list[Body], Field(min_length=1)], /) -> FeedbackOut:
+        """Confirmed labels; they count in label-rate features once older than the label delay."""
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        id_field = self.api.id_field
+        rows = validated(self.api.label, labels, "labels")
         accepted = self.scorer.feedback(
-            [(lab.transaction_id, int(lab.is_fraud), lab.label_time or now) for lab in labels]
+            [
+                (getattr(row, id_field), int(row.is_fraud), row.label_time or now)  # type: ignore[attr-defined]
+                for row in rows
+            ]
         )
         self.metrics["feedback"].inc(accepted)
         return FeedbackOut(accepted=accepted)
@@ -205,19 +238,16 @@ class FraudService:
     @info_app.get("/docs.json", include_in_schema=False)
     def openapi_document(self) -> JSONResponse:
         """The OpenAPI document (served instead of BentoML's: mounted routes come first)."""
-        return JSONResponse(_openapi_document())
+        if self._openapi is None:  # built once, from BentoML's spec and the dataset spec's
+            generated = FraudService.openapi_spec.asdict()  # type: ignore[attr-defined]
+            self._openapi = document(generated, self.api)
+        return JSONResponse(self._openapi)
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         """Flush the prediction and label logs: nothing scored is lost on a clean stop."""
         self._stop.set()
         self.scorer.close()
-
-
-@functools.cache
-def _openapi_document() -> dict[str, Any]:
-    """BentoML's generated spec, rewritten by :func:`services.openapi.document` (once)."""
-    return document(FraudService.openapi_spec.asdict())  # type: ignore[attr-defined]
 
 
 FraudService.add_asgi_middleware(GuardMiddleware)  # type: ignore[attr-defined]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import (
@@ -43,11 +44,13 @@ from pydantic import (
     Field,
     JsonValue,
     WithJsonSchema,
+    create_model,
 )
 from pydantic_core import PydanticCustomError
 
 from fraudops import contract as c
-from fraudops.online import Transaction
+from fraudops.spec import format_duration, spec_sha256
+from fraudops.spec.model import DatasetSpec, Numeric
 
 #: Bounds of the contract's int64 ids.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -158,43 +161,276 @@ Label = Annotated[
 ]
 Time = Annotated[dt.datetime, BeforeValidator(_iso_date_time), AfterValidator(_naive_utc_in_range)]
 
+#: Longest text id, entity key or category accepted (characters).
+MAX_TEXT = 256
+
+
+def _strict_text(value: Any) -> Any:
+    """A JSON string, unchanged; a number, boolean or other value is refused."""
+    if isinstance(value, str):
+        return value
+    raise PydanticCustomError(
+        "string_type", "Input should be a JSON string, not {kind}", {"kind": _json_kind(value)}
+    )
+
+
+def _category(value: Any) -> Any:
+    """A JSON string, or an integer code read as its text (as the training data reads it)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _strict_text(value)
+
+
+Text = Annotated[
+    str, Field(strict=True, min_length=1, max_length=MAX_TEXT), BeforeValidator(_strict_text)
+]
+Category = Annotated[
+    str,
+    Field(strict=True, max_length=MAX_TEXT),
+    BeforeValidator(_category),
+    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": MAX_TEXT}, {"type": "integer"}]}),
+]
+
+EXAMPLE_TIME = "2018-10-01T10:15:00"
 EXAMPLE_TRANSACTION: dict[str, JsonValue] = {
     "transaction_id": 1754155,
-    "tx_datetime": "2018-10-01T10:15:00",
+    "tx_datetime": EXAMPLE_TIME,
     "customer_id": 1234,
     "terminal_id": 5678,
     "tx_amount": 57.16,
 }
 
 
-class TransactionIn(BaseModel):
-    """One raw transaction, as the payment system has it."""
+def api_field(column: str) -> str:
+    """The request field of a spec column: the name in lower case (``TX_AMOUNT``: ``tx_amount``)."""
+    return column.lower()
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": EXAMPLE_TRANSACTION})
 
-    transaction_id: Id = Field(description="Unique id of the transaction: a JSON integer.")
-    tx_datetime: Time = Field(
-        description="Time of the transaction, an ISO 8601 date and time string; a time-zone "
-        "offset is converted to UTC. "
-        "From 1970-01-01 to one day from now, and at most FRAUDOPS_MAX_EVENT_SKEW_SECONDS (one "
-        "day) plus the wall time since it moved ahead of the newest accepted transaction time."
-    )
-    customer_id: Id = Field(description="Card (customer) id; logged only as a keyed hash.")
-    terminal_id: Id = Field(description="Terminal (point of sale) id; logged only as a hash.")
-    tx_amount: Amount = Field(description="Amount, currency units: a JSON number.")
+def _key_type(kind: str) -> Any:
+    return Id if kind == "int" else Text
 
-    def to_transaction(self) -> Transaction:
-        return Transaction(
-            self.transaction_id,
-            self.tx_datetime,
-            self.customer_id,
-            self.terminal_id,
-            self.tx_amount,
+
+def _number(numeric: Numeric) -> Any:
+    """A strict, finite JSON number within the column's bounds (and the exact sums' bound)."""
+    upper = MAX_AMOUNT if numeric.max is None else min(numeric.max, MAX_AMOUNT)
+    lower = -MAX_AMOUNT if numeric.min is None else max(numeric.min, -MAX_AMOUNT)
+    return Annotated[
+        float,
+        Field(strict=True, ge=lower, le=upper, allow_inf_nan=False),
+        BeforeValidator(_strict_number),
+    ]
+
+
+def _steps(spec: DatasetSpec) -> Any:
+    """A step index (JSON number >= 0) read as its time: origin + steps × unit, naive UTC."""
+    origin = dt.datetime.fromisoformat(spec.event_time.origin)
+    unit = dt.timedelta(seconds=spec.event_time.unit or 1)
+
+    def to_time(value: Any) -> Any:
+        steps = _strict_number(value)
+        if not 0 <= steps <= 2**40 or steps != steps:
+            raise PydanticCustomError("float_type", "Input should be a step index >= 0")
+        return origin + unit * steps
+
+    return Annotated[
+        dt.datetime,
+        BeforeValidator(to_time),
+        AfterValidator(_naive_utc_in_range),
+        WithJsonSchema({"type": "number", "minimum": 0}),
+    ]
+
+
+def _example(spec: DatasetSpec) -> dict[str, JsonValue]:
+    """A request example of ``spec``: the handbook's own, or one built from the roles."""
+    example: dict[str, JsonValue] = {
+        api_field(spec.event_id.column): 1754155 if spec.event_id.type == "int" else "tx-1754155"
+    }
+    example[api_field(spec.event_time.column)] = 0 if spec.event_time.unit else EXAMPLE_TIME
+    for i, entity in enumerate(spec.entities):
+        example[api_field(entity.column)] = (
+            1234 + i if entity.type == "int" else f"{entity.name}-{1234 + i}"
         )
+    for numeric in spec.numeric:
+        low = numeric.min if numeric.min is not None else 0.0
+        high = numeric.max if numeric.max is not None else MAX_AMOUNT
+        example[api_field(numeric.column)] = min(max(57.16, low), high)
+    for categorical in spec.categorical:
+        example[api_field(categorical.column)] = "example"
+    names = list(example)
+    return EXAMPLE_TRANSACTION if set(names) == set(EXAMPLE_TRANSACTION) else example
 
 
-#: Contract column → API field: the API is the contract's raw columns in lower case.
-API_FIELDS = {column: column.lower() for column in c.RAW_COLUMNS}
+def _transaction_model(spec: DatasetSpec) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    event_id = spec.event_id.column
+    fields[api_field(event_id)] = (
+        _key_type(spec.event_id.type),
+        Field(description=f"Unique id of the event ({event_id}), for retries and labels."),
+    )
+    time = spec.event_time
+    when = (
+        f"Step index ({time.column}): steps of {format_duration(time.unit)} from {time.origin}."
+        if time.unit
+        else f"Time ({time.column}), an ISO 8601 date and time string; an offset is converted "
+        "to UTC."
+    )
+    fields[api_field(time.column)] = (
+        _steps(spec) if time.unit else Time,
+        Field(
+            description=when + " From 1970-01-01 to one day from now, and at most "
+            "FRAUDOPS_MAX_EVENT_SKEW_SECONDS (one day) plus the wall time since it moved ahead "
+            "of the newest accepted time."
+        ),
+    )
+    for entity in spec.entities:
+        logged = "logged only as a keyed hash" if entity.pii else "logged as is"
+        fields.setdefault(
+            api_field(entity.column),
+            (
+                _key_type(entity.type),
+                Field(description=f"{entity.name} key ({entity.column}); {logged}."),
+            ),
+        )
+    for numeric in spec.numeric:
+        fields.setdefault(
+            api_field(numeric.column),
+            (_number(numeric), Field(description=f"{numeric.column}: a JSON number.")),
+        )
+    for categorical in spec.categorical:
+        fields.setdefault(
+            api_field(categorical.column),
+            (
+                Category,
+                Field(
+                    description=f"{categorical.column}: a category (text or integer code); "
+                    "one unseen in training is scored as 'other'."
+                ),
+            ),
+        )
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "TransactionIn",
+        __config__=ConfigDict(
+            extra="forbid", json_schema_extra={"example": _example(spec)}, title="TransactionIn"
+        ),
+        __doc__=f"One event to score ({spec.name} dataset spec).",
+        **fields,
+    )
+
+
+def _label_model(spec: DatasetSpec) -> type[BaseModel]:
+    id_field = api_field(spec.event_id.column)
+    example = {
+        id_field: _example(spec)[id_field],
+        "is_fraud": True,
+        "label_time": "2018-10-09T08:00:00",
+    }
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "LabelIn",
+        __config__=ConfigDict(
+            extra="forbid", json_schema_extra={"example": example}, title="LabelIn"
+        ),
+        __doc__="A confirmed label, arriving after the label delay.",
+        **{
+            id_field: (_key_type(spec.event_id.type), Field(description="The event's id.")),
+            "is_fraud": (
+                Label,
+                Field(description="Whether it was fraud: true or false (or 1 or 0)."),
+            ),
+            "label_time": (
+                Time | None,
+                Field(
+                    None,
+                    description="When the label was confirmed (UTC; default: when it is received).",
+                ),
+            ),
+        },
+    )
+
+
+def _score_model(spec: DatasetSpec) -> type[BaseModel]:
+    id_field = api_field(spec.event_id.column)
+    example = {**EXAMPLE_SCORE, id_field: _example(spec)[id_field]}
+    if id_field != "transaction_id":
+        example.pop("transaction_id")
+    categorical = bool(spec.categorical_features())
+    value_type: Any = float | str if categorical else float
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "ScoreOut",
+        __config__=ConfigDict(json_schema_extra={"example": example}, title="ScoreOut"),
+        __doc__="The score of one event.",
+        **{
+            id_field: (_key_type(spec.event_id.type), ...),
+            "fraud_probability": (float, Field(ge=0, le=1)),
+            "decision": (
+                str,
+                Field(description="'alert' when fraud_probability >= threshold, else 'pass'."),
+            ),
+            "threshold": (float, Field(description="The champion's threshold.")),
+            "model_name": (str, ...),
+            "model_version": (str, ...),
+            "features": (
+                dict[str, value_type],
+                Field(description="The feature values the model used (categories as text)."),
+            ),
+            "latency_ms": (float, Field(description="Time spent in the service for it.")),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class SpecApi:
+    """The scoring API of one dataset spec: its models and how a request maps to the spec.
+
+    Attributes:
+        spec: the dataset spec.
+        transaction: the request model of one event: the spec's raw columns in lower case
+            (id, time, entities, numeric, categorical), strict types, extra fields forbidden.
+        label: the ``/feedback`` row: the id field, ``is_fraud``, ``label_time``.
+        score: the answer per event: the id field, probability, decision, model, features.
+        id_field: the request field of the event id.
+        time_field: the request field of the event time.
+    """
+
+    spec: DatasetSpec
+    transaction: type[BaseModel]
+    label: type[BaseModel]
+    score: type[BaseModel]
+    id_field: str
+    time_field: str
+
+    def event(self, request: BaseModel) -> dict[str, Any]:
+        """A validated request as the spec's raw columns (column name → value, time naive)."""
+        values = request.__dict__
+        return {column: values[api_field(column)] for column in self.spec.raw_columns()}
+
+
+_BUILT: dict[str, SpecApi] = {}
+
+
+def spec_api(spec: DatasetSpec) -> SpecApi:
+    """The API models of ``spec`` (built once per spec, by its hash).
+
+    For the handbook spec they are today's API, field for field: ``transaction_id``,
+    ``tx_datetime``, ``customer_id``, ``terminal_id``, ``tx_amount``.
+
+    Raises:
+        ValueError: the spec's origin (a step-index event time) is not ISO 8601.
+    """
+    key = spec_sha256(spec)
+    if key not in _BUILT:
+        _BUILT[key] = _build(spec)
+    return _BUILT[key]
+
+
+def _build(spec: DatasetSpec) -> SpecApi:
+    return SpecApi(
+        spec,
+        _transaction_model(spec),
+        _label_model(spec),
+        _score_model(spec),
+        api_field(spec.event_id.column),
+        api_field(spec.event_time.column),
+    )
 
 
 EXAMPLE_SCORE: dict[str, JsonValue] = {
@@ -213,38 +449,6 @@ EXAMPLE_SCORE: dict[str, JsonValue] = {
     },
     "latency_ms": 0.6,
 }
-EXAMPLE_LABEL: dict[str, JsonValue] = {
-    "transaction_id": 1754155,
-    "is_fraud": True,
-    "label_time": "2018-10-09T08:00:00",
-}
-
-
-class ScoreOut(BaseModel):
-    """The score of one transaction."""
-
-    model_config = ConfigDict(json_schema_extra={"example": EXAMPLE_SCORE})
-
-    transaction_id: int
-    fraud_probability: float = Field(ge=0, le=1)
-    decision: str = Field(description="'alert' when fraud_probability >= threshold, else 'pass'.")
-    threshold: float = Field(description="The champion's threshold for the alert budget.")
-    model_name: str
-    model_version: str
-    features: dict[str, float] = Field(description="The feature values the model used.")
-    latency_ms: float = Field(description="Time spent in the service for this request.")
-
-
-class LabelIn(BaseModel):
-    """A confirmed label, arriving after the label delay."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": EXAMPLE_LABEL})
-
-    transaction_id: Id
-    is_fraud: Label = Field(description="Whether it was fraud: true or false (or 1 or 0).")
-    label_time: Time | None = Field(
-        None, description="When the label was confirmed (UTC; default: when it is received)."
-    )
 
 
 class FeedbackOut(BaseModel):

@@ -17,8 +17,6 @@ import pandas as pd
 
 from fraudops import contract as c
 from fraudops import registry
-from fraudops.model import fraud_scores
-from fraudops.model_card import ModelCard
 from fraudops.offline.engine import compute_spec_features
 from fraudops.serving import ALERT, PASS, load_model_version
 from fraudops.settings import Settings
@@ -83,16 +81,9 @@ def score_frame(
     found = registry.resolve_version(registry.client_for(settings), settings.model_name, version)
     registry.require_same_spec(found, spec)
     features = compute_spec_features(events, spec)
-    tags = dict(found.tags)
-    if spec.categorical_features():  # the flat-tree predictor reads numbers only
-        pipeline = registry.load_version(settings.model_name, str(found.version))
-        scores = fraud_scores(pipeline, features)
-        threshold = ModelCard.from_tags(tags).threshold
-        name, number = settings.model_name, str(found.version)
-    else:
-        model = load_model_version(settings, str(found.version), tags)
-        scores = model.predict(features[list(model.features)].to_numpy(dtype=np.float64))
-        threshold, name, number = model.threshold, model.name, model.version
+    model = load_model_version(settings, str(found.version), dict(found.tags))
+    scores = model.predict(features)
+    threshold, name, number = model.threshold, model.name, model.version
     out = pd.concat([events[[roles.event_id, roles.time]], features], axis=1)
     out["fraud_probability"] = scores
     out["decision"] = np.where(scores >= threshold, ALERT, PASS)

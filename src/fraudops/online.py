@@ -65,13 +65,12 @@ import pandas as pd
 
 from fraudops import contract as c
 from fraudops.features import SECONDS_PER_DAY, amount_units, mean_amount
+from fraudops.streaming.clock import CONFLICT, EPOCH, ClockRule, EventRefused
 
-EPOCH = dt.datetime(1970, 1, 1)
 #: Card retention before the skew margin: the widest window, seconds.
 WIDEST_SECONDS = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
 #: Default of ``max_event_skew_seconds``: one day, as the API's tolerance past the server clock.
 DEFAULT_SKEW_SECONDS = SECONDS_PER_DAY
-AHEAD, TOO_OLD, CONFLICT = "ahead", "too_old", "conflict"
 #: Admission modes: check only (nothing written), check then insert, insert without a check.
 Mode = Literal["check", "checked", "trusted"]
 
@@ -87,11 +86,6 @@ def to_seconds(timestamp: dt.datetime | pd.Timestamp) -> int:
     return int((naive(timestamp) - pd.Timestamp(EPOCH)) // pd.Timedelta(seconds=1))
 
 
-def from_seconds(second: int) -> str:
-    """ISO 8601 text (naive UTC) of whole seconds since 1970-01-01."""
-    return (EPOCH + dt.timedelta(seconds=int(second))).isoformat()
-
-
 @dataclass(frozen=True)
 class Transaction:
     """One raw transaction as the service receives it (amount in currency units, ≥ 0)."""
@@ -101,6 +95,27 @@ class Transaction:
     customer_id: int
     terminal_id: int
     tx_amount: float
+
+    @classmethod
+    def from_event(cls, event: Any) -> Transaction:
+        """From the handbook spec's raw columns (column name → value)."""
+        return cls(
+            event[c.TRANSACTION_ID],
+            event[c.TX_DATETIME],
+            event[c.CUSTOMER_ID],
+            event[c.TERMINAL_ID],
+            event[c.TX_AMOUNT],
+        )
+
+    def as_event(self) -> dict[str, Any]:
+        """The handbook spec's raw columns (column name → value), as the scorer takes them."""
+        return {
+            c.TRANSACTION_ID: self.transaction_id,
+            c.TX_DATETIME: self.tx_datetime,
+            c.CUSTOMER_ID: self.customer_id,
+            c.TERMINAL_ID: self.terminal_id,
+            c.TX_AMOUNT: self.tx_amount,
+        }
 
 
 #: (transaction id, card, terminal, second, amount) of one transaction.
@@ -134,62 +149,6 @@ def differing_fields(held: Fingerprint, event: Event) -> list[str]:
     return [name for name, a, b in zip(FINGERPRINT_FIELDS, held, mine, strict=True) if a != b]
 
 
-class EventRefused(ValueError):
-    """The state refused an event of a request; nothing of that request entered the state.
-
-    Attributes:
-        index: position of the refused event in its request (0 for ``/score``).
-        second: its time, whole seconds since 1970-01-01.
-        watermark: the watermark it was checked against (seconds; None only for a
-            :data:`CONFLICT` inside the first batch of an empty state).
-        reason: :data:`AHEAD` (beyond ``W + skew + wall time since W moved``),
-            :data:`TOO_OLD` (at or before ``W - 30 days - skew``) or :data:`CONFLICT` (its
-            transaction id is already in the state, or earlier in the request, with other
-            values: not a retry).
-        skew: ``max_event_skew_seconds``.
-        transaction_id: the event's id (set for :data:`CONFLICT`).
-        differs: for :data:`CONFLICT`, the request fields whose values differ from the held ones.
-    """
-
-    def __init__(
-        self,
-        index: int,
-        second: int,
-        watermark: int | None,
-        reason: str,
-        skew: int,
-        *,
-        transaction_id: int | None = None,
-        differs: Sequence[str] = (),
-    ) -> None:
-        self.index, self.second, self.watermark = index, second, watermark
-        self.reason, self.skew = reason, skew
-        self.transaction_id, self.differs = transaction_id, list(differs)
-        if reason == CONFLICT:
-            # the held values belong to another transaction: name the fields, not the values
-            super().__init__(
-                f"transaction_id {transaction_id} was already scored with other values "
-                f"({', '.join(self.differs) or 'values'} differ); a retry must repeat the "
-                "original transaction exactly, a new transaction needs a new id; refused"
-            )
-            return
-        assert watermark is not None  # the clock refuses only against a watermark
-        if reason == AHEAD:
-            why = (
-                f"is more than {skew} s (max_event_skew_seconds, plus the wall-clock time since "
-                f"the watermark last moved) ahead of the online state's watermark "
-                f"{from_seconds(watermark)}, the newest accepted transaction time"
-            )
-        else:
-            cut = watermark - WIDEST_SECONDS - skew
-            why = (
-                f"is older than the online state's retention: at or before {from_seconds(cut)} "
-                f"({c.MAX_WINDOW_DAYS} days + {skew} s before the watermark "
-                f"{from_seconds(watermark)})"
-            )
-        super().__init__(f"tx_datetime {from_seconds(second)} {why}; refused")
-
-
 def check_events(
     events: Sequence[Event],
     watermark: int | None,
@@ -198,44 +157,21 @@ def check_events(
     skew: int,
     held: Callable[[int], Fingerprint | None],
 ) -> tuple[int | None, int]:
-    """The clock rule and the id rule: (watermark, moved_at) after accepting ``events`` in order.
-
-    Args:
-        events: the request's events, in request order.
-        watermark: newest accepted event time; None for an empty state (the first event sets it).
-        moved_at: wall-clock second (Unix time) at which ``watermark`` last moved.
-        now: the wall-clock second now.
-        skew: how far (seconds, ≥ 0) an event may be ahead of the watermark, on top of the
-            wall-clock time elapsed since it moved.
-        held: the fingerprint the state holds for a transaction id (None: not held).
+    """The clock rule and the id rule (:class:`~fraudops.streaming.clock.ClockRule`, card
+    retention, the handbook's fields): (watermark, moved_at) after accepting ``events``.
 
     Raises:
         EventRefused: at the first event too far ahead, older than the retention, or whose
             id is held (or earlier in ``events``) with another fingerprint.
     """
-    pending: dict[int, Fingerprint] = {}
-    for index, event in enumerate(events):
-        tx_id, second = event[0], event[3]
-        if watermark is not None:
-            if second > watermark + skew + max(0, now - moved_at):
-                raise EventRefused(index, second, watermark, AHEAD, skew)
-            if second <= watermark - WIDEST_SECONDS - skew:
-                raise EventRefused(index, second, watermark, TOO_OLD, skew)
-        known = pending.get(tx_id) or held(tx_id)
-        if known is not None and known != fingerprint(event):
-            raise EventRefused(
-                index,
-                second,
-                watermark,
-                CONFLICT,
-                skew,
-                transaction_id=tx_id,
-                differs=differing_fields(known, event),
-            )
-        pending[tx_id] = known or fingerprint(event)
-        if watermark is None or second > watermark:
-            watermark, moved_at = second, now
-    return watermark, moved_at
+    rule = ClockRule(skew, WIDEST_SECONDS, FINGERPRINT_FIELDS)
+    return rule.check(
+        [(e[0], e[3], fingerprint(e)) for e in events],
+        watermark,
+        moved_at,
+        now,
+        held,  # type: ignore[arg-type]
+    )
 
 
 @dataclass(frozen=True)

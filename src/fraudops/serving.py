@@ -13,30 +13,26 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from fraudops import contract as c
 from fraudops import registry
+from fraudops.api_models import spec_api
 from fraudops.fastpredict import fast_estimator
 from fraudops.features import handbook_spec
 from fraudops.model_card import WINDOW_TAGS, ModelCard, ModelCardError
-from fraudops.online import (
-    MemoryStore,
-    OnlineFeatures,
-    RedisStore,
-    StateStore,
-    Transaction,
-    naive,
-)
+from fraudops.online import OnlineFeatures, RedisStore, Transaction, naive
 from fraudops.predlog import IdHasher, LogWriter, load_or_create_key
 from fraudops.settings import Settings
-from fraudops.sources import load_transactions
 from fraudops.spec import spec_sha256
+from fraudops.spec.data import prepare_events
+from fraudops.spec.model import DatasetSpec
+from fraudops.streaming.state import OnlineState
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +46,31 @@ class ChampionModel:
 
     name: str
     version: str
-    estimator: Any  # the pipeline's final estimator: takes features in ``features`` order
+    estimator: Any  # the pipeline's final estimator, or the whole pipeline with categories
     features: tuple[str, ...]
+    categorical: bool  # the estimator is the pipeline: it takes a frame (categories encoded)
     threshold: float
     tags: dict[str, str]
     card: ModelCard
     loaded_at: dt.datetime
     load_seconds: float
 
-    def predict(self, matrix: np.ndarray) -> np.ndarray:
-        """Fraud probabilities (n values in [0, 1]) for n rows × len(features)."""
+    def predict(self, rows: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
+        """Fraud probabilities (n values in [0, 1]) of n feature rows: dicts (name → value) or
+        a frame holding at least :attr:`features`."""
+        if isinstance(rows, pd.DataFrame):
+            frame = rows[list(self.features)]
+        elif self.categorical:
+            frame = pd.DataFrame.from_records(rows, columns=list(self.features))
+        else:
+            frame = None
+        if self.categorical:
+            return np.asarray(self.estimator.predict_proba(frame)[:, 1], dtype=np.float64)
+        matrix = (
+            frame.to_numpy(dtype=np.float64)
+            if frame is not None
+            else np.array([[row[f] for f in self.features] for row in rows], dtype=np.float64)
+        )
         return np.asarray(self.estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
 
     @property
@@ -99,7 +110,7 @@ def servable_card(settings: Settings, version: str, tags: dict[str, str]) -> Mod
             f"(sha256 {theirs[:12]}, label delay {card.label_delay_days} d); this service runs "
             f"{settings.spec.name!r} ({ours[:12]}, label delay {settings.label_delay_days} d)"
         )
-    unknown = sorted(set(card.features) - set(c.FEATURES))
+    unknown = sorted(set(card.features) - set(settings.spec.feature_names()))
     if unknown:
         raise ChampionRefused(f"version {version} needs features the service lacks: {unknown}")
     return card
@@ -146,49 +157,106 @@ def _champion(
 ) -> ChampionModel:
     card = servable_card(settings, version, tags)
     features = card.features
+    categorical = bool(set(features) & set(settings.spec.categorical_features()))
     model = ChampionModel(
         name=settings.model_name,
         version=version,
-        estimator=fast_estimator(pipeline.named_steps["model"]),
+        estimator=pipeline if categorical else fast_estimator(pipeline.named_steps["model"]),
         features=features,
+        categorical=categorical,
         threshold=card.threshold,
         tags=tags,
         card=card,
         loaded_at=dt.datetime.now(dt.UTC),
         load_seconds=0.0,
     )
-    model.predict(np.zeros((1, len(features))))  # warm: first call allocates
+    model.predict([_blank_row(settings.spec, features)])  # warm: first call allocates
     return ChampionModel(**{**model.__dict__, "load_seconds": time.perf_counter() - began})
 
 
-def make_store(settings: Settings) -> StateStore:
-    """The embedded store, or Redis when ``feature_store`` is a ``redis://`` URL."""
+def _blank_row(spec: DatasetSpec, features: tuple[str, ...]) -> dict[str, Any]:
+    categories = set(spec.categorical_features())
+    return {f: "other" if f in categories else 0.0 for f in features}
+
+
+class OnlineStore(Protocol):
+    """What the scorer needs of an online state (:class:`OnlineState` or the handbook's Redis)."""
+
+    def observe_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]: ...
+    def feedback(self, labels: Mapping[Any, int]) -> int: ...
+    def warm_up(self, history: pd.DataFrame) -> int: ...
+    def intact(self) -> bool: ...
+    def size(self) -> dict[str, int]: ...
+
+
+class HandbookRedisState:
+    """The handbook's online features over Redis (:class:`fraudops.online.OnlineFeatures`),
+    shared by replicas; events are the handbook spec's raw columns."""
+
+    def __init__(self, online: OnlineFeatures) -> None:
+        self.online = online
+        self._lock = threading.Lock()  # a batch's check and inserts are one step
+
+    def observe_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """As :meth:`OnlineState.observe_many` (raises ``EventRefused`` likewise)."""
+        transactions = [Transaction.from_event(e) for e in events]
+        with self._lock:
+            return list(self.online.observe_many(transactions))
+
+    def feedback(self, labels: Mapping[Any, int]) -> int:
+        with self._lock:
+            self.online.feedback(dict(labels))
+        return len(labels)
+
+    def warm_up(self, history: pd.DataFrame) -> int:
+        return self.online.warm_up(history)
+
+    def intact(self) -> bool:
+        return self.online.intact()
+
+    def size(self) -> dict[str, int]:
+        return self.online.store.size()
+
+
+def make_online(settings: Settings) -> OnlineStore:
+    """The in-process state of the settings' spec, or the handbook's Redis state when
+    ``feature_store`` is a ``redis://`` URL.
+
+    Raises:
+        ChampionRefused: a Redis store with a spec other than the handbook's (the Redis state
+            computes the handbook's features only).
+    """
+    spec, skew = settings.spec, settings.max_event_skew_seconds
     if settings.feature_store.startswith(("redis://", "rediss://", "unix://")):
-        return RedisStore(settings.feature_store, settings.label_delay_days)
-    return MemoryStore()
+        if spec_sha256(spec) != spec_sha256(handbook_spec(settings.label_delay_days)):
+            raise ChampionRefused(
+                f"the Redis feature store computes the handbook spec's features only; dataset "
+                f"spec {spec.name!r} is served with the in-process store "
+                "(FRAUDOPS_FEATURE_STORE=memory, one replica)"
+            )
+        store = RedisStore(settings.feature_store, settings.label_delay_days)
+        return HandbookRedisState(OnlineFeatures(store, settings.label_delay_days, skew))
+    return OnlineState(spec, skew)
 
 
 def history_for_warm_up(settings: Settings) -> pd.DataFrame:
-    """The last ``label_delay + 30`` days of the configured history (up to ``online_history_end``).
+    """The last ``spec.longest_reach()`` seconds of the configured history (up to
+    ``online_history_end``), read and checked as training reads it.
 
     Returns:
-        Labelled rows × the contract's columns; empty if the history is empty.
+        Labelled events × the spec's columns (:func:`prepare_events`); empty if none.
     """
-    from fraudops.simulator import SimulationConfig
+    from fraudops.training import load
 
-    raw = load_transactions(
-        settings.data_path,
-        settings.column_mapping,
-        SimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed),
-    )
-    history = c.validate_transactions(raw, require_label=True)
-    times = history[c.TX_DATETIME]
+    spec = settings.spec
+    history = prepare_events(load(settings), spec, require_label=True)
+    times = history[spec.event_time.column]
     end = (
         pd.Timestamp(settings.online_history_end) + pd.Timedelta(days=1)
         if settings.online_history_end
         else times.max() + pd.Timedelta(seconds=1)
     )
-    start = end - pd.Timedelta(days=c.MAX_WINDOW_DAYS + settings.label_delay_days)
+    start = end - pd.Timedelta(seconds=spec.longest_reach())
     return history[(times >= start) & (times < end)]
 
 
@@ -210,7 +278,7 @@ class Scorer:
     def __init__(
         self,
         settings: Settings,
-        online: OnlineFeatures,
+        online: OnlineStore,
         champion: ChampionModel | None,
         predictions: LogWriter,
         labels: LogWriter,
@@ -224,7 +292,7 @@ class Scorer:
         self.hasher = hasher
         self.counters = Counters()
         self.warmed_rows = 0
-        self._lock = threading.Lock()  # the online state is updated by one request at a time
+        self.api = spec_api(settings.spec)
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
 
@@ -233,19 +301,10 @@ class Scorer:
         """Load the champion, build the online state from history, start the log writers.
 
         Raises:
-            ChampionRefused: the settings' dataset spec is not the handbook's: the online state
-                computes the handbook's features only (other specs train and batch-score).
+            ChampionRefused: a Redis feature store with a spec other than the handbook's.
         """
-        if spec_sha256(settings.spec) != spec_sha256(handbook_spec(settings.label_delay_days)):
-            raise ChampionRefused(
-                f"the service computes the handbook spec's features online; dataset spec "
-                f"{settings.spec.name!r} is not served yet (train it and score files with "
-                "`fraudops score-batch`)"
-            )
+        online = make_online(settings)
         champion = cls._first_champion(settings)
-        online = OnlineFeatures(
-            make_store(settings), settings.label_delay_days, settings.max_event_skew_seconds
-        )
         home = settings.ensure_home()
         scorer = cls(
             settings,
@@ -300,36 +359,41 @@ class Scorer:
         rather than serving features computed from nothing."""
         return self.online.intact()  # no lock: a probe must not wait behind requests
 
-    def score(self, transactions: list[Transaction], started: float | None = None) -> list[dict]:
-        """Score transactions in order: features from the online state, champion, decision, log.
+    def score(
+        self, events: Sequence[Mapping[str, Any]], started: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Score events in order: features from the online state, champion, decision, log.
+
+        Args:
+            events: the spec's raw columns per event (:meth:`SpecApi.event`), time order.
 
         Returns:
-            One dict per transaction (see ``services`` response models).
+            One dict per event, the fields of the spec's ``ScoreOut`` (:func:`spec_api`).
 
         Raises:
             RuntimeError: no champion is loaded yet.
-            fraudops.online.EventRefused: a transaction breaks the online clock's rule (too far
-                ahead of the watermark or older than the retention) or reuses a transaction id
-                the state holds with other values (not a retry); nothing of the request entered
-                the state or the log.
+            EventRefused: an event breaks the online clock's rule (too far ahead of the
+                watermark or older than the retention) or reuses an event id the state holds
+                with other values (not a retry); nothing of the request entered the state or
+                the log.
         """
         started = time.perf_counter() if started is None else started
         model = self.champion  # read once: a concurrent reload does not affect this request
         if model is None:
             raise RuntimeError("no @champion model is loaded yet")
-        with self._lock:
-            rows = self.online.observe_many(transactions)
-        matrix = np.array([[row[f] for f in model.features] for row in rows], dtype=np.float64)
-        scores = model.predict(matrix)
+        rows = self.online.observe_many(events)
+        scores = model.predict(rows)
         latency_ms = (time.perf_counter() - started) * 1000
         request_id = uuid.uuid4().hex
         scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        spec, id_field = self.settings.spec, self.api.id_field
+        id_column, time_column = spec.event_id.column, spec.event_time.column
         out, logged = [], []
-        for tx, features, score in zip(transactions, rows, scores, strict=True):
+        for event, features, score in zip(events, rows, scores, strict=True):
             decision = ALERT if score >= model.threshold else PASS
             out.append(
                 {
-                    "transaction_id": tx.transaction_id,
+                    id_field: event[id_column],
                     "fraud_probability": float(score),
                     "decision": decision,
                     "threshold": model.threshold,
@@ -342,10 +406,9 @@ class Scorer:
             logged.append(
                 {
                     "request_id": request_id,
-                    "transaction_id": tx.transaction_id,
-                    "tx_datetime": naive(tx.tx_datetime),
-                    "customer_hash": self.hasher(tx.customer_id),
-                    "terminal_hash": self.hasher(tx.terminal_id),
+                    "transaction_id": event[id_column],
+                    "tx_datetime": naive(event[time_column]),
+                    **self._entity_columns(event),
                     **features,
                     "score": float(score),
                     "decision": decision,
@@ -357,14 +420,22 @@ class Scorer:
         self.predictions.append_many(logged)  # journaled before the response is sent
         return out
 
-    def feedback(self, labels: list[tuple[int, int, dt.datetime]]) -> int:
-        """Record (transaction id, is_fraud, label time) labels; returns how many."""
-        with self._lock:
-            self.online.feedback({tx_id: int(label) for tx_id, label, _ in labels})
+    def _entity_columns(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """``<entity>_hash`` (keyed hash) of each PII entity, ``<entity>`` of the others."""
+        return {
+            f"{e.name}_hash" if e.pii else e.name: self.hasher(event[e.column])
+            if e.pii
+            else event[e.column]
+            for e in self.settings.spec.entities
+        }
+
+    def feedback(self, labels: list[tuple[Any, int, dt.datetime]]) -> int:
+        """Record (event id, is_fraud, label time) labels; returns how many."""
+        self.online.feedback({event_id: int(label) for event_id, label, _ in labels})
         self.labels.append_many(
             [
-                {"transaction_id": tx_id, "is_fraud": int(label), "label_time": label_time}
-                for tx_id, label, label_time in labels
+                {"transaction_id": event_id, "is_fraud": int(label), "label_time": label_time}
+                for event_id, label, label_time in labels
             ]
         )
         return len(labels)

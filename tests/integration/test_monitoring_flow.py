@@ -57,7 +57,7 @@ def score_days(settings: Settings, rows: pd.DataFrame, amount_scale: float = 1.0
                         r.CUSTOMER_ID,
                         r.TERMINAL_ID,
                         r.TX_AMOUNT * amount_scale,
-                    )
+                    ).as_event()
                 ]
             )
     finally:

@@ -259,7 +259,7 @@ def score_and_label(settings: Settings, rows: pd.DataFrame) -> int:
                 [
                     Transaction(
                         r.TRANSACTION_ID, r.TX_DATETIME, r.CUSTOMER_ID, r.TERMINAL_ID, r.TX_AMOUNT
-                    )
+                    ).as_event()
                     for r in batch.itertuples(index=False)
                 ]
             )

@@ -390,7 +390,11 @@ def test_the_openapi_document_declares_what_the_service_answers(client):
     assert "security" not in spec["paths"]["/model"]["get"]
     assert "security" not in spec  # no global requirement: only the scoring endpoints
     body = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]
-    assert body["schema"]["example"]["transaction_id"] == 1754155
+    assert body["schema"]["$ref"] == "#/components/schemas/TransactionIn"
+    request = spec["components"]["schemas"]["TransactionIn"]  # the handbook spec's model
+    assert request["example"]["transaction_id"] == 1754155
+    assert list(request["properties"]) == [col.lower() for col in c.RAW_COLUMNS]
+    assert request["additionalProperties"] is False
 
     observed = {op: set(statuses) for op, statuses in OBSERVED.items()}
     assert {200, 401, 415, 422} <= observed[("post", "/score")]  # the client recorded them

@@ -18,13 +18,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SPEC = """
 name: shop-payments
 reading: {sep: ";"}
-event_id: {column: payment}
+event_id: {column: payment, type: str}
 event_time: {column: paid_at}
 label: {column: chargeback, positive: ["yes"], delay: 7d}
 amount: total
 entities:
-  - {name: card, column: card_token}
-  - {name: shop, column: shop_code, pii: false}
+  - {name: card, column: card_token, type: str}
+  - {name: shop, column: shop_code, pii: false, type: str}
 numeric:
   - {column: total, min: 0, max: 100000}
 categorical:

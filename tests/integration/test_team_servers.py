@@ -218,7 +218,7 @@ def drifted_home(tmp_path, small_history):
         june = small_history[small_history[c.TX_DATETIME] >= cut].head(6000)
         for r in june.itertuples(index=False):
             tx = Tx(r.TRANSACTION_ID, r.TX_DATETIME, r.CUSTOMER_ID, r.TERMINAL_ID, r.TX_AMOUNT * 4)
-            scorer.score([tx])
+            scorer.score([tx.as_event()])
     finally:
         scorer.close()
     return settings, env

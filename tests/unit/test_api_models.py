@@ -4,14 +4,11 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from fraudops import contract as c
-from fraudops.api_models import (
-    EXAMPLE_TRANSACTION,
-    ErrorOut,
-    FeedbackOut,
-    LabelIn,
-    ScoreOut,
-    TransactionIn,
-)
+from fraudops.api_models import EXAMPLE_TRANSACTION, ErrorOut, FeedbackOut, spec_api
+from fraudops.spec import default_spec
+
+HANDBOOK = spec_api(default_spec())
+TransactionIn, LabelIn, ScoreOut = HANDBOOK.transaction, HANDBOOK.label, HANDBOOK.score
 
 pytestmark = pytest.mark.unit
 

@@ -17,10 +17,6 @@ import pytest
 from fraudops import contract as c
 from fraudops.features import SECONDS_PER_DAY, compute_features
 from fraudops.online import (
-    AHEAD,
-    CONFLICT,
-    TOO_OLD,
-    EventRefused,
     MemoryStore,
     OnlineFeatures,
     RedisStore,
@@ -28,6 +24,7 @@ from fraudops.online import (
     Transaction,
     to_seconds,
 )
+from fraudops.streaming.clock import AHEAD, CONFLICT, TOO_OLD, EventRefused
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HOUR = 3600

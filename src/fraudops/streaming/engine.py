@@ -295,7 +295,7 @@ class SpecOnlineEngine:
         self._columns = {name: spec.entity(name).column for name in self._plans}
         self._numeric = {n.column for n in spec.numeric}
         self._states: dict[str, dict[Hashable, _EntityState]] = {e: {} for e in self._plans}
-        #: event id -> (entity, entity key, event key) of the states that keep its label
+        #: event id -> (entity, entity key, event key) of each state holding it
         self._events: dict[Hashable, list[tuple[str, Hashable, int]]] = {}
         self._seconds: dict[Hashable, int] = {}
         self._longest = spec.longest_reach()
@@ -310,6 +310,24 @@ class SpecOnlineEngine:
             KeyError: a spec column is missing (nothing is recorded).
             ValueError: the event id is already held (nothing is recorded).
         """
+        return self._features(event, insert=True)
+
+    def replay(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Features of an event already held (a retry), at its place; nothing is recorded.
+
+        Equal to what :meth:`observe` returned for it, unless a late event was inserted
+        before it since.
+
+        Raises:
+            KeyError: its id is not held (or a spec column is missing).
+        """
+        return self._features(event, insert=False)
+
+    def holds(self, event_id: Hashable) -> bool:
+        """Whether the event id is in the state (observed and not expired)."""
+        return event_id in self._events
+
+    def _features(self, event: Mapping[str, Any], *, insert: bool) -> dict[str, Any]:
         spec = self.spec
         event_id = event[spec.event_id.column]
         second, stamp = event_second(event[spec.event_time.column])
@@ -336,6 +354,13 @@ class SpecOnlineEngine:
                 first, last = feature.hours
                 night = first <= hour <= last if first <= last else hour >= first or hour <= last
                 out[feature.name] = float(night)
+        if not insert:
+            for name, key, event_key in self._events[event_id]:
+                state = self._states[name][key]
+                with state.lock:
+                    position = bisect_left(state.keys, event_key)
+                    state.features(position, second, row, out)
+            return {name: out[name] for name in self._names}
         held: list[tuple[str, Hashable, int]] = []
         if self._events.setdefault(event_id, held) is not held:
             raise ValueError(f"event id {event_id!r} is already in the online state")
@@ -350,8 +375,7 @@ class SpecOnlineEngine:
                     position, event_key = state.insert(second, event_id, row)
                     state.features(position, second, row, out)
                     break
-            if plan.labels:
-                held.append((name, key, event_key))
+            held.append((name, key, event_key))
         return {name: out[name] for name in self._names}
 
     def feedback(self, labels: Mapping[Hashable, int]) -> int:

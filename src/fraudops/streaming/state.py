@@ -1,0 +1,197 @@
+"""The online state of any dataset spec: :class:`SpecOnlineEngine` behind the clock and id rules.
+
+:class:`OnlineState` is what the service holds (in one process): each request's events are
+admitted by :class:`~fraudops.streaming.clock.ClockRule` (too far ahead of the watermark,
+older than the retention, or an id reused with other values: the whole request is refused and
+nothing enters the state), then observed by the engine. A retried event (same id, same
+values) is not observed again: its features are recomputed at its place
+(:meth:`SpecOnlineEngine.replay`).
+
+Locking: one short lock admits a request (the rules, reserving its ids, moving the watermark:
+O(rows) dictionary operations); the features are then computed outside it, under the
+per-entity locks of the engine, so a batch or a hot entity does not stall other requests.
+A retry that arrives while its original is still being observed waits for it (at most
+:data:`RETRY_WAIT_SECONDS`).
+
+Expiry follows the watermark ``W`` and keeps the clock's skew as a margin: once per day of
+``W``, the engine forgets what no event at or after ``W - skew`` needs, so every event at most
+``skew`` late gets exact features. The retention of the ``too_old`` rule is the shortest reach
+of the spec's entities (window + lag): an older event's windows are already gone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from fraudops.api_models import api_field
+from fraudops.spec.model import DatasetSpec
+from fraudops.streaming.clock import ClockRule
+from fraudops.streaming.engine import SpecOnlineEngine, event_second
+
+SECONDS_PER_DAY = 86_400
+#: Longest a retry waits for its original, still being observed by another request.
+RETRY_WAIT_SECONDS = 5.0
+
+
+def shortest_reach(spec: DatasetSpec) -> int:
+    """Seconds of the shortest entity reach (longest window + lag of that entity), or the
+    spec's longest reach when no entity is aggregated (then at least one day)."""
+    reaches: dict[str, int] = {}
+    for agg in spec.aggregations:
+        lag = spec.label.delay if agg.lag == "label_delay" else 0
+        reaches[agg.entity] = max(reaches.get(agg.entity, 0), max(agg.windows) + lag)
+    return min(reaches.values(), default=max(spec.longest_reach(), SECONDS_PER_DAY))
+
+
+class OnlineState:
+    """Online features of ``spec`` for one service process; see the module docstring.
+
+    Args:
+        spec: the dataset spec (its raw columns are an event's keys).
+        skew: ``max_event_skew_seconds`` (>= 0).
+        clock: wall-clock seconds (Unix time), for the rule's elapsed-time allowance.
+
+    Raises:
+        ValueError: ``skew`` is negative.
+    """
+
+    def __init__(
+        self, spec: DatasetSpec, skew: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.spec = spec
+        self.engine = SpecOnlineEngine(spec)
+        self._time = spec.event_time.column
+        self._id = spec.event_id.column
+        self._print_columns = tuple(c for c in spec.raw_columns() if c != self._id)
+        self._print_columns = tuple(c for c in self._print_columns if c != spec.label.column)
+        self.rule = ClockRule(
+            int(skew),
+            shortest_reach(spec),
+            tuple(api_field(c) for c in self._print_columns),
+            time_field=api_field(self._time),
+            id_field=api_field(self._id),
+        )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._prints: dict[Hashable, tuple[Any, ...]] = {}
+        self._done: dict[Hashable, threading.Event] = {}
+        self._watermark: int | None = None
+        self._moved_at = 0
+        self._last_expiry: int | None = None
+        self._loaded = False
+
+    @property
+    def watermark(self) -> int | None:
+        """Newest accepted event time, seconds since 1970-01-01; None while empty."""
+        return self._watermark
+
+    def _admission(self, event: Mapping[str, Any]) -> tuple[Hashable, int, tuple[Any, ...]]:
+        second, _ = event_second(event[self._time])
+        values = tuple(
+            second if column == self._time else event[column] for column in self._print_columns
+        )
+        return event[self._id], second, values
+
+    def observe_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Admit a request's events and return their features: all of them, or none.
+
+        Args:
+            events: the spec's raw columns per event (keys as the spec's column names; the
+                time a naive datetime), in request order.
+
+        Returns:
+            Per event, ``spec.feature_names()`` → value; each counts the events before it.
+
+        Raises:
+            EventRefused: an event breaks the clock or id rule (``index`` says which); the
+                state is unchanged.
+        """
+        admissions = [self._admission(event) for event in events]
+        fresh: list[bool] = []
+        with self._lock:
+            watermark, moved_at = self.rule.check(
+                admissions, self._watermark, self._moved_at, int(self._clock()), self._prints.get
+            )
+            for event_id, _, values in admissions:
+                new = event_id not in self._prints
+                fresh.append(new)
+                if new:
+                    self._prints[event_id] = values
+                    self._done[event_id] = threading.Event()
+            self._watermark, self._moved_at = watermark, moved_at
+        out = []
+        for event, (event_id, _, _), new in zip(events, admissions, fresh, strict=True):
+            if new:
+                out.append(self.engine.observe(event))
+                self._done.pop(event_id).set()
+            else:
+                waiting = self._done.get(event_id)
+                if waiting is not None:
+                    waiting.wait(RETRY_WAIT_SECONDS)
+                out.append(self.engine.replay(event))
+        self._expire()
+        return out
+
+    def _expire(self) -> None:
+        """Forget what the watermark leaves behind, at most once per day of watermark time."""
+        watermark = self._watermark
+        if watermark is None:
+            return
+        with self._lock:
+            last = self._last_expiry
+            if last is not None and watermark - last < SECONDS_PER_DAY:
+                return
+            self._last_expiry = watermark
+        self.engine.expire(watermark - self.rule.skew)
+        with self._lock:
+            for event_id in [i for i in self._prints if not self.engine.holds(i)]:
+                if event_id not in self._done:
+                    del self._prints[event_id]
+
+    def feedback(self, labels: Mapping[Hashable, int]) -> int:
+        """Record labels (event id → 0/1) of events in the state; returns how many were held."""
+        return self.engine.feedback(labels)
+
+    def warm_up(self, history: pd.DataFrame) -> int:
+        """Feed a prepared, labelled history (:func:`fraudops.spec.data.prepare_events`, any
+        order) into the state, trusted (no clock check); ids already held are skipped.
+
+        Returns:
+            The number of rows fed; labels of the history are taken as received, so
+            ``label_rate`` windows equal the offline features on the same history.
+        """
+        spec = self.spec
+        ordered = history.sort_values([self._time, self._id], kind="stable")
+        label = spec.label.column
+        columns = [c for c in [*spec.raw_columns(), label] if c in ordered]
+        fed, frauds = 0, {}
+        for record in ordered[columns].to_dict("records"):
+            event_id = record[self._id]
+            if event_id in self._prints:
+                continue
+            self.engine.observe(record)
+            if record.get(label) == 1:
+                frauds[event_id] = 1
+            _, second, values = self._admission(record)
+            self._prints[event_id] = values
+            if self._watermark is None or second > self._watermark:
+                self._watermark, self._moved_at = second, int(self._clock())
+            fed += 1
+        self.engine.feedback(frauds)  # the warmed events' features are not used: labels last
+        self._expire()
+        self._loaded = self._loaded or fed > 0
+        return fed
+
+    def intact(self) -> bool:
+        """Always True: an in-process state cannot be lost while the process runs."""
+        return True
+
+    def size(self) -> dict[str, int]:
+        """Events held per entity and ids held (``events``: their total)."""
+        sizes = self.engine.size()
+        return {**sizes, "events": sum(v for k, v in sizes.items() if k != "ids")}

@@ -1,0 +1,174 @@
+"""The service's online state of any spec: exact features behind the clock and the id rules."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudops.card_simulator import CardSimulationConfig, simulate_card_payments
+from fraudops.offline.engine import compute_spec_features
+from fraudops.simulator import SimulationConfig, simulate_transactions
+from fraudops.spec import load_spec
+from fraudops.spec.data import prepare_events
+from fraudops.spec.model import DatasetSpec
+from fraudops.streaming.clock import AHEAD, CONFLICT, TOO_OLD, EventRefused
+from fraudops.streaming.state import OnlineState, shortest_reach
+
+pytestmark = pytest.mark.unit
+
+DAY = 86_400
+
+
+def simulated(spec_name: str, days: int = 60) -> tuple[DatasetSpec, pd.DataFrame]:
+    spec = load_spec(spec_name)
+    if spec_name == "handbook":
+        raw = simulate_transactions(
+            SimulationConfig(days=days, n_customers=150, n_terminals=200, seed=7)
+        )
+    else:
+        raw = simulate_card_payments(
+            CardSimulationConfig(days=days, n_cards=250, n_merchants=80, seed=7)
+        )
+    return spec, prepare_events(raw, spec)
+
+
+def events_of(frame: pd.DataFrame, spec: DatasetSpec) -> list[dict[str, Any]]:
+    """Rows as the API hands them to the state: raw columns, Python values, no label."""
+    columns = spec.raw_columns()
+    out = frame[columns].to_dict("records")
+    for row in out:
+        row[spec.event_time.column] = row[spec.event_time.column].to_pydatetime()
+    return out
+
+
+def feed(state: OnlineState, frame: pd.DataFrame, spec: DatasetSpec, batch: int) -> pd.DataFrame:
+    """Score ``frame`` in requests of ``batch`` rows, labels fed after each request."""
+    got: list[dict[str, Any]] = []
+    label, ident = spec.label.column, spec.event_id.column
+    for start in range(0, len(frame), batch):
+        part = frame.iloc[start : start + batch]
+        got += state.observe_many(events_of(part, spec))
+        state.feedback(dict(zip(part[ident], part[label].astype(int), strict=True)))
+    return pd.DataFrame(got, index=frame.index)
+
+
+@pytest.mark.parametrize(("spec_name", "batch"), [("handbook", 1), ("cards", 37)])
+def test_warmed_then_scored_events_equal_the_offline_features(spec_name, batch):
+    spec, events = simulated(spec_name)
+    cut = events[spec.event_time.column].min() + pd.Timedelta(days=45)
+    history = events[events[spec.event_time.column] < cut]
+    live = events.iloc[len(history) : len(history) + 1500]
+    state = OnlineState(spec, skew=DAY)
+    assert state.warm_up(history) == len(history)
+    got = feed(state, live, spec, batch)
+    expected = compute_spec_features(events, spec).iloc[len(history) : len(history) + len(live)]
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    if spec_name == "cards":
+        assert isinstance(got["mcc"].iloc[0], str)
+        assert isinstance(live[spec.event_id.column].iloc[0], str)  # text ids
+
+
+def test_one_request_dated_two_months_ahead_is_refused_and_changes_no_later_feature():
+    spec, events = simulated("handbook")
+    half = len(events) // 2
+    state = OnlineState(spec, skew=DAY)
+    state.warm_up(events.iloc[:half])
+    future = events_of(events.iloc[[half]], spec)[0]
+    future = {**future, "TRANSACTION_ID": 10**9, "TX_DATETIME": future["TX_DATETIME"]}
+    future["TX_DATETIME"] += pd.Timedelta(days=61)
+    with pytest.raises(EventRefused, match=r"tx_datetime .* ahead of") as refused:
+        state.observe_many([future])
+    assert refused.value.reason == AHEAD
+    live = events.iloc[half : half + 2000]
+    got = feed(state, live, spec, 50)
+    expected = compute_spec_features(events, spec).iloc[half : half + 2000]
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_a_retry_is_counted_once_and_gets_the_originals_features():
+    spec, events = simulated("cards", days=20)
+    state = OnlineState(spec, skew=DAY)
+    state.warm_up(events.iloc[:3000])
+    first = events_of(events.iloc[3000:3001], spec)
+    original = state.observe_many(first)
+    size = state.size()
+    assert state.observe_many(first) == original
+    assert state.size() == size
+    next_row = events_of(events.iloc[3001:3002], spec)
+    truth = compute_spec_features(events, spec).iloc[3001].to_dict()
+    assert state.observe_many(next_row)[0] == truth
+
+
+def test_an_id_reused_with_other_values_refuses_the_whole_request_naming_the_fields():
+    spec, events = simulated("cards", days=20)
+    state = OnlineState(spec, skew=DAY)
+    state.warm_up(events.iloc[:3000])
+    before = state.size()
+    rows = events_of(events.iloc[3000:3003], spec)
+    reused = {**rows[2], "tx_id": events["tx_id"].iloc[10], "amount": 1.0}
+    with pytest.raises(EventRefused) as refused:
+        state.observe_many([rows[0], rows[1], reused])
+    assert refused.value.reason == CONFLICT and refused.value.index == 2
+    assert refused.value.field == "tx_id"
+    assert "amount" in refused.value.differs and "tx_time" in refused.value.differs
+    assert state.size() == before  # rows 0 and 1 did not go in either
+    expected = compute_spec_features(events, spec).iloc[3000:3003]
+    got = pd.DataFrame(state.observe_many(rows), index=expected.index)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_an_event_older_than_the_shortest_reach_is_refused():
+    spec, events = simulated("handbook", days=40)
+    state = OnlineState(spec, skew=DAY)
+    state.warm_up(events)
+    assert state.rule.retention == shortest_reach(spec) == 30 * DAY
+    old = events_of(events.iloc[[0]], spec)[0]
+    newest = events["TX_DATETIME"].max()
+    old.update(TRANSACTION_ID=-1, TX_DATETIME=(newest - pd.Timedelta(days=31, hours=1)))
+    with pytest.raises(EventRefused, match="older than the online state's retention") as refused:
+        state.observe_many([old])
+    assert refused.value.reason == TOO_OLD
+
+
+def test_expiry_bounds_the_state_to_the_reach():
+    spec, events = simulated("handbook", days=120)
+    state = OnlineState(spec, skew=DAY)
+    state.warm_up(events.iloc[: len(events) // 4])
+    feed(state, events.iloc[len(events) // 4 :], spec, 500)
+    newest = events["TX_DATETIME"].max()
+    reach = pd.Timedelta(seconds=spec.longest_reach() + 3 * DAY)  # + skew + lazy compaction
+    held = (events["TX_DATETIME"] > newest - reach).sum()
+    assert state.size()["ids"] <= held < len(events) / 2
+
+
+def test_concurrent_requests_on_other_entities_get_exact_features():
+    spec, events = simulated("handbook", days=20)
+    state = OnlineState(spec, skew=DAY)
+    half = len(events) // 2
+    state.warm_up(events.iloc[:half])
+    live = events.iloc[half : half + 1200]
+    cards = live["CUSTOMER_ID"].unique()
+    groups = [live[live["CUSTOMER_ID"].isin(cards[i::4])] for i in range(4)]
+    # terminal windows end one label delay back: every thread sees the same terminal state
+    results: dict[int, list[dict[str, Any]]] = {}
+
+    def run(i: int) -> None:
+        results[i] = [
+            state.observe_many(events_of(groups[i].iloc[[j]], spec))[0]
+            for j in range(len(groups[i]))
+        ]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    truth = compute_spec_features(events, spec)
+    for i, group in enumerate(groups):
+        got = pd.DataFrame(results[i], index=group.index)
+        card_columns = [c for c in got if c.startswith("CUSTOMER")]
+        np.testing.assert_array_equal(got[card_columns], truth.loc[group.index, card_columns])
