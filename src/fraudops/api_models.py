@@ -307,7 +307,7 @@ def _transaction_model(spec: DatasetSpec) -> type[BaseModel]:
                 ),
             ),
         )
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         "TransactionIn",
         __config__=ConfigDict(
             extra="forbid", json_schema_extra={"example": _example(spec)}, title="TransactionIn"
@@ -324,7 +324,7 @@ def _label_model(spec: DatasetSpec) -> type[BaseModel]:
         "is_fraud": True,
         "label_time": "2018-10-09T08:00:00",
     }
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(  # type: ignore[call-overload]
         "LabelIn",
         __config__=ConfigDict(
             extra="forbid", json_schema_extra={"example": example}, title="LabelIn"
@@ -354,7 +354,7 @@ def _score_model(spec: DatasetSpec) -> type[BaseModel]:
         example.pop("transaction_id")
     categorical = bool(spec.categorical_features())
     value_type: Any = float | str if categorical else float
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(  # type: ignore[call-overload]
         "ScoreOut",
         __config__=ConfigDict(json_schema_extra={"example": example}, title="ScoreOut"),
         __doc__="The score of one event.",
