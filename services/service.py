@@ -8,6 +8,7 @@ Thin: request models come from :mod:`fraudops.api_models`, all logic from
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 import time
@@ -28,6 +29,7 @@ from services.openapi import document
 #: A request body before the dataset spec's model validates it (in the API method).
 Body = dict[str, Any]
 
+logger = logging.getLogger(__name__)
 info_app = FastAPI(title="fraudops model info", docs_url=None, redoc_url=None, openapi_url=None)
 
 
@@ -163,7 +165,10 @@ class FraudService:
 
     def _gauge_loop(self) -> None:
         while not self._stop.wait(1.0):
-            self._refresh_gauges()
+            try:
+                self._refresh_gauges()
+            except Exception:  # a failed refresh must not freeze every gauge for good
+                logger.exception("gauge refresh failed; retrying in 1 s")
 
     def __is_ready__(self) -> bool:
         return self.scorer.ready and self.scorer.state_ready()

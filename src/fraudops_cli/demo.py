@@ -28,15 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraudops import contract as c
 from fraudops.evaluation import card_precision_at_k
 from fraudops.monitoring import MonitorInputError, read_decisions
 from fraudops.predlog import read_log
 from fraudops.processes import free_port, stop, wait_http_ok
-from fraudops.replay import DriftInjector, DriftKind, ReplayClient
+from fraudops.replay import DriftInjector, DriftKind, ReplayClient, drift_entity
 from fraudops.settings import Settings
-from fraudops.simulator import SimulationConfig
-from fraudops.sources import load_transactions
+from fraudops.spec.data import prepare_events
+from fraudops.training import load
 from fraudops_cli.env import settings_env
 
 
@@ -45,7 +44,7 @@ class DemoPlan:
     """What to replay. Dates are whole days; ``days`` None replays to the end of the data."""
 
     data_path: Path | None
-    replay_start: dt.date = dt.date(2018, 6, 1)
+    replay_start: dt.date | None = None  # None: 61 days after the first day (2018-06-01)
     days: int | None = None
     inject: DriftKind | None = None
     drift_from: dt.date | None = None
@@ -65,13 +64,18 @@ class DemoResult:
     notes: list[str] = field(default_factory=list)
 
 
+#: Days of simulated history when the demo has no data file.
+SIMULATED_DAYS = 183
+#: Days of history before the replay, when the plan does not say (April-May of the handbook).
+DAYS_BEFORE_REPLAY = 61
+
+
 def _history(plan: DemoPlan, settings: Settings) -> pd.DataFrame:
-    raw = load_transactions(
-        plan.data_path,
-        settings.column_mapping,
-        SimulationConfig(days=183, start=dt.date(2018, 4, 1), seed=settings.simulator_seed),
+    """The plan's file read as the settings' spec says, or its simulator's 183 days."""
+    source = settings.model_copy(
+        update={"data_path": plan.data_path, "simulator_days": SIMULATED_DAYS}
     )
-    return c.validate_transactions(raw)
+    return prepare_events(load(source), settings.spec)
 
 
 def _start_service(
@@ -118,15 +122,13 @@ def weekly_table(settings: Settings, truth: pd.DataFrame) -> list[dict[str, Any]
     """Per replayed week: rows, alerts, drift share, decisions, champion, AP and CP@100."""
     from sklearn.metrics import average_precision_score
 
+    roles = settings.spec.roles()
     log = read_log(settings.prediction_log_dir)
     if log.empty:
         return []
-    log = log.merge(
-        truth[[c.TRANSACTION_ID, c.LABEL]],
-        left_on="transaction_id",
-        right_on=c.TRANSACTION_ID,
-        how="left",
-    )
+    known = [roles.label] + ([roles.entity] if roles.entity else [])
+    truth = truth[[roles.event_id, *known]].rename(columns={roles.event_id: "transaction_id"})
+    log = log.merge(truth, on="transaction_id", how="left")
     log["week"] = log["tx_datetime"].dt.to_period("W-SUN").dt.start_time.dt.date
     decisions = pd.DataFrame(read_decisions(settings))
     if not decisions.empty:
@@ -135,8 +137,8 @@ def weekly_table(settings: Settings, truth: pd.DataFrame) -> list[dict[str, Any]
         )
     weeks = []
     for week, rows in log.groupby("week", sort=True):
-        labels = rows[c.LABEL].to_numpy()
-        scored = rows.rename(columns={"customer_hash": c.CUSTOMER_ID, "tx_datetime": c.TX_DATETIME})
+        labels = rows[roles.label].to_numpy()
+        scored = rows.rename(columns={"tx_datetime": roles.time, "transaction_id": roles.event_id})
         both = len(np.unique(labels)) == 2
         in_week = decisions[decisions["week"] == week] if not decisions.empty else decisions
         weeks.append(
@@ -155,7 +157,7 @@ def weekly_table(settings: Settings, truth: pd.DataFrame) -> list[dict[str, Any]
                 if both
                 else None,
                 "card_precision_at_100": round(
-                    card_precision_at_k(scored, rows["score"].to_numpy(), 100), 3
+                    card_precision_at_k(scored, rows["score"].to_numpy(), 100, roles), 3
                 )
                 if both
                 else None,
@@ -173,20 +175,24 @@ def run_demo(
 
     began = time.perf_counter()
     say = progress or (lambda stage, done, total: None)
+    spec = settings.spec
+    times = spec.event_time.column
     history = _history(plan, settings)
-    last_day = history[c.TX_DATETIME].max().date()
+    first_day = history[times].min().date()
+    replay_start = plan.replay_start or first_day + dt.timedelta(days=DAYS_BEFORE_REPLAY)
+    last_day = history[times].max().date()
     end = (
         last_day
         if plan.days is None
-        else min(last_day, plan.replay_start + dt.timedelta(days=plan.days - 1))
+        else min(last_day, replay_start + dt.timedelta(days=plan.days - 1))
     )
     warehouse = settings.home / "warehouse"
     warehouse.mkdir(parents=True, exist_ok=True)
-    before = history[history[c.TX_DATETIME] < pd.Timestamp(plan.replay_start)]
+    before = history[history[times] < pd.Timestamp(replay_start)]
     before.to_parquet(warehouse / "0000-history.parquet", index=False)
 
-    first_train = history[c.TX_DATETIME].min().date() + dt.timedelta(days=settings.warmup_days)
-    span = (plan.replay_start - first_train).days
+    first_train = first_day + dt.timedelta(days=settings.warmup_days)
+    span = (replay_start - first_train).days
     say("training the first champion", 0, 1)
     first_settings = with_overrides(
         settings,
@@ -201,27 +207,24 @@ def run_demo(
     url = f"http://127.0.0.1:{port}"
     server_log = settings.home / "service.log"
     server = _start_service(
-        settings, warehouse, plan.replay_start - dt.timedelta(days=1), port, server_log
+        settings, warehouse, replay_start - dt.timedelta(days=1), port, server_log
     )
     injector = None
     if plan.inject:
         injector = DriftInjector(
-            plan.inject, plan.drift_from or plan.replay_start + dt.timedelta(days=7)
+            plan.inject, plan.drift_from or replay_start + dt.timedelta(days=7), spec
         )
-    terminals = history[c.TERMINAL_ID].unique()
+    terminals = history[drift_entity(spec)].unique() if spec.entities else np.array([])
     replayed: dict[dt.date, pd.DataFrame] = {}
     notes: list[str] = []
     client = None
     try:
         wait_http_ok(f"{url}/readyz", server, log=server_log)
-        client = ReplayClient(url)
-        days = [
-            plan.replay_start + dt.timedelta(days=i)
-            for i in range((end - plan.replay_start).days + 1)
-        ]
+        client = ReplayClient(url, spec)
+        days = [replay_start + dt.timedelta(days=i) for i in range((end - replay_start).days + 1)]
 
         def replay_day(day: dt.date) -> None:
-            rows = history[history[c.TX_DATETIME].dt.date == day]
+            rows = history[history[times].dt.date == day]
             if injector is not None:
                 rows = injector.apply(rows, day, terminals)
             client.score(rows)

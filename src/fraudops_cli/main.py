@@ -285,19 +285,24 @@ def demo(
         typer.Option(formats=["%Y-%m-%d"], help="First drifted day (default: a week in)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    spec: SpecOption = None,
 ) -> None:
-    """The whole loop: train on May, serve, replay June-September day by day through the API,
-    feed labels back after the delay, monitor drift daily, retrain and promote when needed."""
+    """The whole loop: train on the first two months, serve, replay the rest day by day through
+    the API, feed labels back after the delay, monitor drift daily, retrain and promote when
+    needed.
+
+    Example: fraudops demo --spec cards --days 28"""
     import json
     import shutil
 
     if inject_drift not in (None, "amount", "terminals"):
         raise _fail("--inject-drift takes amount or terminals")
-    path = data or (SHARED_DATA if SHARED_DATA.is_file() else None)
-    base = _settings()
+    base = _settings(dataset_spec=spec)
+    handbook = base.spec.name == "handbook"  # the shared file is the handbook's
+    path = data or (SHARED_DATA if handbook and SHARED_DATA.is_file() else None)
     home = base.home / "demo"
     shutil.rmtree(home, ignore_errors=True)  # the demo's own state, rebuilt every run
-    settings = _settings(home=home, data_path=home / "warehouse")
+    settings = _settings(home=home, data_path=home / "warehouse", dataset_spec=spec)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # Prefect's own, read at import
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -306,7 +311,9 @@ def demo(
     from fraudops_cli.demo import DemoPlan, run_demo
 
     console = Console(stderr=as_json)
-    console.print(f"data: {path or 'built-in simulator (183 days from 2018-04-01)'}")
+    console.print(
+        f"data: {path or 'built-in simulator (183 days)'}, dataset spec {settings.spec.name!r}"
+    )
     plan = DemoPlan(
         data_path=path,
         days=days,
@@ -400,25 +407,29 @@ def replay(
     start: Annotated[dt.datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")],
     days: Annotated[int, typer.Option(min=1, help="Days to replay.")] = 7,
     url: Annotated[str, typer.Option(help="Service URL.")] = "http://127.0.0.1:3000",
+    spec: SpecOption = None,
 ) -> None:
-    """Send transactions day by day to a running service, and labels after the delay."""
-    settings = _settings()
-    from fraudops.contract import validate_transactions
+    """Send events day by day to a running service, and labels after the delay.
+
+    Example: fraudops replay --data history.parquet --from 2018-06-01 --days 7"""
+    settings = _settings(dataset_spec=spec, data_path=data)
     from fraudops.replay import ReplayClient
-    from fraudops.sources import read_transactions
+    from fraudops.spec.data import prepare_events
+    from fraudops.training import load
 
     try:
-        history = validate_transactions(read_transactions(data, settings.column_mapping))
+        history = prepare_events(load(settings), settings.spec)
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    client = ReplayClient(url, token)
+    client = ReplayClient(url, settings.spec, token)
     delay = dt.timedelta(days=settings.label_delay_days)
+    times = history[settings.spec.event_time.column].dt.date
     for i in range(days):
         day = (start + dt.timedelta(days=i)).date()
-        rows = history[history["TX_DATETIME"].dt.date == day]
+        rows = history[times == day]
         answers = client.score(rows)
-        labelled = history[history["TX_DATETIME"].dt.date == day - delay]
+        labelled = history[times == day - delay]
         sent = (
             client.feedback(labelled, dt.datetime.combine(day, dt.time(23, 59)))
             if len(labelled)

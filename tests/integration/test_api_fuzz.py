@@ -1,9 +1,11 @@
 """API fuzzing of a real `fraudops serve` with schemathesis (harness: benchmarks/fuzz_api.py).
 
-At least 1,000 generated cases over every operation of ``/docs.json`` plus hand-written protocol
-cases, all with the bearer token: no 5xx, every 4xx a JSON body with a message, and the service
-still ready and scoring afterwards. The figures are printed and, when
-``FRAUDOPS_RELIABILITY_OUT`` is set, written there as fuzz.json for ``benchmarks/reliability.md``.
+For each shipped dataset spec (``handbook``, ``cards``: the service's request models and
+``/docs.json`` are generated from it), at least 1,000 generated cases over every operation of
+``/docs.json`` plus hand-written protocol cases, all with the bearer token: no 5xx, every 4xx a
+JSON body with a message, and the service still ready and scoring afterwards. The figures are
+printed and, when ``FRAUDOPS_RELIABILITY_OUT`` is set, written there as fuzz.json (handbook) and
+fuzz_cards.json for ``benchmarks/reliability.md``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
 
 from fraudops.predlog import read_log
-from fraudops.settings import Settings
 from pipelines.training import run_training
 from tests.integration.figures import record
 
@@ -28,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "fuzz-token-0123456789"
 MAX_BODY_BYTES = 64 * 1024
 EXAMPLES = 120  # per operation and suite: 1,085 generated cases (+ 193 protocol), ~35 s
+#: The figures' name of each spec (``record``): the handbook's keep their old name.
+FIGURES = {"handbook": "fuzz", "cards": "fuzz_cards"}
 
 
 def _harness() -> ModuleType:
@@ -44,13 +48,30 @@ def _harness() -> ModuleType:
 fuzz_api = _harness()
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory, small_history):
-    """`fraudops serve` with a token, on a champion trained on the 80-day history."""
-    root = tmp_path_factory.mktemp("fuzz")
+class Served(NamedTuple):
+    """A running service of one spec and what the tests need of it."""
+
+    base: str  # its URL
+    log: Path  # its stdout and stderr
+    settings: Any  # the Settings it was trained with (its home: the prediction and label logs)
+    target: Any  # fuzz_api.Target: the spec's valid requests
+
+
+@pytest.fixture(scope="module", params=list(FIGURES))
+def service(request, tmp_path_factory):
+    """`fraudops serve` of the spec ``request.param`` with a token, on a champion trained on
+    the harness' simulated history of it (handbook: the 80-day ``small_history``)."""
+    name = request.param
+    root = tmp_path_factory.mktemp(f"fuzz-{name}")
     data = root / "history.parquet"
-    small_history.to_parquet(data)
-    run_training(Settings(home=root / "home", data_path=data))
+    if name == "handbook":
+        history = request.getfixturevalue("small_history")
+    else:
+        history = fuzz_api.simulated_history(name)
+    history.to_parquet(data)
+    settings = fuzz_api.training_settings(name, root / "home", data)
+    result = run_training(settings)
+    assert result.promoted, result.reasons
     log = root / "server.log"
     try:
         with fuzz_api.serving(
@@ -58,21 +79,21 @@ def service(tmp_path_factory, small_history):
             data,
             TOKEN,
             log,
+            FRAUDOPS_DATASET_SPEC=name,
             FRAUDOPS_MAX_BODY_BYTES=str(MAX_BODY_BYTES),
             FRAUDOPS_MAX_BATCH_ROWS="50",
             # every generated date (1970 .. now) must reach the scoring path; the clock's
             # refusals are tested in tests/unit/test_online_clock.py
             FRAUDOPS_MAX_EVENT_SKEW_SECONDS=str(fuzz_api.ANY_DATE_SKEW_SECONDS),
         ) as base:
-            yield base, log, Settings(home=root / "home", data_path=data)
+            yield Served(base, log, settings, fuzz_api.target(name))
     except RuntimeError as exc:  # not ready: the message has the log's tail
         pytest.fail(str(exc))
 
 
 def test_missing_or_wrong_token_gets_401_with_a_message(service):
-    base, _, _ = service
-    valid = fuzz_api.VALID_TRANSACTION
-    bodies = {"/score": valid, "/score_batch": [valid], "/feedback": [{"transaction_id": 1}]}
+    base, valid, label = service.base, service.target.transaction, service.target.label
+    bodies = {"/score": valid, "/score_batch": [valid], "/feedback": [label]}
     wrong = [
         {},
         {"Authorization": ""},
@@ -93,12 +114,18 @@ def test_missing_or_wrong_token_gets_401_with_a_message(service):
 
 
 def test_fuzzing_finds_no_5xx_and_no_4xx_without_a_message(service):
-    base, log, settings = service
+    base, log, settings, target = service
     figures = fuzz_api.fuzz(
-        base, TOKEN, examples=EXAMPLES, seed=0, max_body_bytes=MAX_BODY_BYTES, log=print
+        base,
+        TOKEN,
+        examples=EXAMPLES,
+        seed=0,
+        max_body_bytes=MAX_BODY_BYTES,
+        log=print,
+        target=target,
     )
     shown = {k: v for k, v in figures.items() if k not in ("samples", "score_after_body")}
-    record("fuzz", shown)
+    record(FIGURES[target.spec_name], shown)
     samples = json.dumps(figures["samples"], indent=2)
 
     assert figures["fuzz_5xx"] == 0, f"{samples}\n{log.read_text()[-3000:]}"
@@ -121,7 +148,8 @@ def test_fuzzing_finds_no_5xx_and_no_4xx_without_a_message(service):
     assert figures["feedback_after"] == 200
     assert figures["prediction_log_failed_writes"] == 0  # no row the log cannot store
     assert figures["prediction_log_dropped_rows"] == 0
-    # both logs stay readable: one naive-UTC time column each, whatever offsets were sent
+    # both logs stay readable: one naive-UTC time column each, whatever offsets were sent (the
+    # prediction log's is tx_datetime whatever the spec calls its time)
     predictions, labels = read_log(settings.prediction_log_dir), read_log(settings.label_log_dir)
     assert len(predictions) >= figures["fuzz_2xx_by_operation"]["POST /score"]
     assert len(labels) > 0

@@ -172,3 +172,30 @@ def test_concurrent_requests_on_other_entities_get_exact_features():
         got = pd.DataFrame(results[i], index=group.index)
         card_columns = [c for c in got if c.startswith("CUSTOMER")]
         np.testing.assert_array_equal(got[card_columns], truth.loc[group.index, card_columns])
+
+
+def test_size_can_be_read_while_other_threads_add_entities():
+    spec, events = simulated("cards", days=20)
+    state = OnlineState(spec, skew=DAY)
+    rows = events_of(events.iloc[:6000], spec)
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def gauges() -> None:  # as the service's gauge thread reads it
+        while not done.is_set():
+            try:
+                state.size()
+            except BaseException as exc:
+                failures.append(exc)
+                return
+
+    reader = threading.Thread(target=gauges)
+    reader.start()
+    try:
+        for row in rows:
+            state.observe_many([row])
+    finally:
+        done.set()
+        reader.join()
+    assert failures == []
+    assert state.size()["ids"] == len(rows)

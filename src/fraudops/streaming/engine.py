@@ -67,6 +67,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fraudops.offline.engine import UNITS_PER_VALUE
@@ -378,6 +379,55 @@ class SpecOnlineEngine:
             held.append((name, key, event_key))
         return {name: out[name] for name in self._names}
 
+    def load(self, events: pd.DataFrame) -> int:
+        """Bulk-load a history into an empty engine: as :meth:`observe` row by row (then
+        :meth:`feedback` of the label column, when present) but without computing features,
+        O(n log n) in all.
+
+        Args:
+            events: prepared events (:func:`fraudops.spec.data.prepare_events`): the spec's
+                raw columns, unique ids, sorted by time then id.
+
+        Returns:
+            Rows loaded.
+
+        Raises:
+            ValueError: the engine already holds events.
+        """
+        if self._events:
+            raise ValueError("load needs an empty engine; observe events one by one instead")
+        spec = self.spec
+        id_array = events[spec.event_id.column].to_numpy()
+        ids = id_array.tolist()
+        stamps = pd.to_datetime(events[spec.event_time.column]).to_numpy()
+        second_array = stamps.astype("datetime64[s]").astype("int64")
+        label = spec.label.column
+        label_array = (
+            events[label].to_numpy(dtype="int64") if label in events else np.zeros(len(ids), int)
+        )
+        held: dict[Hashable, list[tuple[str, Hashable, int]]] = {i: [] for i in ids}
+        for name, plan in self._plans.items():
+            columns = {
+                c: events[c].to_numpy(dtype=float if c in self._numeric else object)
+                for c in plan.values
+            }
+            states = self._states[name]
+            for raw_key, rows in events.groupby(self._columns[name], sort=False).indices.items():
+                key = raw_key.item() if hasattr(raw_key, "item") else raw_key
+                state = states.setdefault(key, _EntityState(plan))
+                state.seconds = second_array[rows].tolist()
+                state.keys = [second * _SEQ + n for n, second in enumerate(state.seconds)]
+                state.next_seq = len(rows)
+                state.ids = id_array[rows].tolist()
+                state.labels = label_array[rows].tolist() if plan.labels else []
+                state.values = {c: v[rows].tolist() for c, v in columns.items()}
+                state._rebuild()
+                for event_id, event_key in zip(state.ids, state.keys, strict=True):
+                    held[event_id].append((name, key, event_key))
+        self._events.update(held)
+        self._seconds.update(zip(ids, second_array.tolist(), strict=True))
+        return len(ids)
+
     def feedback(self, labels: Mapping[Hashable, int]) -> int:
         """Record labels (event id → 0/1) of events in the state; returns how many were held.
 
@@ -419,9 +469,11 @@ class SpecOnlineEngine:
         return len(old)
 
     def size(self) -> dict[str, int]:
-        """Events held per entity (expired ones not yet compacted included) and ids held."""
+        """Events held per entity (expired ones not yet compacted included) and ids held.
+
+        Safe while other threads observe: each dict is copied in one step (under the GIL)."""
         sizes = {
-            name: sum(len(s.seconds) for s in states.values())
+            name: sum(len(s.seconds) for s in list(states.values()))
             for name, states in self._states.items()
         }
         return {**sizes, "ids": len(self._events)}

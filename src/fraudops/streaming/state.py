@@ -169,23 +169,42 @@ class OnlineState:
         ordered = history.sort_values([self._time, self._id], kind="stable")
         label = spec.label.column
         columns = [c for c in [*spec.raw_columns(), label] if c in ordered]
-        fed, frauds = 0, {}
-        for record in ordered[columns].to_dict("records"):
-            event_id = record[self._id]
-            if event_id in self._prints:
-                continue
-            self.engine.observe(record)
-            if record.get(label) == 1:
-                frauds[event_id] = 1
-            _, second, values = self._admission(record)
-            self._prints[event_id] = values
-            if self._watermark is None or second > self._watermark:
-                self._watermark, self._moved_at = second, int(self._clock())
-            fed += 1
-        self.engine.feedback(frauds)  # the warmed events' features are not used: labels last
+        fed = 0
+        if not self._prints and len(ordered):
+            fed = self.engine.load(ordered[columns])
+            self._remember(ordered)
+        else:
+            frauds = {}
+            records = []
+            for record in ordered[columns].to_dict("records"):
+                if record[self._id] in self._prints:
+                    continue
+                self.engine.observe(record)
+                if record.get(label) == 1:
+                    frauds[record[self._id]] = 1
+                records.append(record)
+            self.engine.feedback(frauds)  # the warmed events' features are not used
+            fed = len(records)
+            self._remember(pd.DataFrame.from_records(records, columns=columns))
         self._expire()
         self._loaded = self._loaded or fed > 0
         return fed
+
+    def _remember(self, events: pd.DataFrame) -> None:
+        """Hold the fingerprints of trusted events and move the watermark to their newest."""
+        if events.empty:
+            return
+        seconds = (
+            pd.to_datetime(events[self._time]).to_numpy().astype("datetime64[s]").astype("int64")
+        )
+        columns = [
+            seconds.tolist() if c == self._time else events[c].tolist() for c in self._print_columns
+        ]
+        ids = events[self._id].tolist()
+        self._prints.update(zip(ids, zip(*columns, strict=True), strict=True))
+        newest = int(seconds.max())
+        if self._watermark is None or newest > self._watermark:
+            self._watermark, self._moved_at = newest, int(self._clock())
 
     def intact(self) -> bool:
         """Always True: an in-process state cannot be lost while the process runs."""
