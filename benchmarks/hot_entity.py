@@ -6,8 +6,9 @@ week of later traffic, 2,000 quiet terminals with a few events each, 5,000 cards
 labels. Both engines hold the same history, then observe the same stream of ``--events``
 events after it, alternating a quiet terminal and the hot one; each ``observe`` is timed.
 
-- ours: :class:`fraudops.streaming.SpecOnlineEngine` with the shipped handbook spec (fed
-  event by event, labels through ``feedback``);
+- ours: :class:`fraudops.streaming.state.OnlineState` with the shipped handbook spec, the
+  service's in-process state (the spec's engine behind the clock and id rules; history loaded
+  with ``warm_up``), each event one ``observe_many`` as a ``/score`` request does;
 - the peer in the same run: today's :class:`fraudops.online.OnlineFeatures` with a
   :class:`~fraudops.online.MemoryStore` (fed through ``warm_up``).
 
@@ -31,7 +32,7 @@ from _common import emit
 from fraudops import contract as c
 from fraudops.online import MemoryStore, OnlineFeatures, Transaction
 from fraudops.spec import load_spec
-from fraudops.streaming import SpecOnlineEngine
+from fraudops.streaming.state import OnlineState
 
 DAY = 86_400
 NOW = pd.Timestamp("2024-06-01")
@@ -109,11 +110,9 @@ def main() -> None:
     events = stream(args.events, len(past), rng)
 
     spec = load_spec("handbook")
-    ours = SpecOnlineEngine(spec)
+    ours = OnlineState(spec, skew=DAY)
     began = time.perf_counter()
-    for record in past.drop(columns=[c.LABEL]).to_dict("records"):
-        ours.observe(record)
-    ours.feedback(dict.fromkeys(past.loc[past[c.LABEL] == 1, c.TRANSACTION_ID].tolist(), 1))
+    ours.warm_up(past)
     ours_load = time.perf_counter() - began
 
     peer = OnlineFeatures(MemoryStore(), label_delay_days=7)
@@ -122,15 +121,7 @@ def main() -> None:
     peer_load = time.perf_counter() - began
 
     def observe_ours(tx: Transaction) -> dict:
-        return ours.observe(
-            {
-                c.TRANSACTION_ID: tx.transaction_id,
-                c.TX_DATETIME: tx.tx_datetime,
-                c.CUSTOMER_ID: tx.customer_id,
-                c.TERMINAL_ID: tx.terminal_id,
-                c.TX_AMOUNT: tx.tx_amount,
-            }
-        )
+        return ours.observe_many([tx.as_event()])[0]
 
     ours_seconds, ours_rows = timed(observe_ours, events)
     peer_seconds, peer_rows = timed(peer.observe, events)

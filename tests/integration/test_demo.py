@@ -14,9 +14,9 @@ from tests.conftest import HANDBOOK_FILE
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def demo(tmp_path, *args: str) -> dict:
+def demo(tmp_path, *args: str, handbook: bool = True) -> dict:
     env = {**os.environ, "FRAUDOPS_HOME": str(tmp_path / "home")}
-    data = ["--data", str(HANDBOOK_FILE)] if HANDBOOK_FILE.is_file() else []
+    data = ["--data", str(HANDBOOK_FILE)] if handbook and HANDBOOK_FILE.is_file() else []
     done = subprocess.run(
         [sys.executable, "-m", "fraudops_cli", "demo", *data, "--json", *args],
         env=env,
@@ -40,3 +40,21 @@ def test_injected_amount_drift_is_detected_and_retrains(tmp_path):
 def test_plain_replay_of_the_same_days_does_not_retrain(tmp_path):
     summary = demo(tmp_path, "--days", "9")
     assert summary["retrains"] == 0 and summary["champion_versions"] == ["1"]
+
+
+def test_the_cards_spec_runs_the_whole_loop_and_logs_no_card_token(tmp_path):
+    import pandas as pd
+
+    from fraudops.predlog import read_log
+
+    summary = demo(tmp_path, "--spec", "cards", "--days", "4", handbook=False)
+    assert sum(week["rows"] for week in summary["weeks"]) > 10_000
+    assert summary["champion_versions"][0] == "1"
+    assert all(week["average_precision"] is not None for week in summary["weeks"])
+    home = tmp_path / "home" / "demo"
+    log = read_log(home / "predictions")
+    assert {"card_hash", "device_hash", "merchant", "mcc", "card_merchants_1h"} <= set(log)
+    assert not {"card_token", "device"} & set(log)  # PII entities only as keyed hashes
+    tokens = set(pd.read_parquet(home / "warehouse")["card_token"].astype(str))
+    assert not tokens & set(log["card_hash"])
+    assert log["transaction_id"].str.startswith("tx-").all()  # the spec's text ids
