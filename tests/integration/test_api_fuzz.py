@@ -29,7 +29,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "fuzz-token-0123456789"
 MAX_BODY_BYTES = 64 * 1024
-EXAMPLES = 120  # per operation and suite: 1,085 generated cases (+ 193 protocol), ~35 s
+#: Per operation and suite: 1,085 generated cases a spec (+ 193 protocol cases for the
+#: handbook, 259 for cards: its text fields get more), ~35 s each on an idle 2-core machine.
+EXAMPLES = 120
 #: The figures' name of each spec (``record``): the handbook's keep their old name.
 FIGURES = {"handbook": "fuzz", "cards": "fuzz_cards"}
 
