@@ -156,17 +156,23 @@ def test_concurrent_requests_on_other_entities_get_exact_features():
     # terminal windows end one label delay back: every thread sees the same terminal state
     results: dict[int, list[dict[str, Any]]] = {}
 
+    errors: list[BaseException] = []
+
     def run(i: int) -> None:
-        results[i] = [
-            state.observe_many(events_of(groups[i].iloc[[j]], spec))[0]
-            for j in range(len(groups[i]))
-        ]
+        try:
+            results[i] = [
+                state.observe_many(events_of(groups[i].iloc[[j]], spec))[0]
+                for j in range(len(groups[i]))
+            ]
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert errors == []
     truth = compute_spec_features(events, spec)
     for i, group in enumerate(groups):
         got = pd.DataFrame(results[i], index=group.index)
@@ -174,17 +180,18 @@ def test_concurrent_requests_on_other_entities_get_exact_features():
         np.testing.assert_array_equal(got[card_columns], truth.loc[group.index, card_columns])
 
 
-def test_size_can_be_read_while_other_threads_add_entities():
+def test_size_and_expiry_walk_the_state_while_another_thread_adds_entities():
     spec, events = simulated("cards", days=20)
     state = OnlineState(spec, skew=DAY)
     rows = events_of(events.iloc[:6000], spec)
     failures: list[BaseException] = []
     done = threading.Event()
 
-    def gauges() -> None:  # as the service's gauge thread reads it
+    def gauges() -> None:  # as the service's gauge thread reads it, and a request expires
         while not done.is_set():
             try:
                 state.size()
+                state.engine.expire(0)  # walks every entity and id, drops nothing
             except BaseException as exc:
                 failures.append(exc)
                 return

@@ -45,9 +45,12 @@ hour of event time), not per event.
 
 **Thread safety**: no global lock. Each entity key's state has its own lock; ``observe``
 takes the locks of the event's entities one at a time (never two at once: no deadlock), and
-``feedback`` / ``expire`` likewise. The id registry is a dict touched by single atomic
-operations (``setdefault``, ``get``, ``pop``). Two concurrent events of one entity are ordered
-by that entity's lock (arrival order is the order in which they got it).
+``feedback`` / ``expire`` likewise. Keys are added to or removed from the engine's dicts (ids,
+entity states) under one short registry lock, never held together with an entity's lock, and
+``expire`` / ``size`` copy a dict under it before iterating (CPython may switch threads inside
+``list(d.items())``: seen as "dictionary changed size during iteration"). Two concurrent events
+of one entity are ordered by that entity's lock (arrival order is the order in which they got
+it).
 
 **Redis** (not implemented here): the same state maps to, per entity key, a sorted set of
 event keys scored by (second, sequence) plus hashes of the running prefix sums at each
@@ -299,6 +302,9 @@ class SpecOnlineEngine:
         #: event id -> (entity, entity key, event key) of each state holding it
         self._events: dict[Hashable, list[tuple[str, Hashable, int]]] = {}
         self._seconds: dict[Hashable, int] = {}
+        #: Guards the dicts' structure (new or removed keys) against readers that iterate them
+        #: (expire, size): CPython may switch threads inside ``list(d.items())``.
+        self._registry = threading.Lock()
         self._longest = spec.longest_reach()
 
     def observe(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -363,13 +369,14 @@ class SpecOnlineEngine:
                     state.features(position, second, row, out)
             return {name: out[name] for name in self._names}
         held: list[tuple[str, Hashable, int]] = []
-        if self._events.setdefault(event_id, held) is not held:
-            raise ValueError(f"event id {event_id!r} is already in the online state")
-        self._seconds[event_id] = second
+        with self._registry:
+            if self._events.setdefault(event_id, held) is not held:
+                raise ValueError(f"event id {event_id!r} is already in the online state")
+            self._seconds[event_id] = second
         for name, plan in self._plans.items():
             key, states = keys[name], self._states[name]
             while True:
-                state = states.get(key) or states.setdefault(key, _EntityState(plan))
+                state = states.get(key) or self._add_state(states, key, plan)
                 with state.lock:
                     if state.dead:
                         continue
@@ -428,6 +435,12 @@ class SpecOnlineEngine:
         self._seconds.update(zip(ids, second_array.tolist(), strict=True))
         return len(ids)
 
+    def _add_state(
+        self, states: dict[Hashable, _EntityState], key: Hashable, plan: _Plan
+    ) -> _EntityState:
+        with self._registry:
+            return states.setdefault(key, _EntityState(plan))
+
     def feedback(self, labels: Mapping[Hashable, int]) -> int:
         """Record labels (event id → 0/1) of events in the state; returns how many were held.
 
@@ -455,25 +468,30 @@ class SpecOnlineEngine:
         for name, plan in self._plans.items():
             states = self._states[name]
             cut = watermark_seconds - plan.reach
-            for key, state in list(states.items()):
+            with self._registry:
+                held_states = list(states.items())
+            for key, state in held_states:
                 with state.lock:
                     state.expire(cut)
                     if not state.seconds and not plan.gaps:
                         state.dead = True
-                        states.pop(key, None)
+                        with self._registry:
+                            states.pop(key, None)
         cut = watermark_seconds - self._longest
-        old = [i for i, second in list(self._seconds.items()) if second <= cut]
-        for event_id in old:
-            self._seconds.pop(event_id, None)
-            self._events.pop(event_id, None)
+        with self._registry:
+            old = [i for i, second in self._seconds.items() if second <= cut]
+            for event_id in old:
+                self._seconds.pop(event_id, None)
+                self._events.pop(event_id, None)
         return len(old)
 
     def size(self) -> dict[str, int]:
         """Events held per entity (expired ones not yet compacted included) and ids held.
 
-        Safe while other threads observe: each dict is copied in one step (under the GIL)."""
-        sizes = {
-            name: sum(len(s.seconds) for s in list(states.values()))
-            for name, states in self._states.items()
-        }
+        Safe while other threads observe (each dict is copied under the registry lock)."""
+        sizes = {}
+        for name, states in self._states.items():
+            with self._registry:
+                held = list(states.values())
+            sizes[name] = sum(len(s.seconds) for s in held)
         return {**sizes, "ids": len(self._events)}
