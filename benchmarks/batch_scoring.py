@@ -65,7 +65,9 @@ def main() -> None:
             poll=False,
         )
         transactions = [
-            Transaction(r.TRANSACTION_ID, r.TX_DATETIME, r.CUSTOMER_ID, r.TERMINAL_ID, r.TX_AMOUNT)
+            Transaction(
+                r.TRANSACTION_ID, r.TX_DATETIME, r.CUSTOMER_ID, r.TERMINAL_ID, r.TX_AMOUNT
+            ).as_event()
             for r in peer_rows.itertuples(index=False)
         ]
         began = time.perf_counter()
