@@ -1,8 +1,15 @@
-"""The service's online state of any spec: exact features behind the clock and the id rules."""
+"""The service's online state of any spec: exact features behind the clock and the id rules.
+
+Each behaviour is checked on both stores: in process (:class:`OnlineState`) and in Redis
+(:class:`RedisOnlineState`, integration tier: Redis on 127.0.0.1:6379, one key prefix per test,
+deleted afterwards).
+"""
 
 from __future__ import annotations
 
 import threading
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -16,11 +23,34 @@ from fraudops.spec import load_spec
 from fraudops.spec.data import prepare_events
 from fraudops.spec.model import DatasetSpec
 from fraudops.streaming.clock import AHEAD, CONFLICT, TOO_OLD, EventRefused
+from fraudops.streaming.redis_state import RedisOnlineState
 from fraudops.streaming.state import OnlineState, shortest_reach
 
-pytestmark = pytest.mark.unit
-
 DAY = 86_400
+REDIS_URL = "redis://127.0.0.1:6379/0"
+State = OnlineState | RedisOnlineState
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory", marks=pytest.mark.unit),
+        pytest.param("redis", marks=pytest.mark.integration),
+    ]
+)
+def make_state(request) -> Iterator[Callable[[DatasetSpec, int], State]]:
+    """A factory of fresh, empty states of one store kind (Redis keys deleted afterwards)."""
+    made: list[RedisOnlineState] = []
+
+    def make(spec: DatasetSpec, skew: int) -> State:
+        if request.param == "memory":
+            return OnlineState(spec, skew)
+        state = RedisOnlineState(spec, REDIS_URL, skew, prefix=f"test-{uuid.uuid4().hex[:8]}")
+        made.append(state)
+        return state
+
+    yield make
+    for state in made:
+        state.clear()
 
 
 def simulated(spec_name: str, days: int = 60) -> tuple[DatasetSpec, pd.DataFrame]:
@@ -45,7 +75,7 @@ def events_of(frame: pd.DataFrame, spec: DatasetSpec) -> list[dict[str, Any]]:
     return out
 
 
-def feed(state: OnlineState, frame: pd.DataFrame, spec: DatasetSpec, batch: int) -> pd.DataFrame:
+def feed(state: State, frame: pd.DataFrame, spec: DatasetSpec, batch: int) -> pd.DataFrame:
     """Score ``frame`` in requests of ``batch`` rows, labels fed after each request."""
     got: list[dict[str, Any]] = []
     label, ident = spec.label.column, spec.event_id.column
@@ -57,12 +87,12 @@ def feed(state: OnlineState, frame: pd.DataFrame, spec: DatasetSpec, batch: int)
 
 
 @pytest.mark.parametrize(("spec_name", "batch"), [("handbook", 1), ("cards", 37)])
-def test_warmed_then_scored_events_equal_the_offline_features(spec_name, batch):
+def test_warmed_then_scored_events_equal_the_offline_features(spec_name, batch, make_state):
     spec, events = simulated(spec_name)
     cut = events[spec.event_time.column].min() + pd.Timedelta(days=45)
     history = events[events[spec.event_time.column] < cut]
     live = events.iloc[len(history) : len(history) + 1500]
-    state = OnlineState(spec, skew=DAY)
+    state = make_state(spec, DAY)
     assert state.warm_up(history) == len(history)
     got = feed(state, live, spec, batch)
     expected = compute_spec_features(events, spec).iloc[len(history) : len(history) + len(live)]
@@ -72,10 +102,10 @@ def test_warmed_then_scored_events_equal_the_offline_features(spec_name, batch):
         assert isinstance(live[spec.event_id.column].iloc[0], str)  # text ids
 
 
-def test_one_request_dated_two_months_ahead_is_refused_and_changes_no_later_feature():
+def test_one_request_dated_two_months_ahead_is_refused_and_changes_no_later_feature(make_state):
     spec, events = simulated("handbook")
     half = len(events) // 2
-    state = OnlineState(spec, skew=DAY)
+    state = make_state(spec, DAY)
     state.warm_up(events.iloc[:half])
     future = events_of(events.iloc[[half]], spec)[0]
     future = {**future, "TRANSACTION_ID": 10**9, "TX_DATETIME": future["TX_DATETIME"]}
@@ -89,9 +119,9 @@ def test_one_request_dated_two_months_ahead_is_refused_and_changes_no_later_feat
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
 
-def test_a_retry_is_counted_once_and_gets_the_originals_features():
+def test_a_retry_is_counted_once_and_gets_the_originals_features(make_state):
     spec, events = simulated("cards", days=20)
-    state = OnlineState(spec, skew=DAY)
+    state = make_state(spec, DAY)
     state.warm_up(events.iloc[:3000])
     first = events_of(events.iloc[3000:3001], spec)
     original = state.observe_many(first)
@@ -103,9 +133,20 @@ def test_a_retry_is_counted_once_and_gets_the_originals_features():
     assert state.observe_many(next_row)[0] == truth
 
 
-def test_an_id_reused_with_other_values_refuses_the_whole_request_naming_the_fields():
+def test_a_retry_after_a_same_second_event_still_gets_the_originals_features(make_state):
     spec, events = simulated("cards", days=20)
-    state = OnlineState(spec, skew=DAY)
+    state = make_state(spec, DAY)
+    state.warm_up(events.iloc[:3000])
+    first = events_of(events.iloc[3000:3001], spec)[0]
+    same_second = {**first, "tx_id": "same-second", "amount": 2.5}  # same card, same time
+    original = state.observe_many([first])[0]
+    assert state.observe_many([same_second])[0]["card_tx_1h"] == original["card_tx_1h"] + 1
+    assert state.observe_many([first]) == [original]
+
+
+def test_an_id_reused_with_other_values_refuses_the_whole_request_naming_the_fields(make_state):
+    spec, events = simulated("cards", days=20)
+    state = make_state(spec, DAY)
     state.warm_up(events.iloc[:3000])
     before = state.size()
     rows = events_of(events.iloc[3000:3003], spec)
@@ -121,9 +162,9 @@ def test_an_id_reused_with_other_values_refuses_the_whole_request_naming_the_fie
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
 
-def test_an_event_older_than_the_shortest_reach_is_refused():
+def test_an_event_older_than_the_shortest_reach_is_refused(make_state):
     spec, events = simulated("handbook", days=40)
-    state = OnlineState(spec, skew=DAY)
+    state = make_state(spec, DAY)
     state.warm_up(events)
     assert state.rule.retention == shortest_reach(spec) == 30 * DAY
     old = events_of(events.iloc[[0]], spec)[0]
@@ -134,9 +175,9 @@ def test_an_event_older_than_the_shortest_reach_is_refused():
     assert refused.value.reason == TOO_OLD
 
 
-def test_expiry_bounds_the_state_to_the_reach():
+def test_expiry_bounds_the_state_to_the_reach(make_state):
     spec, events = simulated("handbook", days=120)
-    state = OnlineState(spec, skew=DAY)
+    state = make_state(spec, DAY)
     state.warm_up(events.iloc[: len(events) // 4])
     feed(state, events.iloc[len(events) // 4 :], spec, 500)
     newest = events["TX_DATETIME"].max()
@@ -145,9 +186,9 @@ def test_expiry_bounds_the_state_to_the_reach():
     assert state.size()["ids"] <= held < len(events) / 2
 
 
-def test_concurrent_requests_on_other_entities_get_exact_features():
+def test_concurrent_requests_on_other_entities_get_exact_features(make_state):
     spec, events = simulated("handbook", days=20)
-    state = OnlineState(spec, skew=DAY)
+    state = make_state(spec, DAY)
     half = len(events) // 2
     state.warm_up(events.iloc[:half])
     live = events.iloc[half : half + 1200]
@@ -180,6 +221,7 @@ def test_concurrent_requests_on_other_entities_get_exact_features():
         np.testing.assert_array_equal(got[card_columns], truth.loc[group.index, card_columns])
 
 
+@pytest.mark.unit
 def test_size_and_expiry_walk_the_state_while_another_thread_adds_entities():
     spec, events = simulated("cards", days=20)
     state = OnlineState(spec, skew=DAY)

@@ -52,12 +52,9 @@ entity states) under one short registry lock, never held together with an entity
 of one entity are ordered by that entity's lock (arrival order is the order in which they got
 it).
 
-**Redis** (not implemented here): the same state maps to, per entity key, a sorted set of
-event keys scored by (second, sequence) plus hashes of the running prefix sums at each
-position (or, cheaper to keep under expiry, tiles: per entity and tile of e.g. one hour, a hash
-of count, exact sums, max, label count and distinct-value sets, with the edge tiles' own events
-in a sorted set, as Feast and Chronon tile their windows); a window is then O(w / tile + log n)
-reads in one Lua script, and labels update their tile's counter. Late events update one tile.
+**Redis**: :mod:`fraudops.streaming.redis_state` keeps the same state in Redis as tiles (per
+entity and tile: count, exact sums, max, label count, distinct-value sets) plus the events of
+each entity in a sorted set for the windows' edges; its features equal this engine's.
 """
 
 from __future__ import annotations
@@ -95,6 +92,42 @@ def event_second(value: Any) -> tuple[int, dt.datetime]:
 def micro_units(value: float) -> int:
     """``value`` in exact micro-units, rounded half to even as :func:`~.offline.engine.units`."""
     return round(value * UNITS_PER_VALUE)
+
+
+def pointwise_features(spec: DatasetSpec, event: Mapping[str, Any], stamp: dt.datetime) -> dict:
+    """The features of ``event`` that need no state: numeric (as float) and categorical
+    passthrough, then the calendar features of ``stamp`` (its naive time)."""
+    out: dict[str, Any] = {}
+    for numeric in spec.numeric:
+        if numeric.feature:
+            out[numeric.column] = float(event[numeric.column])
+    for categorical in spec.categorical:
+        if categorical.feature:
+            out[categorical.column] = event[categorical.column]
+    for feature in spec.calendar:
+        hour = stamp.hour
+        if feature.kind == "hour":
+            out[feature.name] = float(hour)
+        elif feature.kind == "weekend":
+            out[feature.name] = float(stamp.weekday() >= 5)
+        else:
+            first, last = feature.hours
+            night = first <= hour <= last if first <= last else hour >= first or hour <= last
+            out[feature.name] = float(night)
+    return out
+
+
+def from_sum(kind: str, n: int, total_units: int, own: float) -> float:
+    """``sum``, ``mean`` or ``ratio_to_mean`` of a window of ``n`` events whose values add up
+    to ``total_units`` micro-units; ``own``: the event's value (for the ratio). An empty
+    window has mean 0 and ratio 1.0, as offline."""
+    total = float(total_units) / UNITS_PER_VALUE
+    if kind == "sum":
+        return total
+    mean = total / float(n) if n else 0.0
+    if kind == "mean":
+        return mean
+    return own / mean if mean > 0 else 1.0  # ratio_to_mean
 
 
 @dataclass(frozen=True)
@@ -260,14 +293,7 @@ class _EntityState:
             frauds = self.frauds.prefix(end) - self.frauds.prefix(start)
             return float(frauds) / float(n) if n else 0.0
         sums = self.sums[column]
-        total = float(sums[end] - sums[start]) / UNITS_PER_VALUE
-        if kind == "sum":
-            return total
-        mean = total / float(n) if n else 0.0
-        if kind == "mean":
-            return mean
-        own: float = row[column]
-        return own / mean if mean > 0 else 1.0  # ratio_to_mean
+        return from_sum(kind, n, sums[end] - sums[start], row[column])
 
     def expire(self, cut: int) -> list[Hashable]:
         """Forget events at or before ``cut`` (lazily, see the module docstring); their ids."""
@@ -344,23 +370,7 @@ class SpecOnlineEngine:
             for column in plan.values
         }
         keys = {name: event[column] for name, column in self._columns.items()}
-        out: dict[str, Any] = {}
-        for numeric in spec.numeric:
-            if numeric.feature:
-                out[numeric.column] = float(event[numeric.column])
-        for categorical in spec.categorical:
-            if categorical.feature:
-                out[categorical.column] = event[categorical.column]
-        for feature in spec.calendar:
-            hour = stamp.hour
-            if feature.kind == "hour":
-                out[feature.name] = float(hour)
-            elif feature.kind == "weekend":
-                out[feature.name] = float(stamp.weekday() >= 5)
-            else:
-                first, last = feature.hours
-                night = first <= hour <= last if first <= last else hour >= first or hour <= last
-                out[feature.name] = float(night)
+        out = pointwise_features(spec, event, stamp)
         if not insert:
             for name, key, event_key in self._events[event_id]:
                 state = self._states[name][key]

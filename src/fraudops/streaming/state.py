@@ -48,6 +48,26 @@ def shortest_reach(spec: DatasetSpec) -> int:
     return min(reaches.values(), default=max(spec.longest_reach(), SECONDS_PER_DAY))
 
 
+def clock_rule(spec: DatasetSpec, skew: int) -> tuple[ClockRule, tuple[str, ...]]:
+    """The clock and id rule of a state of ``spec`` and the columns of an event's fingerprint
+    (every raw column but the id; the time as whole seconds).
+
+    Raises:
+        ValueError: ``skew`` is negative.
+    """
+    columns = tuple(
+        c for c in spec.raw_columns() if c not in (spec.event_id.column, spec.label.column)
+    )
+    rule = ClockRule(
+        int(skew),
+        shortest_reach(spec),
+        tuple(api_field(c) for c in columns),
+        time_field=api_field(spec.event_time.column),
+        id_field=api_field(spec.event_id.column),
+    )
+    return rule, columns
+
+
 class OnlineState:
     """Online features of ``spec`` for one service process; see the module docstring.
 
@@ -67,15 +87,7 @@ class OnlineState:
         self.engine = SpecOnlineEngine(spec)
         self._time = spec.event_time.column
         self._id = spec.event_id.column
-        self._print_columns = tuple(c for c in spec.raw_columns() if c != self._id)
-        self._print_columns = tuple(c for c in self._print_columns if c != spec.label.column)
-        self.rule = ClockRule(
-            int(skew),
-            shortest_reach(spec),
-            tuple(api_field(c) for c in self._print_columns),
-            time_field=api_field(self._time),
-            id_field=api_field(self._id),
-        )
+        self.rule, self._print_columns = clock_rule(spec, skew)
         self._clock = clock
         self._lock = threading.Lock()
         self._prints: dict[Hashable, tuple[Any, ...]] = {}
