@@ -10,28 +10,34 @@ events after it, alternating a quiet terminal and the hot one; each ``observe`` 
   service's in-process state (the spec's engine behind the clock and id rules; history loaded
   with ``warm_up``), each event one ``observe_many`` as a ``/score`` request does;
 - the peer in the same run: today's :class:`fraudops.online.OnlineFeatures` with a
-  :class:`~fraudops.online.MemoryStore` (fed through ``warm_up``).
+  :class:`~fraudops.online.MemoryStore` (fed through ``warm_up``);
+- with ``--redis URL`` (skipped with ``--redis ''``), the same pair in Redis: ours
+  :class:`fraudops.streaming.redis_state.RedisOnlineState` (tiles), the peer the handbook's
+  :class:`~fraudops.online.RedisStore` (sorted sets read whole per window); each under its own
+  key prefix, deleted afterwards.
 
 Prints JSON: median and p99 ms per ``observe`` at a quiet and at the hot terminal for each
 engine, the hot/quiet ratio of the medians, and how many observed rows had different features
 in the two engines (expected 0: both equal the offline features). Target: ours at the hot
 terminal within 2x of a quiet terminal's.
 
-Usage: python benchmarks/hot_entity.py [--hot 200000] [--events 1000]
+Usage: python benchmarks/hot_entity.py [--hot 200000] [--events 1000] [--redis URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import uuid
 
 import numpy as np
 import pandas as pd
 from _common import emit
 
 from fraudops import contract as c
-from fraudops.online import MemoryStore, OnlineFeatures, Transaction
+from fraudops.online import MemoryStore, OnlineFeatures, RedisStore, Transaction
 from fraudops.spec import load_spec
+from fraudops.streaming.redis_state import RedisOnlineState
 from fraudops.streaming.state import OnlineState
 
 DAY = 86_400
@@ -104,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hot", type=int, default=200_000, help="hot terminal's window events")
     parser.add_argument("--events", type=int, default=1_000, help="observed events, timed")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="'' to skip Redis")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     past = history(args.hot, rng)
@@ -128,24 +135,56 @@ def main() -> None:
     in_window = int(
         ((past[c.TERMINAL_ID] == HOT) & (past[c.TX_DATETIME] <= NOW - pd.Timedelta(days=7))).sum()
     )
-    emit(
-        "hot_entity",
-        {
-            "history_rows": len(past),
-            "hot_terminal_events_in_30d_window": in_window,
-            "observed_events": args.events,
-            "ours": {**figures(ours_seconds), "load_seconds": round(ours_load, 1)},
-            "peer_online_features_memory_store": {
-                **figures(peer_seconds),
-                "load_seconds": round(peer_load, 1),
-            },
-            "rows_with_different_features": sum(
-                {k: a[k] for k in c.FEATURES} != {k: b[k] for k in c.FEATURES}
-                for a, b in zip(ours_rows, peer_rows, strict=True)
-            ),
-            "target": "ours hot_over_quiet <= 2",
+    out = {
+        "history_rows": len(past),
+        "hot_terminal_events_in_30d_window": in_window,
+        "observed_events": args.events,
+        "ours": {**figures(ours_seconds), "load_seconds": round(ours_load, 1)},
+        "peer_online_features_memory_store": {
+            **figures(peer_seconds),
+            "load_seconds": round(peer_load, 1),
         },
+        "rows_with_different_features": differing(ours_rows, peer_rows),
+        "target": "ours hot_over_quiet <= 2",
+    }
+    if args.redis:
+        out.update(in_redis(args.redis, spec, past, events, ours_rows))
+    emit("hot_entity", out)
+
+
+def differing(rows: list[dict], others: list[dict]) -> int:
+    return sum(
+        {k: a[k] for k in c.FEATURES} != {k: b[k] for k in c.FEATURES}
+        for a, b in zip(rows, others, strict=True)
     )
+
+
+def in_redis(url: str, spec, past: pd.DataFrame, events: list[Transaction], truth: list[dict]):
+    """Ours and the handbook's Redis store, each under a fresh prefix (deleted afterwards)."""
+    tag = uuid.uuid4().hex[:8]
+    ours = RedisOnlineState(spec, url, DAY, prefix=f"bench-hot-{tag}")
+    store = RedisStore(url, 7, prefix=f"bench-hot-peer-{tag}")
+    peer = OnlineFeatures(store, label_delay_days=7)
+    try:
+        began = time.perf_counter()
+        ours.warm_up(past)
+        ours_load = time.perf_counter() - began
+        began = time.perf_counter()
+        peer.warm_up(past)
+        peer_load = time.perf_counter() - began
+        ours_seconds, ours_rows = timed(lambda tx: ours.observe_many([tx.as_event()])[0], events)
+        peer_seconds, peer_rows = timed(peer.observe, events)
+    finally:
+        ours.clear()
+        store.clear()
+    return {
+        "ours_redis": {**figures(ours_seconds), "load_seconds": round(ours_load, 1)},
+        "peer_redis_store": {**figures(peer_seconds), "load_seconds": round(peer_load, 1)},
+        "redis_rows_different_from_memory": {
+            "ours": differing(ours_rows, truth),
+            "peer": differing(peer_rows, truth),
+        },
+    }
 
 
 if __name__ == "__main__":

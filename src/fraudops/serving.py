@@ -26,12 +26,13 @@ from fraudops.api_models import spec_api
 from fraudops.fastpredict import fast_estimator
 from fraudops.features import handbook_spec
 from fraudops.model_card import WINDOW_TAGS, ModelCard, ModelCardError
-from fraudops.online import OnlineFeatures, RedisStore, Transaction, naive
+from fraudops.online import naive
 from fraudops.predlog import IdHasher, LogWriter, load_or_create_key
 from fraudops.settings import Settings
 from fraudops.spec import spec_sha256
 from fraudops.spec.data import prepare_events
 from fraudops.spec.model import DatasetSpec
+from fraudops.streaming.redis_state import RedisOnlineState
 from fraudops.streaming.state import OnlineState
 
 logger = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ def _blank_row(spec: DatasetSpec, features: tuple[str, ...]) -> dict[str, Any]:
 
 
 class OnlineStore(Protocol):
-    """What the scorer needs of an online state (:class:`OnlineState` or the handbook's Redis)."""
+    """What the scorer needs of an online state (in process, or in Redis)."""
 
     def observe_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]: ...
     def feedback(self, labels: Mapping[Any, int]) -> int: ...
@@ -189,53 +190,12 @@ class OnlineStore(Protocol):
     def size(self) -> dict[str, int]: ...
 
 
-class HandbookRedisState:
-    """The handbook's online features over Redis (:class:`fraudops.online.OnlineFeatures`),
-    shared by replicas; events are the handbook spec's raw columns."""
-
-    def __init__(self, online: OnlineFeatures) -> None:
-        self.online = online
-        self._lock = threading.Lock()  # a batch's check and inserts are one step
-
-    def observe_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """As :meth:`OnlineState.observe_many` (raises ``EventRefused`` likewise)."""
-        transactions = [Transaction.from_event(e) for e in events]
-        with self._lock:
-            return list(self.online.observe_many(transactions))
-
-    def feedback(self, labels: Mapping[Any, int]) -> int:
-        with self._lock:
-            self.online.feedback(dict(labels))
-        return len(labels)
-
-    def warm_up(self, history: pd.DataFrame) -> int:
-        return self.online.warm_up(history)
-
-    def intact(self) -> bool:
-        return self.online.intact()
-
-    def size(self) -> dict[str, int]:
-        return self.online.store.size()
-
-
 def make_online(settings: Settings) -> OnlineStore:
-    """The in-process state of the settings' spec, or the handbook's Redis state when
-    ``feature_store`` is a ``redis://`` URL.
-
-    Raises:
-        ChampionRefused: a Redis store with a spec other than the handbook's (the Redis state
-            computes the handbook's features only).
-    """
+    """The online state of the settings' spec: in this process, or in Redis (shared by
+    replicas) when ``feature_store`` is a ``redis://`` URL; both compute the same features."""
     spec, skew = settings.spec, settings.max_event_skew_seconds
     if settings.feature_store.startswith(("redis://", "rediss://", "unix://")):
-        if spec_sha256(spec) != spec_sha256(handbook_spec(settings.label_delay_days)):
-            raise ChampionRefused(
-                f"the Redis feature store computes the handbook spec's features only; dataset "
-                f"spec {spec.name!r} is served with the in-process store "
-                "(FRAUDOPS_FEATURE_STORE=memory, one replica)"
-            )
-        store = RedisStore(settings.feature_store, settings.label_delay_days)
-        return HandbookRedisState(OnlineFeatures(store, settings.label_delay_days, skew))
+        return RedisOnlineState(spec, settings.feature_store, skew)
     return OnlineState(spec, skew)
 
 
@@ -298,11 +258,7 @@ class Scorer:
 
     @classmethod
     def start(cls, settings: Settings, *, warm_up: bool = True, poll: bool = True) -> Scorer:
-        """Load the champion, build the online state from history, start the log writers.
-
-        Raises:
-            ChampionRefused: a Redis feature store with a spec other than the handbook's.
-        """
+        """Load the champion, build the online state from history, start the log writers."""
         online = make_online(settings)
         champion = cls._first_champion(settings)
         home = settings.ensure_home()

@@ -44,17 +44,6 @@ def test_a_version_the_service_cannot_serve_is_refused_saying_why(tmp_path, reco
         servable_card(Settings(home=tmp_path), "5", recorded)
 
 
-def test_the_redis_store_refuses_a_spec_other_than_the_handbooks_before_any_registry_call(
-    tmp_path,
-):
-    settings = Settings(
-        home=tmp_path, dataset_spec="cards", feature_store="redis://127.0.0.1:6379/0"
-    )
-    with pytest.raises(ChampionRefused, match="'cards' is served with the in-process store"):
-        Scorer.start(settings, warm_up=False, poll=False)
-    assert not (tmp_path / "mlflow.db").exists()
-
-
 def test_the_service_starts_on_any_spec_with_the_in_process_store(tmp_path):
     scorer = Scorer.start(Settings(home=tmp_path, dataset_spec="cards"), warm_up=False, poll=False)
     try:
