@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from fraudops.api_models import FeedbackOut, spec_api
+from fraudops.records import LabelRecord
 from fraudops.settings import Settings
 from services.middleware import GuardMiddleware, validation_message
 from services.openapi import document
@@ -224,7 +225,7 @@ class FraudService:
         rows = validated(self.api.label, labels, "labels")
         accepted = self.scorer.feedback(
             [
-                (getattr(row, id_field), int(row.is_fraud), row.label_time or now)  # type: ignore[attr-defined]
+                LabelRecord(getattr(row, id_field), int(row.is_fraud), row.label_time or now)  # type: ignore[attr-defined]
                 for row in rows
             ]
         )

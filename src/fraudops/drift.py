@@ -25,11 +25,12 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from fraudops import contract as c
+from fraudops.records import LOG_SCORE
 
 if TYPE_CHECKING:
     from fraudops.spec import DatasetSpec
 
-SCORE = "score"
+SCORE = LOG_SCORE
 #: Columns the drift job compares for a handbook champion: the model's inputs and its output.
 MONITORED: tuple[str, ...] = (*c.FEATURES, SCORE)
 

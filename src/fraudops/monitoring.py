@@ -44,6 +44,7 @@ from fraudops.drift import (
     sample_by_day,
 )
 from fraudops.model_card import ModelCard, ModelCardError
+from fraudops.records import LABEL_ID, LABEL_VALUE, LOG_ID, LOG_TIME
 from fraudops.settings import Settings
 from fraudops.spec import (
     SHIPPED_SPECS,
@@ -229,7 +230,7 @@ def _reference(tracking_uri: str, run_id: str) -> pd.DataFrame:
 
 
 #: Prediction-log columns the drift job reads besides the champion's compared columns.
-WINDOW_KEYS = ("transaction_id", "tx_datetime")
+WINDOW_KEYS = (LOG_ID, LOG_TIME)
 #: Prediction-log columns the drift job reads for a handbook champion.
 WINDOW_COLUMNS = (*WINDOW_KEYS, *HANDBOOK_COLUMNS.monitored)
 
@@ -291,7 +292,7 @@ def current_window(
     if not parts:
         raise MonitorInputError(f"the window {start}..{end} of the prediction log has no rows")
     current = pd.concat(parts, ignore_index=True)
-    current = sample_by_day(current, "tx_datetime", settings.monitor_max_rows, settings.seed)
+    current = sample_by_day(current, LOG_TIME, settings.monitor_max_rows, settings.seed)
     return current.reset_index(drop=True), start, end
 
 
@@ -314,13 +315,10 @@ def _check_log_columns(
         return
     names = [col for col in wanted if col in missing]
     whose = f" of champion v{champion}" if champion is not None else ""
-    if columns.features != HANDBOOK_COLUMNS.features:
-        hint = (
-            "; the prediction log holds the handbook's features, and the service does not "
-            f"log the features of the {columns.spec_name!r} spec yet"
-        )
-    else:
-        hint = ""
+    hint = (
+        "; was the log written by a service of another spec or champion? "
+        "`fraudops monitor` compares the champion's features only"
+    )
     raise MonitorInputError(
         f"current window {start}..{end} lacks column(s) {names}{whose} "
         f"(spec {columns.spec_name!r}){hint}"
@@ -338,15 +336,15 @@ def labelled_window(settings: Settings, window_end: dt.date) -> pd.DataFrame | N
     # labels arrive after their transactions: only label days from the window's start matter
     label_parts = _read_days(settings.label_log_dir, start, window_end)
     try:
-        parts = _read_days(settings.prediction_log_dir, start, end, ("transaction_id", SCORE))
+        parts = _read_days(settings.prediction_log_dir, start, end, (LOG_ID, SCORE))
     except (KeyError, ValueError):
         return None
     if not label_parts or not parts:
         return None
     labels = pd.concat(label_parts, ignore_index=True)
     scored = pd.concat(parts, ignore_index=True)
-    last = labels.drop_duplicates("transaction_id", keep="last").set_index("transaction_id")
-    scored[LABEL_COLUMN] = scored["transaction_id"].map(last["is_fraud"])
+    last = labels.drop_duplicates(LABEL_ID, keep="last").set_index(LABEL_ID)
+    scored[LABEL_COLUMN] = scored[LOG_ID].map(last[LABEL_VALUE])
     scored = scored.dropna(subset=[LABEL_COLUMN])
     return scored if len(scored) else None
 

@@ -28,6 +28,13 @@ from fraudops.features import handbook_spec
 from fraudops.model_card import WINDOW_TAGS, ModelCard, ModelCardError
 from fraudops.online import naive
 from fraudops.predlog import IdHasher, LogWriter, load_or_create_key
+from fraudops.records import (
+    LABEL_TIME,
+    LOG_TIME,
+    LabelRecord,
+    PredictionRecord,
+    logged_entities,
+)
 from fraudops.settings import Settings
 from fraudops.spec import spec_sha256
 from fraudops.spec.data import prepare_events
@@ -268,13 +275,11 @@ class Scorer:
             champion,
             LogWriter(
                 settings.prediction_log_dir,
-                "tx_datetime",
+                LOG_TIME,
                 flush_seconds=settings.log_flush_seconds,
                 max_buffered_rows=settings.log_max_buffered_rows,
             ),
-            LogWriter(
-                settings.label_log_dir, "label_time", flush_seconds=settings.log_flush_seconds
-            ),
+            LogWriter(settings.label_log_dir, LABEL_TIME, flush_seconds=settings.log_flush_seconds),
             IdHasher(
                 settings.hash_secret.get_secret_value().encode()
                 if settings.hash_secret
@@ -359,41 +364,26 @@ class Scorer:
                     "latency_ms": latency_ms,
                 }
             )
-            logged.append(
-                {
-                    "request_id": request_id,
-                    "transaction_id": event[id_column],
-                    "tx_datetime": naive(event[time_column]),
-                    **self._entity_columns(event),
-                    **features,
-                    "score": float(score),
-                    "decision": decision,
-                    "model_version": model.version,
-                    "latency_ms": latency_ms,
-                    "scored_at": scored_at,
-                }
+            record = PredictionRecord(
+                request_id=request_id,
+                event_id=event[id_column],
+                event_time=naive(event[time_column]),
+                entities=logged_entities(spec, event, self.hasher),
+                features=features,
+                score=float(score),
+                decision=decision,
+                model_version=model.version,
+                latency_ms=latency_ms,
+                scored_at=scored_at,
             )
+            logged.append(record.row())
         self.predictions.append_many(logged)  # journaled before the response is sent
         return out
 
-    def _entity_columns(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """``<entity>_hash`` (keyed hash) of each PII entity, ``<entity>`` of the others."""
-        return {
-            f"{e.name}_hash" if e.pii else e.name: self.hasher(event[e.column])
-            if e.pii
-            else event[e.column]
-            for e in self.settings.spec.entities
-        }
-
-    def feedback(self, labels: list[tuple[Any, int, dt.datetime]]) -> int:
-        """Record (event id, is_fraud, label time) labels; returns how many."""
-        self.online.feedback({event_id: int(label) for event_id, label, _ in labels})
-        self.labels.append_many(
-            [
-                {"transaction_id": event_id, "is_fraud": int(label), "label_time": label_time}
-                for event_id, label, label_time in labels
-            ]
-        )
+    def feedback(self, labels: Sequence[LabelRecord]) -> int:
+        """Record labels in the online state and the label log; returns how many."""
+        self.online.feedback({label.event_id: label.is_fraud for label in labels})
+        self.labels.append_many([label.row() for label in labels])
         return len(labels)
 
     def model_info(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from fraudops import contract as c
 from fraudops import registry
 from fraudops.online import Transaction
 from fraudops.predlog import IdHasher, read_log
+from fraudops.records import LabelRecord
 from fraudops.serving import Scorer
 from fraudops.settings import Settings
 
@@ -265,7 +266,7 @@ def score_and_label(settings: Settings, rows: pd.DataFrame) -> int:
             )
             sent += scorer.feedback(
                 [
-                    (
+                    LabelRecord(
                         int(r.TRANSACTION_ID),
                         int(r.TX_FRAUD),
                         r.TX_DATETIME + pd.Timedelta(days=settings.label_delay_days),

@@ -254,7 +254,7 @@ def test_a_champion_whose_features_the_log_lacks_ends_before_evidently(
     message = str(caught.value)
     assert message.startswith("current window 2024-03-18..2024-03-24 lacks column(s) ['amount', ")
     assert "'mcc', 'channel', 'country'" in message and "of champion v9 (spec 'cards')" in message
-    assert "does not log the features of the 'cards' spec yet" in message
+    assert "written by a service of another spec or champion" in message
     assert "TX_AMOUNT" not in message  # the handbook columns the log does hold
     assert monitoring.read_decisions(settings) == []
 

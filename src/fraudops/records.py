@@ -1,0 +1,115 @@
+"""The records the service writes to its logs: one typed row per prediction and per label.
+
+The prediction log's columns derive from the dataset spec and the champion's features
+(:func:`prediction_log_columns`); the service builds a :class:`PredictionRecord` per scored
+event and the monitoring reads the same names back. Fixed names (``transaction_id``,
+``tx_datetime``, ``score``...) are the log's own, whatever the spec calls its id and time
+columns, so monitoring reads every spec's log the same way.
+
+No personal data: a PII entity (``pii: true`` in the spec) appears only as
+``<entity>_hash``, a keyed hash (:class:`fraudops.predlog.IdHasher`); other entities as
+``<entity>`` with their raw value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fraudops.spec.model import DatasetSpec, Entity
+
+#: The prediction log's event id, event time and score columns (any spec).
+LOG_ID, LOG_TIME, LOG_SCORE = "transaction_id", "tx_datetime", "score"
+#: The label log's columns (any spec).
+LABEL_ID, LABEL_VALUE, LABEL_TIME = "transaction_id", "is_fraud", "label_time"
+
+
+def entity_log_column(entity: Entity) -> str:
+    """``<entity>_hash`` for a PII entity, ``<entity>`` otherwise."""
+    return f"{entity.name}_hash" if entity.pii else entity.name
+
+
+def prediction_log_columns(spec: DatasetSpec, features: Sequence[str]) -> tuple[str, ...]:
+    """Every column of a prediction-log row, in order, for a champion with ``features``."""
+    return (
+        "request_id",
+        LOG_ID,
+        LOG_TIME,
+        *(entity_log_column(e) for e in spec.entities),
+        *features,
+        LOG_SCORE,
+        "decision",
+        "model_version",
+        "latency_ms",
+        "scored_at",
+    )
+
+
+def logged_entities(
+    spec: DatasetSpec, event: Mapping[str, Any], hasher: Callable[[Any], str]
+) -> dict[str, Any]:
+    """The entity columns of an event's log row (PII ones hashed with ``hasher``)."""
+    return {
+        entity_log_column(e): hasher(event[e.column]) if e.pii else event[e.column]
+        for e in spec.entities
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """One scored event as the prediction log holds it.
+
+    Attributes:
+        request_id: the request's id (32 hex digits), shared by the rows of one batch.
+        event_id: the spec's event id (int or str).
+        event_time: the event's time, naive UTC.
+        entities: :func:`logged_entities` of the event.
+        features: the champion's features, name → value.
+        score: fraud probability in [0, 1].
+        decision: ``alert`` or ``pass``.
+        model_version: the registry version that scored it.
+        latency_ms: time in the service for its request, milliseconds.
+        scored_at: when it was scored, naive UTC.
+    """
+
+    request_id: str
+    event_id: Hashable
+    event_time: dt.datetime
+    entities: Mapping[str, Any]
+    features: Mapping[str, Any]
+    score: float
+    decision: str
+    model_version: str
+    latency_ms: float
+    scored_at: dt.datetime
+
+    def row(self) -> dict[str, Any]:
+        """The log row: :func:`prediction_log_columns` → value."""
+        return {
+            "request_id": self.request_id,
+            LOG_ID: self.event_id,
+            LOG_TIME: self.event_time,
+            **self.entities,
+            **self.features,
+            LOG_SCORE: self.score,
+            "decision": self.decision,
+            "model_version": self.model_version,
+            "latency_ms": self.latency_ms,
+            "scored_at": self.scored_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRecord:
+    """One label received at ``/feedback``: the event id, 0/1, when it became known (naive
+    UTC)."""
+
+    event_id: Hashable
+    is_fraud: int
+    label_time: dt.datetime
+
+    def row(self) -> dict[str, Any]:
+        """The label log row (:data:`LABEL_ID`, :data:`LABEL_VALUE`, :data:`LABEL_TIME`)."""
+        return {LABEL_ID: self.event_id, LABEL_VALUE: self.is_fraud, LABEL_TIME: self.label_time}

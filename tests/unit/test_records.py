@@ -1,0 +1,64 @@
+"""The log records: columns derived from the spec, PII entities only as keyed hashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from fraudops.predlog import IdHasher
+from fraudops.records import (
+    LabelRecord,
+    PredictionRecord,
+    logged_entities,
+    prediction_log_columns,
+)
+from fraudops.spec import load_spec
+
+pytestmark = pytest.mark.unit
+
+WHEN = dt.datetime(2024, 3, 1, 12, 30)
+
+
+def test_a_prediction_row_has_the_spec_derived_columns_and_hashes_pii_entities():
+    spec = load_spec("cards")
+    hasher = IdHasher(b"k" * 32)
+    event = {"card_token": "tok_4111", "merchant_id": "m_17", "device": "dev_9"}
+    features = {"amount": 12.5, "card_tx_1h": 2.0}
+    record = PredictionRecord(
+        request_id="r" * 32,
+        event_id="tx-1",
+        event_time=WHEN,
+        entities=logged_entities(spec, event, hasher),
+        features=features,
+        score=0.25,
+        decision="pass",
+        model_version="3",
+        latency_ms=1.5,
+        scored_at=WHEN,
+    )
+    row = record.row()
+    assert tuple(row) == prediction_log_columns(spec, tuple(features))
+    assert row["card_hash"] == hasher("tok_4111") and row["device_hash"] == hasher("dev_9")
+    assert row["merchant"] == "m_17"  # pii: false in the spec
+    assert "tok_4111" not in row.values() and "dev_9" not in row.values()
+
+
+def test_the_handbook_log_keeps_its_column_names():
+    columns = prediction_log_columns(load_spec("handbook"), ("TX_AMOUNT",))
+    assert columns[:5] == (
+        "request_id",
+        "transaction_id",
+        "tx_datetime",
+        "customer_hash",
+        "terminal_hash",
+    )
+    assert columns[-5:] == ("score", "decision", "model_version", "latency_ms", "scored_at")
+
+
+def test_a_label_row():
+    assert LabelRecord("tx-1", 1, WHEN).row() == {
+        "transaction_id": "tx-1",
+        "is_fraud": 1,
+        "label_time": WHEN,
+    }
