@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from fraudops.api_models import FeedbackOut, spec_api
 from fraudops.records import LabelRecord
 from fraudops.settings import Settings
+from services import client_errors
 from services.middleware import GuardMiddleware, validation_message
 from services.openapi import document
 
@@ -140,6 +141,7 @@ class FraudService:
         from fraudops.serving import Scorer
 
         threadpool_limits(1)  # one OpenMP thread per worker: 2 workers x N threads thrash 2 cores
+        client_errors.install()
         # MLflow's client retries a dead registry for minutes by default; the service would
         # rather fall back (bundled model) or keep its model and poll again
         for key, value in _REGISTRY_HTTP_DEFAULTS.items():

@@ -81,9 +81,13 @@ def test_promotion_under_load_has_no_failed_request_and_stop_loses_no_row(tmp_pa
             "fraudops_feature_state_events",
         ):
             assert name in metrics
+        bad = httpx.post(f"{base}/score", json={"transaction_id": 1, "tx_amount": "abc"})
+        assert bad.status_code == 422
     finally:
         if not stop(server):
             pytest.fail("server did not stop within 60 s of SIGINT")
+    # a refused request is one line in the server's log, not an ERROR with a traceback
+    assert "Exception on /score" not in server_log.read_text()
     logged = read_log(home / "predictions")
     assert sorted(logged["transaction_id"]) == sorted(t for t, _ in load.ok)
     record(
