@@ -24,7 +24,7 @@ train: install
 	$(RUN) fraudops train
 
 test: install
-	$(RUN) pytest
+	$(RUN) pytest --durations=15
 
 test-unit: install
 	$(RUN) pytest -m unit

@@ -27,21 +27,27 @@ TESTS = [
 ]
 
 
+def fuzz_row(scenario: str, fuzz: dict) -> tuple[str, str, str]:
+    """The row of one fuzzing run (figures of ``tests/integration/test_api_fuzz.py``)."""
+    statuses = ", ".join(f"{k}: {v}" for k, v in fuzz["fuzz_statuses"].items())
+    return (
+        scenario,
+        f"{fuzz['fuzz_cases']:,} cases ({fuzz['fuzz_generated_cases']:,} generated "
+        f"from the OpenAPI spec, {fuzz['fuzz_operations']} operations)",
+        f"5xx: {fuzz['fuzz_5xx']}; 4xx without a message: "
+        f"{fuzz['fuzz_4xx_without_message']}; no answer: {fuzz['fuzz_no_response']}; "
+        f"statuses {statuses}",
+    )
+
+
 def rows(f: dict[str, dict]) -> list[tuple[str, str, str]]:
     """(scenario, what was done, outcome) from the figures of each test."""
-    fuzz, promo = f["fuzz"], f["promotion_under_load"]
+    promo = f["promotion_under_load"]
     down, kill = f["registry_down"], f["worker_sigkill"]
     train, disk = f["training_killed"], f["unwritable_log"]
-    statuses = ", ".join(f"{k}: {v}" for k, v in fuzz["fuzz_statuses"].items())
     return [
-        (
-            "API fuzzing (schemathesis, all endpoints)",
-            f"{fuzz['fuzz_cases']:,} cases ({fuzz['fuzz_generated_cases']:,} generated "
-            f"from the OpenAPI spec, {fuzz['fuzz_operations']} operations)",
-            f"5xx: {fuzz['fuzz_5xx']}; 4xx without a message: "
-            f"{fuzz['fuzz_4xx_without_message']}; no answer: {fuzz['fuzz_no_response']}; "
-            f"statuses {statuses}",
-        ),
+        fuzz_row("API fuzzing (schemathesis, all endpoints), handbook spec", f["fuzz"]),
+        fuzz_row("API fuzzing, `cards` spec (text ids, categoricals)", f["fuzz_cards"]),
         (
             "Promotion of a new champion under load",
             f"{promo['requests']:,} requests",
