@@ -8,6 +8,7 @@ Thin: request models come from :mod:`fraudops.api_models`, all logic from
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import threading
@@ -47,6 +48,12 @@ class Invalid(BentoMLException):
     error_code = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
+@functools.cache
+def _list_of(model: type[BaseModel]) -> TypeAdapter[list[BaseModel]]:
+    """A validator of a list of ``model`` (built once per model: about 55 µs each time)."""
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
 def validated(model: type[BaseModel], body: Any, where: str) -> list[BaseModel]:
     """``body`` (a list of objects) validated by ``model``, each object strictly.
 
@@ -54,7 +61,7 @@ def validated(model: type[BaseModel], body: Any, where: str) -> list[BaseModel]:
         Invalid: naming each failing field where it is (``transactions[3].tx_amount``).
     """
     try:
-        return TypeAdapter(list[model]).validate_python(body)  # type: ignore[valid-type]
+        return _list_of(model).validate_python(body)
     except ValidationError as exc:
         errors = exc.errors(include_context=False, include_input=False, include_url=False)
         raise Invalid(validation_message(list(errors), where) or str(exc)) from None
