@@ -50,7 +50,8 @@ _REFUSED = (
     "watermark or older than its retention, or a transaction id already scored with other "
     "values (a batch is refused whole, naming the row: transactions[3].tx_datetime)."
 )
-_NOT_READY = "No champion model is loaded yet."
+_NOT_READY = "No champion model is loaded yet, or the Redis online state cannot be reached."
+_STATE_DOWN = "The Redis online state cannot be reached: no label was logged; retry later."
 
 #: Status → description of the error answers of each operation (method, path); 200 is kept
 #: from BentoML's spec. Every operation of the generated spec must be listed here.
@@ -75,6 +76,7 @@ RESPONSES: dict[tuple[str, str], dict[str, str]] = {
         "413": _TOO_LARGE,
         "415": _NOT_JSON,
         "422": _INVALID + " An empty list.",
+        "503": _STATE_DOWN,
     },
     ("get", "/model"): {},
     ("get", "/livez"): {},

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from fraudops.api_models import FeedbackOut, spec_api
 from fraudops.records import LabelRecord
 from fraudops.settings import Settings
+from fraudops.streaming.state import StateUnavailable
 from services import client_errors
 from services.middleware import GuardMiddleware, validation_message
 from services.openapi import document
@@ -76,6 +77,12 @@ class Refused(BentoMLException):
 
 class NotReady(BentoMLException):
     """No champion is loaded yet."""
+
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class StateDown(BentoMLException):
+    """The online state's store (Redis) cannot be reached; nothing of the request was kept."""
 
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
 
@@ -194,6 +201,8 @@ class FraudService:
             raise NotReady("no @champion model is loaded yet; train one with `fraudops train`")
         try:
             rows = self.scorer.score([self.api.event(r) for r in requests], started)
+        except StateUnavailable as exc:
+            raise StateDown(f"{exc}; retry later") from None
         except EventRefused as exc:  # nothing of the request entered the state or the log
             self.metrics["refused"].labels(reason=exc.reason).inc(len(requests))
             where = f"transactions[{exc.index}]." if batch else ""
@@ -232,12 +241,15 @@ class FraudService:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         id_field = self.api.id_field
         rows = validated(self.api.label, labels, "labels")
-        accepted = self.scorer.feedback(
-            [
-                LabelRecord(getattr(row, id_field), int(row.is_fraud), row.label_time or now)  # type: ignore[attr-defined]
-                for row in rows
-            ]
-        )
+        try:
+            accepted = self.scorer.feedback(
+                [
+                    LabelRecord(getattr(row, id_field), int(row.is_fraud), row.label_time or now)  # type: ignore[attr-defined]
+                    for row in rows
+                ]
+            )
+        except StateUnavailable as exc:
+            raise StateDown(f"{exc}; no label was logged, retry later") from None
         self.metrics["feedback"].inc(accepted)
         return FeedbackOut(accepted=accepted)
 

@@ -370,6 +370,21 @@ KNOWN_STATUSES = {
 }
 
 
+def test_an_unreachable_online_state_gets_503_not_500(client, monkeypatch):
+    from fraudops.streaming.state import OnlineState, StateUnavailable
+
+    def down(*_args, **_kwargs):
+        raise StateUnavailable("the Redis online state is unavailable: Connection refused")
+
+    monkeypatch.setattr(OnlineState, "observe_many", down)
+    monkeypatch.setattr(OnlineState, "feedback", down)
+    # BentoML words every 5xx body itself ("An unexpected error..."); the reason is in the log
+    scored = client.post("/score", json=tx(9_100, "2018-06-21T10:00:00"))
+    assert scored.status_code == 503, scored.text
+    labelled = client.post("/feedback", json=[{"transaction_id": 9_100, "is_fraud": True}])
+    assert labelled.status_code == 503, labelled.text
+
+
 def test_the_openapi_document_declares_what_the_service_answers(client):
     """Run last in the module: every status its tests observed must be declared."""
     spec = client.get("/docs.json").json()

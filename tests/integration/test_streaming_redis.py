@@ -21,6 +21,7 @@ from fraudops.serving import Scorer
 from fraudops.settings import Settings
 from fraudops.spec.model import DatasetSpec
 from fraudops.streaming.redis_state import RedisOnlineState, tile_levels
+from fraudops.streaming.state import StateUnavailable
 from tests.unit.test_streaming import (
     _simulated,
     assert_equal_rows,
@@ -163,3 +164,14 @@ def test_the_service_serves_any_spec_from_redis(tmp_path):
         assert scorer.online.intact() and scorer.api.id_field == "tx_id"
     finally:
         scorer.close()
+
+
+def test_an_unreachable_redis_raises_state_unavailable_and_is_not_intact():
+    spec, events = _simulated("cards")
+    state = RedisOnlineState(spec, "redis://127.0.0.1:1/0", 86_400, prefix="never-written")
+    first = events.iloc[:1][spec.raw_columns()].to_dict("records")
+    with pytest.raises(StateUnavailable, match="Redis online state is unavailable"):
+        state.observe_many(first)
+    with pytest.raises(StateUnavailable):
+        state.feedback({first[0][spec.event_id.column]: 1})
+    assert not state.intact()

@@ -138,8 +138,9 @@ class _Block:
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """What one entity's states keep, from the spec's blocks and gaps on that entity."""
+class EntityPlan:
+    """What one entity's states keep, from the spec's blocks and gaps on that entity
+    (:func:`entity_plan`); shared by the in-process and the Redis state."""
 
     blocks: tuple[_Block, ...]
     sums: tuple[str, ...]
@@ -151,7 +152,8 @@ class _Plan:
     reach: int
 
 
-def _plan(spec: DatasetSpec, entity: str) -> _Plan:
+def entity_plan(spec: DatasetSpec, entity: str) -> EntityPlan:
+    """The :class:`EntityPlan` of ``entity`` (a name in ``spec.entities``)."""
     blocks, sums, maxes, distinct = [], set(), set(), set()
     labels, reach = False, 0
     for agg in spec.aggregations:
@@ -173,7 +175,7 @@ def _plan(spec: DatasetSpec, entity: str) -> _Plan:
         blocks.append(_Block(lag, tuple((w, tuple(f)) for w, f in by_window.items())))
     gaps = tuple(t.name for t in spec.time_since_previous if t.entity == entity)
     values = sums | maxes | {column for _, column in distinct}
-    return _Plan(
+    return EntityPlan(
         tuple(blocks),
         tuple(sorted(sums)),
         tuple(sorted(maxes)),
@@ -205,7 +207,7 @@ class _EntityState:
         "values",
     )
 
-    def __init__(self, plan: _Plan) -> None:
+    def __init__(self, plan: EntityPlan) -> None:
         self.plan = plan
         self.lock = threading.Lock()
         self.dead = False  # expired and removed from its dict: writers take a fresh state
@@ -321,7 +323,7 @@ class SpecOnlineEngine:
         self._names = spec.feature_names()
         used = [agg.entity for agg in spec.aggregations]
         used += [t.entity for t in spec.time_since_previous]
-        self._plans = {name: _plan(spec, name) for name in dict.fromkeys(used)}
+        self._plans = {name: entity_plan(spec, name) for name in dict.fromkeys(used)}
         self._columns = {name: spec.entity(name).column for name in self._plans}
         self._numeric = {n.column for n in spec.numeric}
         self._states: dict[str, dict[Hashable, _EntityState]] = {e: {} for e in self._plans}
@@ -446,7 +448,7 @@ class SpecOnlineEngine:
         return len(ids)
 
     def _add_state(
-        self, states: dict[Hashable, _EntityState], key: Hashable, plan: _Plan
+        self, states: dict[Hashable, _EntityState], key: Hashable, plan: EntityPlan
     ) -> _EntityState:
         with self._registry:
             return states.setdefault(key, _EntityState(plan))

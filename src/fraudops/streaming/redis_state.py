@@ -35,14 +35,14 @@ from fraudops.spec import spec_sha256
 from fraudops.spec.model import DatasetSpec, WindowFeature
 from fraudops.streaming.clock import CONFLICT
 from fraudops.streaming.engine import (
-    _plan,
+    entity_plan,
     event_second,
     from_sum,
     micro_units,
     pointwise_features,
 )
 from fraudops.streaming.redis_lua import SCRIPT
-from fraudops.streaming.state import SECONDS_PER_DAY, clock_rule
+from fraudops.streaming.state import SECONDS_PER_DAY, StateUnavailable, clock_rule
 
 #: Tile widths, seconds: the finest level is one of the first three, chosen from the spec.
 _LEVELS = (60, 300, 900, 3_600, SECONDS_PER_DAY)
@@ -87,7 +87,7 @@ def _entities(spec: DatasetSpec) -> list[_Entity]:
     used += [t.entity for t in spec.time_since_previous]
     out = []
     for name in dict.fromkeys(used):
-        plan = _plan(spec, name)
+        plan = entity_plan(spec, name)
         distinct = tuple(sorted({column for _, column in plan.distinct}))
         by_lag: dict[int, dict[int, list[tuple[str, WindowFeature]]]] = {}
         for block in plan.blocks:
@@ -173,7 +173,7 @@ class RedisOnlineState:
         self._entities = _entities(spec)
         self._names = spec.feature_names()
         ttl_extra = int(skew) + SECONDS_PER_DAY
-        self._plan = json.dumps(
+        self._config = json.dumps(
             {
                 "p": self._prefix,
                 "levels": tile_levels(spec),
@@ -205,6 +205,16 @@ class RedisOnlineState:
         )
         self._script = self._redis.register_script(SCRIPT)
         self._loaded = False
+
+    def _run(self, mode: str, payload: str) -> Any:
+        """One script call; a Redis error becomes :class:`StateUnavailable` (the script is
+        atomic: a call that failed wrote nothing)."""
+        import redis
+
+        try:
+            return self._script(args=[self._config, mode, payload])
+        except redis.RedisError as exc:
+            raise StateUnavailable(f"the Redis online state is unavailable: {exc}") from None
 
     @property
     def watermark(self) -> int | None:
@@ -241,13 +251,13 @@ class RedisOnlineState:
         Raises:
             EventRefused: an event breaks the clock or id rule (``index`` says which); Redis is
                 unchanged.
-            redis.RedisError: Redis is unreachable (nothing was written).
+            StateUnavailable: Redis cannot be reached (nothing was written).
         """
         if not events:
             return []
         seconds = [event_second(e[self._time]) for e in events]
         payload = [self._payload(e, s) for e, (s, _) in zip(events, seconds, strict=True)]
-        reply: Any = self._script(args=[self._plan, "score", json.dumps(payload)])
+        reply = self._run("score", json.dumps(payload))
         refused = int(reply[0])
         if refused:
             index = refused - 1
@@ -295,6 +305,8 @@ class RedisOnlineState:
 
         Raises:
             ValueError: a label other than 0 or 1 (nothing is recorded).
+            StateUnavailable: Redis cannot be reached (labels of earlier chunks of 10,000 may
+                be recorded; recording a label again is harmless).
         """
         pairs = []
         for event_id, label in labels.items():
@@ -304,7 +316,7 @@ class RedisOnlineState:
         held = 0
         for start in range(0, len(pairs), 5 * self.CHUNK):
             chunk = json.dumps(pairs[start : start + 5 * self.CHUNK])
-            reply: Any = self._script(args=[self._plan, "labels", chunk])
+            reply = self._run("labels", chunk)
             held += int(reply[0])
         return held
 
@@ -332,7 +344,7 @@ class RedisOnlineState:
             for record in records[start : start + self.CHUNK]:
                 second, _ = event_second(record[self._time])
                 payload.append([*self._payload(record, second), int(record.get(label, 0) == 1)])
-            reply: Any = self._script(args=[self._plan, "load", json.dumps(payload)])
+            reply = self._run("load", json.dumps(payload))
             inserted += int(reply[3])
         if records:
             self._redis.set(f"{self._prefix}:loaded", 1)

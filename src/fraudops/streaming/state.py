@@ -38,6 +38,11 @@ SECONDS_PER_DAY = 86_400
 RETRY_WAIT_SECONDS = 5.0
 
 
+class StateUnavailable(RuntimeError):
+    """The online state's store cannot be reached (Redis down, a timeout): nothing of the
+    request was recorded; the service answers 503 and ``/readyz`` says not ready."""
+
+
 def shortest_reach(spec: DatasetSpec) -> int:
     """Seconds of the shortest entity reach (longest window + lag of that entity), or the
     spec's longest reach when no entity is aggregated (then at least one day)."""
