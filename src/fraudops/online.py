@@ -96,17 +96,6 @@ class Transaction:
     terminal_id: int
     tx_amount: float
 
-    @classmethod
-    def from_event(cls, event: Any) -> Transaction:
-        """From the handbook spec's raw columns (column name → value)."""
-        return cls(
-            event[c.TRANSACTION_ID],
-            event[c.TX_DATETIME],
-            event[c.CUSTOMER_ID],
-            event[c.TERMINAL_ID],
-            event[c.TX_AMOUNT],
-        )
-
     def as_event(self) -> dict[str, Any]:
         """The handbook spec's raw columns (column name → value), as the scorer takes them."""
         return {
