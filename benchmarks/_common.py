@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fraudops.contract import validate_transactions
+from fraudops.data.contract import validate_transactions
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDBOOK_FILE = ROOT.parent / "shared" / "data" / "handbook_transactions.parquet"

@@ -1,12 +1,13 @@
 """Benchmark: ``fraudops score-batch`` (offline, vectorised) vs the service's online path.
 
 Both score the same real transactions of the shared file with the same champion. The batch path
-(:func:`fraudops.batch.score_file`) reads the file, validates it, computes the 18 features with
-vectorised pandas over the whole history and predicts all rows at once. The peer is the path of
-``/score_batch`` without HTTP: :class:`fraudops.serving.Scorer` warmed with the 37 days before
-the scored days, then updating the online state and scoring in 1,000-row batches (log writes
-included). Prints JSON: rows, seconds, rows/s of both, and the largest score difference on the
-rows of the first label delay, where both see the same labels (the two paths must agree).
+(:func:`fraudops.serving.batch.score_file`) reads the file, validates it, computes the 18
+features with vectorised pandas over the whole history and predicts all rows at once. The peer
+is the path of ``/score_batch`` without HTTP: :class:`fraudops.serving.scorer.Scorer` warmed
+with the 37 days before the scored days, then updating the online state and scoring in 1,000-row
+batches (log writes included). Prints JSON: rows, seconds, rows/s of both, and the largest score
+difference on the rows of the first label delay, where both see the same labels (the two paths
+must agree).
 
 Usage: python benchmarks/batch_scoring.py [--days 61] [--peer-rows 100000]
 """
@@ -22,12 +23,12 @@ import numpy as np
 import pandas as pd
 from _common import emit, load_handbook
 
-from fraudops import contract as c
 from fraudops import registry
-from fraudops.batch import score_file
-from fraudops.online import Transaction
-from fraudops.serving import Scorer
+from fraudops.data import contract as c
+from fraudops.serving.batch import score_file
+from fraudops.serving.scorer import Scorer
 from fraudops.settings import Settings
+from fraudops.streaming.handbook_state import Transaction
 from pipelines.training import run_training
 
 TRAIN_START = "2018-05-01"

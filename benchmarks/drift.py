@@ -1,8 +1,8 @@
 """Benchmark: the drift job's time and peak memory, bounded by day-stratified sampling.
 
 Windows of the handbook file's features (plus a score column): 100,000 current rows against a
-300,000-row reference, and 1,000,000 current rows. Ours (:func:`fraudops.drift.run_drift`
-after :func:`fraudops.drift.sample_by_day` to ``monitor_max_rows``, default 20,000) next to a
+300,000-row reference, and 1,000,000 current rows. Ours (:func:`fraudops.drift.report.run_drift`
+after :func:`fraudops.drift.report.sample_by_day` to ``monitor_max_rows``, default 20,000) next to a
 plain Evidently ``Report.run`` on the full frames in the same run. Peak memory is the
 tracemalloc peak of the call, in MiB.
 
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from _common import emit, load_handbook
 
-from fraudops import contract as c
-from fraudops.drift import MONITORED, SCORE, run_drift, sample_by_day
-from fraudops.features import compute_features
+from fraudops.data import contract as c
+from fraudops.drift.report import MONITORED, SCORE, run_drift, sample_by_day
+from fraudops.offline.handbook import compute_features
 from fraudops.settings import Settings
 
 

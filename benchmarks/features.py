@@ -1,7 +1,7 @@
 """Benchmark (a): feature computation time and peak memory on the full shared file.
 
-Ours (vectorised, :func:`fraudops.features.compute_features`) against the peer in the same
-run: the handbook's own per-group implementation (:mod:`fraudops.handbook`, chapter 3.4),
+Ours (vectorised, :func:`fraudops.offline.handbook.compute_features`) against the peer in the same
+run: the handbook's own per-group implementation (:mod:`fraudops.offline.reference`, chapter 3.4),
 on the same 1,754,155 rows. Peak memory is the tracemalloc peak of the call (numpy and pandas
 allocations), in MiB. Target: ours at most 5 s.
 
@@ -17,9 +17,9 @@ import tracemalloc
 import numpy as np
 from _common import emit, load_handbook
 
-from fraudops import contract as c
-from fraudops.features import compute_features
-from fraudops.handbook import handbook_features
+from fraudops.data import contract as c
+from fraudops.offline.handbook import compute_features
+from fraudops.offline.reference import handbook_features
 
 
 def measure(fn, *args, **kwargs):

@@ -59,9 +59,10 @@ from typing import Any
 
 import httpx
 
-from fraudops.api_models import MAX_TEXT, api_field, spec_api
 from fraudops.processes import free_port, stop, wait_http_ok
+from fraudops.serving.api_models import MAX_TEXT, spec_api
 from fraudops.spec import load_spec
+from fraudops.spec.model import api_field
 
 AUTH_HEADER = "Authorization"
 QUIET = {"DO_NOT_TRACK": "true", "BENTOML_DO_NOT_TRACK": "true"}
@@ -139,7 +140,7 @@ def history_end(spec_name: str) -> dt.datetime:
 
 def target(spec: str = "handbook", when: dt.datetime | None = None) -> Target:
     """The :class:`Target` of a dataset spec, built from its API models
-    (:func:`fraudops.api_models.spec_api`); for the handbook spec, the requests this harness
+    (:func:`fraudops.serving.api_models.spec_api`); for the handbook spec, the requests this harness
     always sent.
 
     Args:
@@ -721,11 +722,11 @@ def simulated_history(spec_name: str) -> Any:
     """
     days, start = HISTORIES[spec_name]
     if spec_name == "handbook":
-        from fraudops.simulator import SimulationConfig, simulate_transactions
+        from fraudops.data.simulator import SimulationConfig, simulate_transactions
 
         config = SimulationConfig(days=days, start=start, n_customers=400, n_terminals=800, seed=7)
         return simulate_transactions(config)
-    from fraudops.card_simulator import CardSimulationConfig, simulate_card_payments
+    from fraudops.data.card_simulator import CardSimulationConfig, simulate_card_payments
 
     cards = CardSimulationConfig(days=days, start=start, n_cards=600, n_merchants=300, seed=7)
     return simulate_card_payments(cards)

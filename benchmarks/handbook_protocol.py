@@ -24,12 +24,12 @@ import time
 import numpy as np
 from _common import emit, load_handbook
 
-from fraudops import contract as c
-from fraudops.evaluation import evaluate
-from fraudops.features import compute_features
-from fraudops.model import build_model, fraud_scores
+from fraudops.data import contract as c
+from fraudops.data.splits import plan_windows, split
+from fraudops.model.evaluation import evaluate
+from fraudops.model.pipeline import build_model, fraud_scores
+from fraudops.offline.handbook import compute_features
 from fraudops.settings import Settings
-from fraudops.splits import plan_windows, split
 
 HANDBOOK_BEST = {"average_precision": 0.694, "roc_auc": 0.872, "card_precision_at_100": 0.304}
 NEWEST_TRAIN_START = dt.date(2018, 8, 15)

@@ -9,12 +9,12 @@ events after it, alternating a quiet terminal and the hot one; each ``observe`` 
 - ours: :class:`fraudops.streaming.state.OnlineState` with the shipped handbook spec, the
   service's in-process state (the spec's engine behind the clock and id rules; history loaded
   with ``warm_up``), each event one ``observe_many`` as a ``/score`` request does;
-- the peer in the same run: today's :class:`fraudops.online.OnlineFeatures` with a
-  :class:`~fraudops.online.MemoryStore` (fed through ``warm_up``);
+- the peer in the same run: today's :class:`fraudops.streaming.handbook_state.OnlineFeatures` with a
+  :class:`~fraudops.streaming.handbook_state.MemoryStore` (fed through ``warm_up``);
 - with ``--redis URL`` (skipped with ``--redis ''``), the same pair in Redis: ours
   :class:`fraudops.streaming.redis_state.RedisOnlineState` (tiles), the peer the handbook's
-  :class:`~fraudops.online.RedisStore` (sorted sets read whole per window); each under its own
-  key prefix, deleted afterwards.
+  :class:`~fraudops.streaming.handbook_state.RedisStore` (sorted sets read whole per window);
+  each under its own key prefix, deleted afterwards.
 
 Prints JSON: median and p99 ms per ``observe`` at a quiet and at the hot terminal for each
 engine, the hot/quiet ratio of the medians, and how many observed rows had different features
@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 from _common import emit
 
-from fraudops import contract as c
-from fraudops.online import MemoryStore, OnlineFeatures, RedisStore, Transaction
+from fraudops.data import contract as c
 from fraudops.spec import load_spec
+from fraudops.streaming.handbook_state import MemoryStore, OnlineFeatures, RedisStore, Transaction
 from fraudops.streaming.redis_state import RedisOnlineState
 from fraudops.streaming.state import OnlineState
 

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from _common import HANDBOOK_FILE, emit, load_handbook
 
-from fraudops import contract as c
-from fraudops.features import compute_features
+from fraudops.data import contract as c
+from fraudops.offline.handbook import compute_features
 from fraudops.processes import free_port, stop, wait_http_ok
 
 HISTORY_END = "2018-09-20"
@@ -86,7 +86,7 @@ async def load(
 def in_process_floor(model_uri: str, features: pd.DataFrame) -> dict[str, float]:
     import mlflow
 
-    from fraudops.fastpredict import fast_estimator
+    from fraudops.model.fastpredict import fast_estimator
 
     pipeline = mlflow.sklearn.load_model(model_uri)
     estimator = pipeline.named_steps["model"]

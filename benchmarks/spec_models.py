@@ -1,6 +1,6 @@
 """Benchmark: do the cards spec's features pay off over the handbook's on card payments?
 
-Data: :func:`fraudops.card_simulator.simulate_card_payments` (90 days, 5,000 cards, 2,000
+Data: :func:`fraudops.data.card_simulator.simulate_card_payments` (90 days, 5,000 cards, 2,000
 merchants, seed 0 by default), validated by ``prepare_events`` with the shipped ``cards``
 spec. Two feature sets on the same rows, both from ``compute_spec_features``:
 
@@ -16,8 +16,8 @@ spec. Two feature sets on the same rows, both from ``compute_spec_features``:
 Split by time: a warm-up (30 days) only fills the windows, then a training window (28 days), a
 gap of the label delay (7 days: every training label is known when testing starts), and a
 test window (the remaining 25 days). Model: HistGradientBoosting from
-``fraudops.model.build_model`` with the spec's categorical columns, seed 0. Metrics on the
-test window (``fraudops.evaluation``): average precision, ROC AUC, recall at 1 % FPR,
+``fraudops.model.pipeline.build_model`` with the spec's categorical columns, seed 0. Metrics on the
+test window (``fraudops.model.evaluation``): average precision, ROC AUC, recall at 1 % FPR,
 Precision@100 per day by card (cards detected on earlier days removed), and the recall of each
 fraud pattern at the 1 % alert budget. The ceiling of Precision@100 (the labels as scores)
 is printed too: few cards are compromised a day, so it is well below 1. Engine time is the
@@ -36,10 +36,15 @@ import numpy as np
 import pandas as pd
 from _common import emit
 
-from fraudops import contract as c
-from fraudops.card_simulator import PATTERN, PATTERNS, CardSimulationConfig, simulate_card_payments
-from fraudops.evaluation import card_precision_at_k, evaluate
-from fraudops.model import build_model, fraud_scores
+from fraudops.data import contract as c
+from fraudops.data.card_simulator import (
+    PATTERN,
+    PATTERNS,
+    CardSimulationConfig,
+    simulate_card_payments,
+)
+from fraudops.model.evaluation import card_precision_at_k, evaluate
+from fraudops.model.pipeline import build_model, fraud_scores
 from fraudops.offline.engine import compute_spec_features
 from fraudops.spec import DatasetSpec, load_spec
 from fraudops.spec.data import prepare_events

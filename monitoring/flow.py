@@ -1,6 +1,6 @@
 """Prefect monitoring flow: drift of the recent window → debounced decision → retraining.
 
-``run_monitoring`` wires the steps of :mod:`fraudops.monitoring` once; the flow runs them as
+``run_monitoring`` wires the steps of :mod:`fraudops.drift.monitor` once; the flow runs them as
 tasks, and, when it decides to retrain, runs the training flow on the most recent labelled
 window — as a subflow by default, or with ``run_deployment`` when
 ``FRAUDOPS_RETRAIN_DEPLOYMENT`` names a deployment on a Prefect server. The gate of the
@@ -23,18 +23,18 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from fraudops import monitoring
-from fraudops.drift import run_drift
+from fraudops.drift import monitor
+from fraudops.drift.report import run_drift
 from fraudops.settings import Settings
 
 Fn = Callable[..., Any]
 _STEPS: tuple[Fn, ...] = (
-    monitoring.load_champion_reference,
-    monitoring.current_window,
-    monitoring.labelled_window,
+    monitor.load_champion_reference,
+    monitor.current_window,
+    monitor.labelled_window,
     run_drift,
-    monitoring.decide,
-    monitoring.record,
+    monitor.decide,
+    monitor.record,
 )
 _TASKS = {
     step: task(name=step.__name__.replace("_", "-"), cache_policy=NONE)(step) for step in _STEPS
@@ -59,7 +59,7 @@ def retrain_in_process(settings: Settings, window_end: dt.date) -> dict[str, Any
     """
     from pipelines.training import flow_settings, training_flow, with_overrides
 
-    test_end = monitoring.last_labelled_day(settings, window_end)
+    test_end = monitor.last_labelled_day(settings, window_end)
     return training_flow(flow_settings(with_overrides(settings, test_end=test_end)))
 
 
@@ -67,7 +67,7 @@ def retrain_by_deployment(settings: Settings, window_end: dt.date) -> dict[str, 
     """Start the training deployment on a Prefect server; the worker runs it."""
     from prefect.deployments import run_deployment
 
-    test_end = monitoring.last_labelled_day(settings, window_end)
+    test_end = monitor.last_labelled_day(settings, window_end)
     run: Any = run_deployment(
         settings.retrain_deployment or "",
         parameters={"test_end": test_end.isoformat()},
@@ -81,22 +81,22 @@ def run_monitoring(
     window_end: dt.date | None = None,
     step: Callable[[Fn], Fn] = plain,
     retrain: Callable[[Settings, dt.date], dict[str, Any]] | None = None,
-) -> monitoring.Decision:
+) -> monitor.Decision:
     """One monitoring run; see the module docstring.
 
     The window is compared on the champion's columns (its recorded features, typed by its
-    dataset spec; :func:`fraudops.monitoring.champion_columns`).
+    dataset spec; :func:`fraudops.drift.monitor.champion_columns`).
 
     Raises:
         MonitorInputError: no champion, no prediction log, empty window or missing columns
             (a champion whose features the log does not hold); nothing is recorded and nothing
             retrains.
     """
-    champion = step(monitoring.load_champion_reference)(settings)
-    current, start, end = step(monitoring.current_window)(
+    champion = step(monitor.load_champion_reference)(settings)
+    current, start, end = step(monitor.current_window)(
         settings, window_end, champion.columns, champion.version
     )
-    labelled = step(monitoring.labelled_window)(settings, end)
+    labelled = step(monitor.labelled_window)(settings, end)
     snapshot, figures = step(run_drift)(
         champion.reference,
         current,
@@ -106,11 +106,11 @@ def run_monitoring(
         labelled=labelled,
         columns=champion.columns,
     )
-    history = monitoring.read_decisions(settings)
-    wants_retrain, drifted, reasons = step(monitoring.decide)(
+    history = monitor.read_decisions(settings)
+    wants_retrain, drifted, reasons = step(monitor.decide)(
         figures, champion, history, end, settings
     )
-    decision = monitoring.Decision(
+    decision = monitor.Decision(
         window_start=start.isoformat(),
         window_end=end.isoformat(),
         champion_version=champion.version,
@@ -129,7 +129,7 @@ def run_monitoring(
         except Exception as exc:  # a failed retrain is recorded; the champion stays
             decision.retrain_result = {"error": f"{type(exc).__name__}: {exc}", "promoted": False}
             decision.reasons.append(f"retrain failed: {exc}")
-    return step(monitoring.record)(settings, decision, snapshot)
+    return step(monitor.record)(settings, decision, snapshot)
 
 
 @flow(name="monitor-fraud-model")

@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from fraudops import registry, training
+from fraudops.data import history
 from fraudops.settings import Settings
 
 Fn = Callable[..., Any]
@@ -36,7 +37,7 @@ _REGISTRY_STEPS: tuple[Callable[..., Any], ...] = (
     training.apply_decision,
 )
 _STEPS: tuple[Callable[..., Any], ...] = (
-    training.load,
+    history.load,
     training.validate,
     training.build_dataset,
     training.fit_challenger,
@@ -81,7 +82,7 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
             window, too short a history), raised by the steps before ``configure_mlflow``:
             no run is started, no version registered, no alias moved.
     """
-    transactions = step(training.validate)(step(training.load)(settings), settings.spec)
+    transactions = step(training.validate)(step(history.load)(settings), settings.spec)
     dataset = step(training.build_dataset)(transactions, settings)
     model = step(training.fit_challenger)(dataset, settings)
     metrics = step(training.score_holdout)(model, dataset, settings)

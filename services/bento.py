@@ -2,7 +2,7 @@
 
 The bento then serves that version even where no registry is reachable, and still follows
 ``@champion`` when ``FRAUDOPS_TRACKING_URI`` points at one (see
-:func:`fraudops.serving.load_bundled_model`).
+:func:`fraudops.serving.scorer.load_bundled_model`).
 """
 
 from __future__ import annotations

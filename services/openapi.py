@@ -26,7 +26,7 @@ import json
 import re
 from typing import Any
 
-from fraudops.api_models import ErrorOut, SpecApi
+from fraudops.serving.api_models import ErrorOut, SpecApi
 from services.middleware import GUARDED
 
 SECURITY_SCHEME = "bearerAuth"

@@ -1,7 +1,7 @@
 """BentoML service: scores raw transactions with the registry's ``@champion``.
 
-Thin: request models come from :mod:`fraudops.api_models`, all logic from
-:class:`fraudops.serving.Scorer`. Start it with ``fraudops serve`` (or
+Thin: request models come from :mod:`fraudops.serving.api_models`, all logic from
+:class:`fraudops.serving.scorer.Scorer`. Start it with ``fraudops serve`` (or
 ``bentoml serve services.service:FraudService``). Settings are read once, in ``__init__``.
 """
 
@@ -22,8 +22,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from fraudops.api_models import FeedbackOut, spec_api
-from fraudops.records import LabelRecord
+from fraudops.logs.records import LabelRecord
+from fraudops.serving.api_models import FeedbackOut, spec_api
 from fraudops.settings import Settings
 from fraudops.streaming.state import StateUnavailable
 from services import client_errors
@@ -70,7 +70,7 @@ def validated(model: type[BaseModel], body: Any, where: str) -> list[BaseModel]:
 
 class Refused(BentoMLException):
     """A transaction breaks the online clock's rule, or reuses a scored transaction id with
-    other values (see :mod:`fraudops.online`)."""
+    other values (see :mod:`fraudops.streaming.handbook_state`)."""
 
     error_code = HTTPStatus.UNPROCESSABLE_ENTITY
 
@@ -152,7 +152,7 @@ class FraudService:
     def __init__(self) -> None:
         from threadpoolctl import threadpool_limits
 
-        from fraudops.serving import Scorer
+        from fraudops.serving.scorer import Scorer
 
         threadpool_limits(1)  # one OpenMP thread per worker: 2 workers x N threads thrash 2 cores
         client_errors.install()

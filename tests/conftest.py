@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
-from fraudops.simulator import SimulationConfig, simulate_transactions
+from fraudops.data import contract as c
+from fraudops.data.simulator import SimulationConfig, simulate_transactions
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HANDBOOK_FILE = SHARED_DATA / "handbook_transactions.parquet"

@@ -1,8 +1,8 @@
 """Steps of the training pipeline as plain functions; ``pipelines/training.py`` wires them.
 
-load → validate → features → time-based split → fit challenger → evaluate challenger and
-champion on the same holdout → register → gate → alias. Each step is importable and testable
-without Prefect or a server.
+load (:func:`fraudops.data.history.load`) → validate → features → time-based split → fit
+challenger → evaluate challenger and champion on the same holdout → register → gate → alias.
+Each step is importable and testable without Prefect or a server.
 """
 
 from __future__ import annotations
@@ -17,21 +17,19 @@ import pandas as pd
 from mlflow import MlflowClient
 from sklearn.pipeline import Pipeline
 
-from fraudops import contract as c
 from fraudops import registry
-from fraudops.card_simulator import CardSimulationConfig, simulate_card_payments
-from fraudops.drift import reference_sample
-from fraudops.evaluation import Metrics, evaluate
-from fraudops.gate import GateDecision, GateRule, decide
-from fraudops.model import build_model, fraud_scores, model_params
-from fraudops.model_card import ModelCard
+from fraudops.data import contract as c
+from fraudops.data.sources import frame_sha256
+from fraudops.data.splits import SplitError, Windows, plan_windows, split
+from fraudops.drift.report import reference_sample
+from fraudops.model.evaluation import Metrics, evaluate
+from fraudops.model.gate import GateDecision, GateRule, decide
+from fraudops.model.pipeline import build_model, fraud_scores, model_params
 from fraudops.offline.engine import compute_spec_features
+from fraudops.registry.card import ModelCard
 from fraudops.settings import Settings
-from fraudops.simulator import SimulationConfig, simulate_transactions
-from fraudops.sources import DataSourceError, frame_sha256
 from fraudops.spec import DatasetSpec, default_spec, spec_sha256, spec_yaml
-from fraudops.spec.data import prepare_events, read_events
-from fraudops.splits import SplitError, Windows, plan_windows, split
+from fraudops.spec.data import prepare_events
 
 
 @dataclass(frozen=True)
@@ -75,35 +73,6 @@ class TrainingResult:
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
-
-
-def load(settings: Settings) -> pd.DataFrame:
-    """Raw events from ``settings.data_path`` read as the spec says or, when unset, a simulator.
-
-    Without a data path the shipped ``handbook`` spec gets :mod:`fraudops.simulator`'s
-    history and the shipped ``cards`` spec :mod:`fraudops.card_simulator`'s, both
-    ``simulator_days`` long.
-
-    Raises:
-        DataSourceError: the file cannot be read, or no data path is set and no built-in
-            simulator writes the spec's schema.
-    """
-    spec = settings.spec
-    if settings.data_path is not None:
-        frame = read_events(settings.data_path, spec)
-        if settings.column_mapping:
-            frame = c.apply_column_mapping(frame, settings.column_mapping)
-        return frame
-    if spec.name == "handbook":
-        simulation = SimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed)
-        return simulate_transactions(simulation)
-    if spec.name == "cards":
-        cards = CardSimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed)
-        return simulate_card_payments(cards)
-    raise DataSourceError(
-        f"no data for spec {spec.name!r}: set FRAUDOPS_DATA_PATH (the built-in simulators "
-        "write the shipped handbook and cards specs' columns only)"
-    )
 
 
 def validate(raw: pd.DataFrame, spec: DatasetSpec | None = None) -> pd.DataFrame:

@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraudops.evaluation import card_precision_at_k
-from fraudops.monitoring import MonitorInputError, read_decisions
-from fraudops.predlog import read_log
+from fraudops.data.history import load
+from fraudops.drift.monitor import MonitorInputError, read_decisions
+from fraudops.logs.predlog import read_log
+from fraudops.model.evaluation import card_precision_at_k
 from fraudops.processes import free_port, stop, wait_http_ok
-from fraudops.replay import DriftInjector, DriftKind, ReplayClient, drift_entity
+from fraudops.serving.replay import DriftInjector, DriftKind, ReplayClient, drift_entity
 from fraudops.settings import Settings
 from fraudops.spec.data import prepare_events
-from fraudops.training import load
 from fraudops_cli.env import settings_env
 
 

@@ -86,13 +86,13 @@ def _point_tools_home(settings: Settings) -> None:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from fraudops.contract import DataValidationError
-    from fraudops.drift import DriftInputError
-    from fraudops.evaluation import EvaluationError
-    from fraudops.model import UnknownModelError
+    from fraudops.data.contract import DataValidationError
+    from fraudops.data.sources import DataSourceError
+    from fraudops.data.splits import SplitError
+    from fraudops.drift.report import DriftInputError
+    from fraudops.model.evaluation import EvaluationError
+    from fraudops.model.pipeline import UnknownModelError
     from fraudops.registry import RegistryError
-    from fraudops.sources import DataSourceError
-    from fraudops.splits import SplitError
 
     return (
         DataValidationError,
@@ -216,8 +216,8 @@ def simulate(
     extra_compromised_terminals: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """Write a simulated labelled transaction history (the handbook's generative process)."""
-    from fraudops.simulator import SimulationConfig, simulate_transactions
-    from fraudops.sources import write_transactions
+    from fraudops.data.simulator import SimulationConfig, simulate_transactions
+    from fraudops.data.sources import write_transactions
 
     try:
         config = SimulationConfig(
@@ -413,9 +413,9 @@ def replay(
 
     Example: fraudops replay --data history.parquet --from 2018-06-01 --days 7"""
     settings = _settings(dataset_spec=spec, data_path=data)
-    from fraudops.replay import ReplayClient
+    from fraudops.data.history import load
+    from fraudops.serving.replay import ReplayClient
     from fraudops.spec.data import prepare_events
-    from fraudops.training import load
 
     try:
         history = prepare_events(load(settings), settings.spec)
@@ -444,7 +444,7 @@ def replay(
 def ui() -> None:
     """Start the Evidently UI on the reports workspace; print the MLflow and Prefect UI commands."""
     settings = _settings()
-    from fraudops.monitoring import workspace_path
+    from fraudops.drift.monitor import workspace_path
 
     workspace = workspace_path(settings)
     workspace.mkdir(parents=True, exist_ok=True)
@@ -514,7 +514,7 @@ def score_batch(
     """Score a file offline with @champion: same features and threshold as the service."""
     settings = _settings(dataset_spec=spec)
     from fraudops import registry
-    from fraudops.batch import score_file
+    from fraudops.serving.batch import score_file
 
     try:
         registry.configure_mlflow(settings)

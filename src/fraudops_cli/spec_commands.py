@@ -39,8 +39,8 @@ def init(
 
     Example: fraudops spec init --data claims.csv --sep ';' --out claims.yaml
     """
-    from fraudops.contract import DataValidationError
-    from fraudops.sources import DataSourceError
+    from fraudops.data.contract import DataValidationError
+    from fraudops.data.sources import DataSourceError
     from fraudops.spec.data import read_events
     from fraudops.spec.draft import draft_spec
     from fraudops.spec.model import DatasetSpec, Reading
@@ -76,10 +76,10 @@ def check(
 
     Example: fraudops spec check claims.yaml --data claims.csv
     """
-    from fraudops.contract import DataValidationError
+    from fraudops.data.contract import DataValidationError
+    from fraudops.data.sources import DataSourceError
     from fraudops.offline.engine import compute_spec_features
     from fraudops.offline.windows import SumOverflowError
-    from fraudops.sources import DataSourceError
     from fraudops.spec import SpecError, load_spec
     from fraudops.spec.data import check_history, prepare_events, read_events
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 
-from fraudops.predlog import read_log
+from fraudops.logs.predlog import read_log
 from pipelines.training import run_training
 from tests.integration.figures import record
 

@@ -22,12 +22,13 @@ import pytest
 from mlflow.entities import ViewType
 from typer.testing import CliRunner
 
-from fraudops import contract as c
 from fraudops import registry, training
-from fraudops.contract import DataValidationError
+from fraudops.data import contract as c
+from fraudops.data import history
+from fraudops.data.contract import DataValidationError
+from fraudops.data.sources import DataSourceError
+from fraudops.data.splits import SplitError
 from fraudops.settings import Settings
-from fraudops.sources import DataSourceError
-from fraudops.splits import SplitError
 from fraudops_cli.main import app
 from pipelines.training import run_training
 
@@ -322,7 +323,7 @@ def test_out_of_order_file_trains_on_exactly_the_sorted_data(home, small_history
     datasets = []
     for path in (sorted_file, shuffled_file):
         settings = Settings(home=home.home, data_path=path)
-        datasets.append(training.build_dataset(training.validate(training.load(settings)), home))
+        datasets.append(training.build_dataset(training.validate(history.load(settings)), home))
     ordered, unordered = datasets
     assert unordered.data_sha256 == ordered.data_sha256
     assert unordered.windows == ordered.windows

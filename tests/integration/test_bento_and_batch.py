@@ -13,10 +13,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fraudops import contract as c
-from fraudops.batch import OUTPUT_COLUMNS
-from fraudops.features import compute_features
+from fraudops.data import contract as c
+from fraudops.offline.handbook import compute_features
 from fraudops.processes import free_port
+from fraudops.serving.batch import OUTPUT_COLUMNS
 from fraudops.settings import Settings
 from fraudops_cli.main import app
 from pipelines.training import run_training
@@ -62,7 +62,8 @@ def test_built_bento_holds_the_champion_and_serves_it_with_the_registry_down(tra
     [model] = manifest["models"]
     assert model["tag"].startswith(f"{trained.model_name}:")
     assert manifest["labels"]["model_version"] == "1"
-    assert (bento_dir / "src" / "fraudops" / "serving.py").is_file()  # src layout flattened
+    assert (bento_dir / "src" / "fraudops" / "serving" / "scorer.py").is_file()  # src flattened
+    assert (bento_dir / "src" / "fraudops" / "spec" / "specs" / "handbook.yaml").is_file()
     assert (bento_dir / "src" / "services" / "service.py").is_file()
     assert not (bento_dir / "src" / "tests").exists()
     bundled = {e["name"]: e["value"] for e in manifest["envs"]}["FRAUDOPS_BUNDLED_MODEL"]

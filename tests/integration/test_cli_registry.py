@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fraudops import contract as c
 from fraudops import registry
+from fraudops.data import contract as c
+from fraudops.data.sources import read_transactions
 from fraudops.settings import Settings
-from fraudops.sources import read_transactions
 from fraudops_cli.main import app
 from pipelines.training import run_training
 

@@ -45,7 +45,7 @@ def test_plain_replay_of_the_same_days_does_not_retrain(tmp_path):
 def test_the_cards_spec_runs_the_whole_loop_and_logs_no_card_token(tmp_path):
     import pandas as pd
 
-    from fraudops.predlog import read_log
+    from fraudops.logs.predlog import read_log
 
     summary = demo(tmp_path, "--spec", "cards", "--days", "4", handbook=False)
     assert sum(week["rows"] for week in summary["weeks"]) > 10_000

@@ -22,7 +22,7 @@ import pytest
 from mlflow import MlflowClient
 
 from fraudops import registry
-from fraudops.predlog import read_log
+from fraudops.logs.predlog import read_log
 from fraudops.processes import free_port
 from fraudops.settings import Settings
 from pipelines.training import run_training

@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
 from fraudops import registry
-from fraudops.drift import DriftInputError
-from fraudops.monitoring import MonitorInputError, read_decisions
-from fraudops.online import Transaction
-from fraudops.serving import Scorer
+from fraudops.data import contract as c
+from fraudops.drift.monitor import MonitorInputError, read_decisions
+from fraudops.drift.report import DriftInputError
+from fraudops.serving.scorer import Scorer
 from fraudops.settings import Settings
+from fraudops.streaming.handbook_state import Transaction
 from monitoring.flow import run_monitoring
 from pipelines.training import run_training, with_overrides
 

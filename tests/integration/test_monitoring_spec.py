@@ -10,9 +10,10 @@ import mlflow
 import pandas as pd
 import pytest
 
-from fraudops import monitoring, registry
-from fraudops.drift import HANDBOOK_COLUMNS, SCORE, DriftColumns
-from fraudops.monitoring import MonitorInputError
+from fraudops import registry
+from fraudops.drift import monitor
+from fraudops.drift.monitor import MonitorInputError
+from fraudops.drift.report import HANDBOOK_COLUMNS, SCORE, DriftColumns
 from fraudops.settings import Settings
 from fraudops.spec import load_spec, spec_sha256, spec_yaml
 from monitoring.flow import run_monitoring
@@ -56,7 +57,7 @@ def test_champion_columns_come_from_the_version_in_the_registry(tmp_path, no_evi
     }
     cards_reference = cards_frame(1_000).assign(**{SCORE: 0.3})
     v1 = register(settings, cards_reference, tags, spec_yaml(spec))
-    champion = monitoring.load_champion_reference(settings)
+    champion = monitor.load_champion_reference(settings)
     assert champion.version == str(v1)
     assert champion.columns == DriftColumns.from_spec(spec)
     assert champion.columns.features == tuple(cards.feature_names())
@@ -68,17 +69,17 @@ def test_champion_columns_come_from_the_version_in_the_registry(tmp_path, no_evi
     write_log(settings, handbook_log())
     with pytest.raises(MonitorInputError, match=r"lacks column\(s\) \['amount', .*'mcc'"):
         run_monitoring(settings, retrain=lambda *_: pytest.fail("retrained"))
-    assert monitoring.read_decisions(settings) == []
+    assert monitor.read_decisions(settings) == []
 
     # the same spec tags without the artifact: its categories are unknown, so it is refused
     v2 = register(settings, cards_reference, tags, None)
     with pytest.raises(MonitorInputError, match=rf"v{v2} was trained .* 'my-cards'"):
-        monitoring.load_champion_reference(settings)
+        monitor.load_champion_reference(settings)
 
     # an older version: no spec tags, no artifact, the handbook's 18 features
     handbook_reference = handbook_log(1_000).drop(columns=["transaction_id", "tx_datetime"])
     v3 = register(settings, handbook_reference, {"threshold": "0.4", "label_delay_days": "7"}, None)
-    champion = monitoring.load_champion_reference(settings)
+    champion = monitor.load_champion_reference(settings)
     assert champion.version == str(v3) and champion.columns == HANDBOOK_COLUMNS
     assert len(champion.columns.features) == 18 and champion.columns.categorical == ()
 

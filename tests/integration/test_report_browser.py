@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pytest
 
-from fraudops import contract as c
-from fraudops.drift import SCORE, run_drift
-from fraudops.features import compute_features
-from fraudops.monitoring import _add_to_workspace, workspace_path
+from fraudops.data import contract as c
+from fraudops.drift.monitor import _add_to_workspace, workspace_path
+from fraudops.drift.report import SCORE, run_drift
+from fraudops.offline.handbook import compute_features
 from fraudops.processes import free_port
 from fraudops.settings import Settings
 

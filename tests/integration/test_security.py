@@ -29,13 +29,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from fraudops import contract as c
 from fraudops import registry
-from fraudops.online import Transaction
-from fraudops.predlog import IdHasher, read_log
-from fraudops.records import LabelRecord
-from fraudops.serving import Scorer
+from fraudops.data import contract as c
+from fraudops.logs.predlog import IdHasher, read_log
+from fraudops.logs.records import LabelRecord
+from fraudops.serving.scorer import Scorer
 from fraudops.settings import Settings
+from fraudops.streaming.handbook_state import Transaction
 
 pytestmark = pytest.mark.integration
 HISTORY_END = dt.date(2018, 5, 31)

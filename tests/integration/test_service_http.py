@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-from fraudops import contract as c
-from fraudops.features import compute_features
-from fraudops.predlog import read_log
+from fraudops.data import contract as c
+from fraudops.logs.predlog import read_log
+from fraudops.offline.handbook import compute_features
 from fraudops.settings import Settings
 from pipelines.training import run_training
 
@@ -215,7 +215,7 @@ def test_every_scored_row_and_label_is_logged_without_clear_ids(client, trained)
 
 
 def test_log_writers_use_the_configured_flush_interval(tmp_path):
-    from fraudops.serving import Scorer
+    from fraudops.serving.scorer import Scorer
 
     scorer = Scorer.start(Settings(home=tmp_path, log_flush_seconds=0.2), warm_up=False, poll=False)
     try:

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from fraudops.predlog import read_log
+from fraudops.logs.predlog import read_log
 from fraudops.processes import free_port, stop
 from fraudops.settings import Settings
 from pipelines.training import run_training

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from fraudops import contract as c
 from fraudops import registry
+from fraudops.data import contract as c
 from fraudops.registry import RegistryError
 from fraudops.settings import Settings
 from fraudops.spec import load_spec, spec_sha256

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudops.offline.engine import compute_spec_features
-from fraudops.serving import Scorer
+from fraudops.serving.scorer import Scorer
 from fraudops.settings import Settings
 from fraudops.spec.model import DatasetSpec
 from fraudops.streaming.redis_state import RedisOnlineState, tile_levels

@@ -20,12 +20,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
 from fraudops import registry
-from fraudops.online import MemoryStore, OnlineFeatures, Transaction
+from fraudops.data import contract as c
 from fraudops.processes import free_port
-from fraudops.serving import history_for_warm_up
+from fraudops.serving.scorer import history_for_warm_up
 from fraudops.settings import Settings
+from fraudops.streaming.handbook_state import MemoryStore, OnlineFeatures, Transaction
 from pipelines.training import run_training
 from tests.integration.servers import (
     BIN,
@@ -196,8 +196,8 @@ def _prefect(args: list[str], env: dict[str, str]) -> str:
 @pytest.fixture
 def drifted_home(tmp_path, small_history):
     """v1 trained on April-May (sqlite registry); June scored with amounts x4 (real drift)."""
-    from fraudops.online import Transaction as Tx
-    from fraudops.serving import Scorer
+    from fraudops.serving.scorer import Scorer
+    from fraudops.streaming.handbook_state import Transaction as Tx
 
     cut = pd.Timestamp("2018-06-01")
     data = tmp_path / "history.parquet"

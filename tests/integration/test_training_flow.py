@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from fraudops import contract as c
 from fraudops import registry
-from fraudops.contract import DataValidationError
+from fraudops.data import contract as c
+from fraudops.data.contract import DataValidationError
+from fraudops.data.splits import SplitError
 from fraudops.settings import Settings
-from fraudops.splits import SplitError
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -3,8 +3,8 @@ import json
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from fraudops import contract as c
-from fraudops.api_models import EXAMPLE_TRANSACTION, ErrorOut, FeedbackOut, spec_api
+from fraudops.data import contract as c
+from fraudops.serving.api_models import EXAMPLE_TRANSACTION, ErrorOut, FeedbackOut, spec_api
 from fraudops.spec import default_spec
 
 HANDBOOK = spec_api(default_spec())

@@ -61,3 +61,38 @@ def test_the_check_sees_imports_inside_functions_and_from_imports():
         "m.py:5 imports fraudops_cli.main",
         "m.py:7 imports monitoring",
     ]
+
+
+#: Core packages below the loop's stages: they never import a stage.
+FOUNDATIONS = ("spec", "data", "offline", "streaming", "model", "registry", "logs")
+STAGES = ("serving", "drift", "training")
+
+
+def core_imports(path: Path) -> set[str]:
+    """The core packages (or top-level modules) ``path`` imports, e.g. ``{"spec", "data"}``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            parts = node.module.split(".")
+            if parts[0] != "fraudops":
+                continue
+            found |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
+    return found
+
+
+def test_foundation_packages_import_no_stage_of_the_loop():
+    problems = []
+    for package in FOUNDATIONS:
+        for path in sorted((CORE / package).rglob("*.py")):
+            for stage in sorted(core_imports(path) & set(STAGES)):
+                problems.append(f"{path.relative_to(ROOT)} imports fraudops.{stage}")
+    assert not problems, "a foundation package imports a stage:\n" + "\n".join(problems)
+
+
+def test_serving_does_not_import_training():
+    problems = [
+        str(path.relative_to(ROOT))
+        for path in sorted((CORE / "serving").rglob("*.py"))
+        if "training" in core_imports(path)
+    ]
+    assert not problems, f"serving imports fraudops.training: {problems}"

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops.card_simulator import (
+from fraudops.data.card_simulator import (
     AMOUNT,
     CARD,
     CHANNEL,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
+from fraudops.data import contract as c
 from tests.conftest import make_transactions
 
 pytestmark = pytest.mark.unit

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
-from fraudops.drift import (
+from fraudops.data import contract as c
+from fraudops.drift.report import (
     MIN_ROWS,
     MONITORED,
     SCORE,
@@ -13,7 +13,7 @@ from fraudops.drift import (
     run_drift,
     sample_by_day,
 )
-from fraudops.features import compute_features
+from fraudops.offline.handbook import compute_features
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
-from fraudops import monitoring, registry
-from fraudops.drift import (
+from fraudops import registry
+from fraudops.data import contract as c
+from fraudops.drift import monitor
+from fraudops.drift.monitor import MonitorInputError, champion_columns
+from fraudops.drift.report import (
     HANDBOOK_COLUMNS,
     MONITORED,
     SCORE,
@@ -20,7 +22,6 @@ from fraudops.drift import (
     reference_sample,
     run_drift,
 )
-from fraudops.monitoring import MonitorInputError, champion_columns
 from fraudops.settings import Settings
 from fraudops.spec import default_spec, load_spec, spec_sha256, spec_yaml
 from monitoring.flow import run_monitoring
@@ -159,7 +160,7 @@ def test_reference_keeps_categorical_strings_for_the_model_and_the_file(tmp_path
     reference.to_parquet(path, index=False)
     stored = pd.read_parquet(path)
     assert stored["mcc"].isin(MCC).all() and stored["country"].map(type).eq(str).all()
-    monitoring.check_reference(stored, "5", columns=CARDS_COLUMNS)  # comparable as stored
+    monitor.check_reference(stored, "5", columns=CARDS_COLUMNS)  # comparable as stored
 
 
 def version(tags: dict[str, str], number: str = "4") -> SimpleNamespace:
@@ -177,14 +178,14 @@ def cards_tags() -> dict[str, str]:
 
 
 def test_a_version_with_a_stored_spec_gives_its_typed_columns(monkeypatch):
-    monkeypatch.setattr(monitoring, "_spec_text", lambda *_args: spec_yaml(CARDS))
+    monkeypatch.setattr(monitor, "_spec_text", lambda *_args: spec_yaml(CARDS))
     columns = champion_columns("sqlite:///unused", version(cards_tags()))
     assert columns == CARDS_COLUMNS
 
 
 def test_a_version_without_spec_tags_is_the_handbook_without_a_download(monkeypatch):
     monkeypatch.setattr(
-        monitoring, "_spec_text", lambda *_: pytest.fail("downloaded a spec of an old version")
+        monitor, "_spec_text", lambda *_: pytest.fail("downloaded a spec of an old version")
     )
     old = version({"features": ",".join(c.FEATURES), "threshold": "0.3"})
     assert champion_columns("sqlite:///unused", old) == HANDBOOK_COLUMNS
@@ -197,7 +198,7 @@ def test_a_missing_spec_artifact_falls_back_only_to_a_shipped_spec(monkeypatch):
     def missing(*_args):
         raise OSError("no such artifact")
 
-    monkeypatch.setattr(monitoring, "_spec_text", missing)
+    monkeypatch.setattr(monitor, "_spec_text", missing)
     assert champion_columns("sqlite:///unused", version(cards_tags())) == CARDS_COLUMNS
     unknown = {**cards_tags(), "spec_name": "claims", "spec_sha256": "0" * 64}
     with pytest.raises(
@@ -207,7 +208,7 @@ def test_a_missing_spec_artifact_falls_back_only_to_a_shipped_spec(monkeypatch):
 
 
 def test_an_unreadable_stored_spec_is_named(monkeypatch):
-    monkeypatch.setattr(monitoring, "_spec_text", lambda *_args: "name: [")
+    monkeypatch.setattr(monitor, "_spec_text", lambda *_args: "name: [")
     with pytest.raises(MonitorInputError, match=r"champion v4's spec/dataset.yaml: not valid"):
         champion_columns("sqlite:///unused", version(cards_tags()))
 
@@ -237,8 +238,8 @@ def cards_champion(monkeypatch):
     monkeypatch.setattr(registry, "client_for", lambda _settings: None)
     monkeypatch.setattr(registry, "version_by_alias", lambda *_: version(cards_tags(), "9"))
     reference = cards_frame(2_000).assign(**{SCORE: 0.2})
-    monkeypatch.setattr(monitoring, "_reference", lambda *_args: reference)
-    monkeypatch.setattr(monitoring, "_spec_text", lambda *_args: spec_yaml(CARDS))
+    monkeypatch.setattr(monitor, "_reference", lambda *_args: reference)
+    monkeypatch.setattr(monitor, "_spec_text", lambda *_args: spec_yaml(CARDS))
 
 
 def test_a_champion_whose_features_the_log_lacks_ends_before_evidently(
@@ -246,7 +247,7 @@ def test_a_champion_whose_features_the_log_lacks_ends_before_evidently(
 ):
     settings = Settings(home=tmp_path / "home")
     write_log(settings, handbook_log())
-    champion = monitoring.load_champion_reference(settings)
+    champion = monitor.load_champion_reference(settings)
     assert champion.columns == CARDS_COLUMNS
     never = lambda *_: pytest.fail("retrained on bad input")  # noqa: E731
     with pytest.raises(MonitorInputError) as caught:
@@ -256,19 +257,19 @@ def test_a_champion_whose_features_the_log_lacks_ends_before_evidently(
     assert "'mcc', 'channel', 'country'" in message and "of champion v9 (spec 'cards')" in message
     assert "written by a service of another spec or champion" in message
     assert "TX_AMOUNT" not in message  # the handbook columns the log does hold
-    assert monitoring.read_decisions(settings) == []
+    assert monitor.read_decisions(settings) == []
 
 
 def test_a_handbook_champion_reads_its_columns_from_the_log(tmp_path):
     settings = Settings(home=tmp_path / "home", monitor_max_rows=500)
     log = handbook_log()
     write_log(settings, log.assign(decision="pass"))
-    current, start, end = monitoring.current_window(settings)
+    current, start, end = monitor.current_window(settings)
     assert (start, end) == (dt.date(2024, 3, 18), dt.date(2024, 3, 24))
     assert list(current.columns) == ["transaction_id", "tx_datetime", *MONITORED]
     assert len(current) == 500
     with pytest.raises(MonitorInputError, match=r"lacks column\(s\) \['amount', 'mcc'"):
-        monitoring.current_window(settings, columns=CARDS_COLUMNS, champion="9")
+        monitor.current_window(settings, columns=CARDS_COLUMNS, champion="9")
 
 
 def test_a_log_holding_the_champions_columns_is_monitored_on_them(tmp_path, cards_champion):
@@ -281,9 +282,7 @@ def test_a_log_holding_the_champions_columns_is_monitored_on_them(tmp_path, card
     write_log(settings, log)
 
     def without_records(step):  # the decision as it would be recorded, without the files
-        return (
-            (lambda _settings, decision, _snapshot: decision) if step is monitoring.record else step
-        )
+        return (lambda _settings, decision, _snapshot: decision) if step is monitor.record else step
 
     decision = run_monitoring(settings, step=without_records, retrain=lambda *_: {})
     assert decision.champion_version == "9" and decision.champion_spec == "cards"

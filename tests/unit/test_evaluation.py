@@ -2,15 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
-from fraudops.evaluation import (
+from fraudops.data import contract as c
+from fraudops.model.evaluation import (
     EvaluationError,
     card_precision_at_k,
     evaluate,
     recall_at_fpr,
     threshold_for_alert_rate,
 )
-from fraudops.handbook import card_precision_top_k
+from fraudops.offline.reference import card_precision_top_k
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from fraudops.fastpredict import FlatTrees, fast_estimator
+from fraudops.model.fastpredict import FlatTrees, fast_estimator
 
 pytestmark = pytest.mark.unit
 

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraudops import contract as c
-from fraudops.features import compute_features
-from fraudops.handbook import handbook_features
+from fraudops.data import contract as c
+from fraudops.offline.handbook import compute_features
+from fraudops.offline.reference import handbook_features
 from tests.conftest import make_transactions
 
 pytestmark = pytest.mark.unit

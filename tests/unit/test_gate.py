@@ -1,7 +1,7 @@
 import pytest
 
-from fraudops.evaluation import Metrics
-from fraudops.gate import GateRule, decide
+from fraudops.model.evaluation import Metrics
+from fraudops.model.gate import GateRule, decide
 
 pytestmark = pytest.mark.unit
 RULE = GateRule(ap_tolerance=0.01, recall_tolerance=0.0, min_average_precision=0.2, min_roc_auc=0.7)

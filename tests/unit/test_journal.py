@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from fraudops.journal import JOURNAL_DIR
-from fraudops.predlog import LogWriter, read_log
+from fraudops.logs.journal import JOURNAL_DIR
+from fraudops.logs.predlog import LogWriter, read_log
 
 pytestmark = pytest.mark.unit
 
@@ -32,7 +32,7 @@ def killed_writer(root, written: int, unwritten: int) -> None:
     script = textwrap.dedent(
         f"""
         import datetime as dt, sys, time
-        from fraudops.predlog import LogWriter
+        from fraudops.logs.predlog import LogWriter
         base = dt.datetime(2018, 6, 1)
         def rows(start, n):
             return [{{"transaction_id": i, "tx_datetime": base + dt.timedelta(hours=i % 50),

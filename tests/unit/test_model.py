@@ -3,9 +3,14 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from fraudops import contract as c
-from fraudops.features import compute_features
-from fraudops.model import AnomalyScoreClassifier, UnknownModelError, build_model, fraud_scores
+from fraudops.data import contract as c
+from fraudops.model.pipeline import (
+    AnomalyScoreClassifier,
+    UnknownModelError,
+    build_model,
+    fraud_scores,
+)
+from fraudops.offline.handbook import compute_features
 
 pytestmark = pytest.mark.unit
 

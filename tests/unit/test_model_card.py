@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fraudops import contract as c
-from fraudops.model_card import ModelCard, ModelCardError
+from fraudops.data import contract as c
+from fraudops.registry.card import ModelCard, ModelCardError
 
 pytestmark = pytest.mark.unit
 

@@ -5,15 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops import monitoring, registry
-from fraudops.drift import MIN_ROWS, MONITORED, DriftFigures
-from fraudops.monitoring import (
+from fraudops import registry
+from fraudops.drift import monitor
+from fraudops.drift.monitor import (
     Champion,
     MonitorInputError,
     check_reference,
     decide,
     last_labelled_day,
 )
+from fraudops.drift.report import MIN_ROWS, MONITORED, DriftFigures
 from fraudops.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -117,7 +118,7 @@ def champion_with(monkeypatch):
         monkeypatch.setattr(registry, "configure_mlflow", lambda _settings: "")
         monkeypatch.setattr(registry, "client_for", lambda _settings: None)
         monkeypatch.setattr(registry, "version_by_alias", lambda *_args: version)
-        monkeypatch.setattr(monitoring, "_reference", lambda *_args: stored)
+        monkeypatch.setattr(monitor, "_reference", lambda *_args: stored)
 
     return install
 
@@ -129,9 +130,9 @@ def test_champion_reference_too_small_is_refused_with_its_counts(champion_with):
         match=rf"champion v4: not enough rows in the reference: {MIN_ROWS - 1} rows, "
         rf"at least {MIN_ROWS} needed",
     ):
-        monitoring.load_champion_reference(SETTINGS)
+        monitor.load_champion_reference(SETTINGS)
     champion_with(reference(MIN_ROWS))
-    assert len(monitoring.load_champion_reference(SETTINGS).reference) == MIN_ROWS
+    assert len(monitor.load_champion_reference(SETTINGS).reference) == MIN_ROWS
 
 
 def test_champion_reference_with_an_all_null_column_is_refused():

@@ -2,9 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
-from fraudops.features import compute_features
-from fraudops.online import MemoryStore, OnlineFeatures, RedisStore, Transaction, to_seconds
+from fraudops.data import contract as c
+from fraudops.offline.handbook import compute_features
+from fraudops.streaming.handbook_state import (
+    MemoryStore,
+    OnlineFeatures,
+    RedisStore,
+    Transaction,
+    to_seconds,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,5 @@
-"""The online state's clock and idempotency, in both stores (see the ``fraudops.online`` docstring).
+"""The online state's clock and idempotency, in both stores (see the
+``fraudops.streaming.clock`` docstring).
 
 The Redis cases need Redis on 127.0.0.1:6379 (integration tier); each uses its own key prefix
 and deletes its keys afterwards.
@@ -14,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
-from fraudops.features import SECONDS_PER_DAY, compute_features
-from fraudops.online import (
+from fraudops.data import contract as c
+from fraudops.offline.handbook import SECONDS_PER_DAY, compute_features
+from fraudops.streaming.clock import AHEAD, CONFLICT, TOO_OLD, EventRefused
+from fraudops.streaming.handbook_state import (
     MemoryStore,
     OnlineFeatures,
     RedisStore,
@@ -24,7 +26,6 @@ from fraudops.online import (
     Transaction,
     to_seconds,
 )
-from fraudops.streaming.clock import AHEAD, CONFLICT, TOO_OLD, EventRefused
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HOUR = 3600

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops.card_simulator import CardSimulationConfig, simulate_card_payments
+from fraudops.data.card_simulator import CardSimulationConfig, simulate_card_payments
+from fraudops.data.simulator import SimulationConfig, simulate_transactions
 from fraudops.offline.engine import compute_spec_features
-from fraudops.simulator import SimulationConfig, simulate_transactions
 from fraudops.spec import load_spec
 from fraudops.spec.data import prepare_events
 from fraudops.spec.model import DatasetSpec

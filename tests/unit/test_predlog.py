@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from fraudops.predlog import IdHasher, LogWriter, load_or_create_key, read_log
+from fraudops.logs.predlog import IdHasher, LogWriter, load_or_create_key, read_log
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from fraudops.predlog import IdHasher
-from fraudops.records import (
+from fraudops.logs.predlog import IdHasher
+from fraudops.logs.records import (
     LabelRecord,
     PredictionRecord,
     logged_entities,

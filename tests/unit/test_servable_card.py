@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fraudops import contract as c
-from fraudops.features import handbook_spec
-from fraudops.serving import ChampionRefused, Scorer, servable_card
+from fraudops.data import contract as c
+from fraudops.offline.handbook import handbook_spec
+from fraudops.serving.scorer import ChampionRefused, Scorer, servable_card
 from fraudops.settings import Settings
 from fraudops.spec import load_spec, spec_sha256
 

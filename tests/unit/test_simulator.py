@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
-from fraudops import contract as c
-from fraudops.simulator import SCENARIO, SimulationConfig, simulate_transactions
+from fraudops.data import contract as c
+from fraudops.data.simulator import SCENARIO, SimulationConfig, simulate_transactions
 
 pytestmark = pytest.mark.unit
 SMALL = dict(days=40, n_customers=300, n_terminals=600)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
-from fraudops.contract import DataValidationError, validate_transactions
+from fraudops.data import contract as c
+from fraudops.data.contract import DataValidationError, validate_transactions
 from fraudops.spec import SpecError, default_spec, load_spec, parse_spec, spec_sha256
 from fraudops.spec.data import check_history, prepare_events, read_events
 from fraudops.spec.draft import draft_spec

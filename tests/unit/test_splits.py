@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops import contract as c
-from fraudops.splits import SplitError, plan_windows, split
+from fraudops.data import contract as c
+from fraudops.data.splits import SplitError, plan_windows, split
 from tests.conftest import make_transactions
 
 pytestmark = pytest.mark.unit

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraudops.card_simulator import CardSimulationConfig, simulate_card_payments
+from fraudops.data.card_simulator import CardSimulationConfig, simulate_card_payments
+from fraudops.data.simulator import SimulationConfig, simulate_transactions
 from fraudops.offline.engine import compute_spec_features
-from fraudops.simulator import SimulationConfig, simulate_transactions
 from fraudops.spec import load_spec
 from fraudops.spec.data import prepare_events
 from fraudops.spec.model import DatasetSpec

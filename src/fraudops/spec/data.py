@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
-from fraudops.contract import DataValidationError, parse_iso_times, problem_message
-from fraudops.sources import DataSourceError
+from fraudops.data.contract import DataValidationError, parse_iso_times, problem_message
+from fraudops.data.sources import DataSourceError
 from fraudops.spec.model import DatasetSpec, KeyType, Numeric, format_duration
 
 #: The category that missing categorical values are given.

@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
-from fraudops.contract import parse_iso_times
+from fraudops.data.contract import parse_iso_times
 from fraudops.spec.data import int_keys
 from fraudops.spec.model import DatasetSpec, KeyType, Reading
 

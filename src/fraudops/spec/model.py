@@ -70,6 +70,11 @@ Duration = Annotated[
 ]
 
 
+def api_field(column: str) -> str:
+    """The request field of a spec column: the name in lower case (``TX_AMOUNT``: ``tx_amount``)."""
+    return column.lower()
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -10,10 +10,11 @@
   other value of the event) is refused (:data:`CONFLICT`): it is not a retry but another
   transaction reusing the id. The same id with the same fingerprint is a retry.
 
-Within a request each event is checked against ``W`` as moved by the events before it, and
-one refused event refuses the whole request. :mod:`fraudops.online` (the handbook's state, in
-memory and Redis) and :mod:`fraudops.streaming.state` (any spec) apply these rules; the
-handbook's Redis store runs the same rules in Lua.
+Within a request each event is checked against ``W`` as moved by the events before it, and one
+refused event refuses the whole request. :mod:`fraudops.streaming.handbook_state` (the
+handbook's round-1 state, in memory and Redis, now the benchmarks' peer) and
+:mod:`fraudops.streaming.state` (any spec) apply these rules; the handbook's Redis store runs
+the same rules in Lua.
 """
 
 from __future__ import annotations
@@ -23,10 +24,18 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 AHEAD, TOO_OLD, CONFLICT = "ahead", "too_old", "conflict"
 EPOCH = dt.datetime(1970, 1, 1)
 #: (event id, second, fingerprint) of one event, as the rules see it.
 Admission = tuple[Hashable, int, tuple[Any, ...]]
+
+
+def naive(timestamp: dt.datetime | pd.Timestamp) -> pd.Timestamp:
+    """The timestamp as the training data has it: naive, aware ones converted to UTC first."""
+    stamp = pd.Timestamp(timestamp)
+    return stamp if stamp.tzinfo is None else stamp.tz_convert("UTC").tz_localize(None)
 
 
 def from_seconds(second: int) -> str:

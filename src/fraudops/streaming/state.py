@@ -28,8 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from fraudops.api_models import api_field
-from fraudops.spec.model import DatasetSpec
+from fraudops.spec.model import DatasetSpec, api_field
 from fraudops.streaming.clock import ClockRule
 from fraudops.streaming.engine import SpecOnlineEngine, event_second
 

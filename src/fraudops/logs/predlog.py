@@ -1,6 +1,6 @@
 """PII-safe prediction and label logs: Parquet files partitioned by day, written in background.
 
-The request path appends its rows to a write-ahead journal (:mod:`fraudops.journal`, one
+The request path appends its rows to a write-ahead journal (:mod:`fraudops.logs.journal`, one
 ``os.write``, no fsync) and queues them; one thread writes them in batches as new files
 ``<root>/date=YYYY-MM-DD/part-<time>-<segment>-<first>-<last>.parquet`` (the journal rows they
 hold), each written to a temporary name and renamed, so a reader never sees half a file. A full
@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from fraudops.journal import Journal, Segment, covered_rows, orphans, part_name, read_segment
+from fraudops.logs.journal import Journal, Segment, covered_rows, orphans, part_name, read_segment
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class LogWriter:
         batch_rows: rows per write at most.
         flush_seconds: longest a row waits before it is written.
         max_buffered_rows: rows held while writes fail or lag; more are counted as dropped.
-        journal: append every row to :mod:`fraudops.journal` before queueing it, so rows of a
+        journal: append every row to :mod:`fraudops.logs.journal` before queueing it, so rows of a
             killed process are recovered by the next writer on ``root``. Where the journal
             cannot be written (e.g. the folder cannot be made), rows are kept in memory only
             and ``journal_error`` says why.

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from fraudops import contract as c
+from fraudops.data import contract as c
 from fraudops.spec.model import Roles
 
 

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fraudops import contract as c
+from fraudops.data import contract as c
 
 #: Prefix of the holdout metric tags (``holdout.average_precision`` ...).
 METRIC_TAG_PREFIX = "holdout."

@@ -7,7 +7,7 @@
 AP by ``performance_drop``; never within ``retrain_cooldown_days`` of the last retrain, and never
 on a window with fewer than ``monitor_min_rows`` rows. Every decision is recorded as JSON next
 to the HTML report and appended to ``decisions.jsonl``. A window or a champion reference under
-:data:`fraudops.drift.MIN_ROWS` rows (or with a monitored column of no finite value) records
+:data:`fraudops.drift.report.MIN_ROWS` rows (or with a monitored column of no finite value) records
 nothing: it ends with a "not enough rows" input error before Evidently runs.
 
 The compared columns are the champion's (:func:`champion_columns`): the features it records
@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from fraudops import registry
-from fraudops.drift import (
+from fraudops.drift.report import (
     HANDBOOK_COLUMNS,
     LABEL_COLUMN,
     MIN_ROWS,
@@ -43,8 +43,8 @@ from fraudops.drift import (
     check_finite,
     sample_by_day,
 )
-from fraudops.model_card import ModelCard, ModelCardError
-from fraudops.records import LABEL_ID, LABEL_VALUE, LOG_ID, LOG_TIME
+from fraudops.logs.records import LABEL_ID, LABEL_VALUE, LOG_ID, LOG_TIME
+from fraudops.registry.card import ModelCard, ModelCardError
 from fraudops.settings import Settings
 from fraudops.spec import (
     SHIPPED_SPECS,
@@ -202,7 +202,8 @@ def check_reference(
     Args:
         reference: the stored reference, rows × at least ``columns.monitored``.
         version: the champion's version, named in the message.
-        min_rows: fewest rows (:data:`fraudops.drift.MIN_ROWS`, what :func:`run_drift` needs).
+        min_rows: fewest rows (:data:`fraudops.drift.report.MIN_ROWS`, what :func:`run_drift`
+            needs).
         columns: the champion's compared columns and their types.
 
     Raises:

@@ -107,7 +107,7 @@ _SAMPLES: Final = 5
 
 
 #: Largest amount of one transaction, in currency units. Window sums are exact int64 sums of
-#: micro-units (:func:`fraudops.features.amount_units`), which hold 9.2e12 currency per card
+#: micro-units (:func:`fraudops.offline.handbook.amount_units`), which hold 9.2e12 currency per card
 #: history: 9,200 transactions at this bound.
 MAX_AMOUNT: Final = 1e9
 

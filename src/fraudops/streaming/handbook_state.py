@@ -1,4 +1,5 @@
-"""Online features: the offline features of :mod:`fraudops.features`, one transaction at a time.
+"""The round-1 handbook-only online state, kept as the benchmarks' peer: the offline features
+of :mod:`fraudops.offline.handbook`, one transaction at a time.
 
 The state keeps, per card, the (second, amount) of its transactions of the last 30 days and,
 per terminal, the (second, transaction id) of its transactions of the last ``label_delay +
@@ -63,9 +64,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from fraudops import contract as c
-from fraudops.features import SECONDS_PER_DAY, amount_units, mean_amount
-from fraudops.streaming.clock import CONFLICT, EPOCH, ClockRule, EventRefused
+from fraudops.data import contract as c
+from fraudops.offline.handbook import SECONDS_PER_DAY, amount_units, mean_amount
+from fraudops.streaming.clock import CONFLICT, EPOCH, ClockRule, EventRefused, naive
 
 #: Card retention before the skew margin: the widest window, seconds.
 WIDEST_SECONDS = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
@@ -73,12 +74,6 @@ WIDEST_SECONDS = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
 DEFAULT_SKEW_SECONDS = SECONDS_PER_DAY
 #: Admission modes: check only (nothing written), check then insert, insert without a check.
 Mode = Literal["check", "checked", "trusted"]
-
-
-def naive(timestamp: dt.datetime | pd.Timestamp) -> pd.Timestamp:
-    """The timestamp as the training data has it: naive, aware ones converted to UTC first."""
-    stamp = pd.Timestamp(timestamp)
-    return stamp if stamp.tzinfo is None else stamp.tz_convert("UTC").tz_localize(None)
 
 
 def to_seconds(timestamp: dt.datetime | pd.Timestamp) -> int:

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fraudops import contract as c
 from fraudops import registry
+from fraudops.data import contract as c
+from fraudops.data.sources import DataSourceError, write_transactions
 from fraudops.offline.engine import compute_spec_features
-from fraudops.serving import ALERT, PASS, load_model_version
+from fraudops.serving.scorer import ALERT, PASS, load_model_version
 from fraudops.settings import Settings
-from fraudops.sources import DataSourceError, write_transactions
 from fraudops.spec import DatasetSpec
 from fraudops.spec.data import prepare_events, read_events
 
@@ -71,7 +71,7 @@ def score_frame(
         [0, 1], decision ``alert`` when the probability is at least the version's threshold.
 
     Raises:
-        fraudops.contract.DataValidationError: the frame breaks the spec (names the column).
+        fraudops.data.contract.DataValidationError: the frame breaks the spec (names the column).
         fraudops.registry.RegistryError: no ``@champion`` yet, ``version`` does not exist, or
             it was trained with another dataset spec.
     """
@@ -100,7 +100,7 @@ def score_file(
 
     The output appears only when complete (written beside it, then renamed): a failure leaves
     no partial file. See :func:`score_frame` for the columns and the errors raised; an
-    unreadable input or an unsupported suffix raises :class:`fraudops.sources.DataSourceError`.
+    unreadable input or an unsupported suffix raises :class:`fraudops.data.sources.DataSourceError`.
     """
     suffix = Path(output).suffix.lower()
     if suffix not in {".parquet", ".pq", ".csv"}:

@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
-from fraudops.model_card import METRIC_TAG_PREFIX as METRIC_TAG_PREFIX
+from fraudops.registry.card import METRIC_TAG_PREFIX as METRIC_TAG_PREFIX
 from fraudops.settings import Settings
 from fraudops.spec import DatasetSpec, default_spec, spec_sha256
 

@@ -1,6 +1,6 @@
 """A seedable card-payments simulator: string ids, merchants, channels, countries, devices.
 
-Extends the handbook-style generative process of :mod:`fraudops.simulator` (after chapter 3.2
+Extends the handbook-style generative process of :mod:`fraudops.data.simulator` (after chapter 3.2
 of Le Borgne et al., *Reproducible Machine Learning for Credit Card Fraud Detection — Practical
 Handbook*, 2022) with the columns a card issuer sees and with fraud patterns that use them.
 Written for fraudops; the parameters below are ours, chosen so that every pattern is visible

@@ -8,8 +8,9 @@ write that fails forever, an online state emptied by one request): ids fit the c
 int64, amounts are finite and at most :data:`contract.MAX_AMOUNT`, and times are made naive
 UTC (as the training data is) and must lie between :data:`EARLIEST_TIME` and one day from now
 (:data:`FUTURE_SLACK`). The online state then checks the time against its own clock (the
-watermark, see :mod:`fraudops.online`): one too far ahead of it, or older than its retention,
-gets a 422 naming ``tx_datetime`` from the service, so no request can move the state's expiry.
+watermark, see :mod:`fraudops.streaming.clock`): one too far ahead of it, or older than its
+retention, gets a 422 naming ``tx_datetime`` from the service, so no request can move the
+state's expiry.
 
 Types are strict: JSON values are not converted from one type to another (pydantic's lax mode
 would read ``false`` as the id 0 and ``"123"`` as 123). BentoML validates a request with
@@ -48,9 +49,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from fraudops import contract as c
+from fraudops.data import contract as c
 from fraudops.spec import format_duration, spec_sha256
-from fraudops.spec.model import DatasetSpec, Numeric
+from fraudops.spec.model import DatasetSpec, Numeric, api_field
 
 #: Bounds of the contract's int64 ids.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -199,11 +200,6 @@ EXAMPLE_TRANSACTION: dict[str, JsonValue] = {
     "terminal_id": 5678,
     "tx_amount": 57.16,
 }
-
-
-def api_field(column: str) -> str:
-    """The request field of a spec column: the name in lower case (``TX_AMOUNT``: ``tx_amount``)."""
-    return column.lower()
 
 
 def _key_type(kind: str) -> Any:

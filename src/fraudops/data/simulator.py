@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fraudops import contract as c
+from fraudops.data import contract as c
 
 SCENARIO: str = "TX_FRAUD_SCENARIO"
 

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from fraudops import contract as c
-from fraudops.records import LOG_SCORE
+from fraudops.data import contract as c
+from fraudops.logs.records import LOG_SCORE
 
 if TYPE_CHECKING:
     from fraudops.spec import DatasetSpec

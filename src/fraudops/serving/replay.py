@@ -18,8 +18,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from fraudops.api_models import api_field
-from fraudops.spec.model import DatasetSpec
+from fraudops.spec.model import DatasetSpec, api_field
 
 DriftKind = Literal["amount", "terminals"]
 

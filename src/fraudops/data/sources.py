@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fraudops import contract as c
-from fraudops.simulator import SimulationConfig, simulate_transactions
+from fraudops.data import contract as c
+from fraudops.data.simulator import SimulationConfig, simulate_transactions
 
 
 class DataSourceError(ValueError):
@@ -26,7 +26,7 @@ def read_transactions(path: Path, mapping: Mapping[str, str] | None = None) -> p
 
     Returns:
         The file's rows × its columns, renamed; not yet validated
-        (see :func:`fraudops.contract.validate_transactions`).
+        (see :func:`fraudops.data.contract.validate_transactions`).
 
     Raises:
         DataSourceError: the file is missing, empty (0 bytes), unreadable (corrupt Parquet,

@@ -7,7 +7,7 @@ event and the monitoring reads the same names back. Fixed names (``transaction_i
 columns, so monitoring reads every spec's log the same way.
 
 No personal data: a PII entity (``pii: true`` in the spec) appears only as
-``<entity>_hash``, a keyed hash (:class:`fraudops.predlog.IdHasher`); other entities as
+``<entity>_hash``, a keyed hash (:class:`fraudops.logs.predlog.IdHasher`); other entities as
 ``<entity>`` with their raw value.
 """
 

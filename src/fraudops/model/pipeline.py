@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from fraudops import contract as c
+from fraudops.data import contract as c
 from fraudops.settings import MODEL_KINDS
 
 

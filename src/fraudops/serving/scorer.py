@@ -22,23 +22,23 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from fraudops import registry
-from fraudops.api_models import spec_api
-from fraudops.fastpredict import fast_estimator
-from fraudops.features import handbook_spec
-from fraudops.model_card import WINDOW_TAGS, ModelCard, ModelCardError
-from fraudops.online import naive
-from fraudops.predlog import IdHasher, LogWriter, load_or_create_key
-from fraudops.records import (
+from fraudops.logs.predlog import IdHasher, LogWriter, load_or_create_key
+from fraudops.logs.records import (
     LABEL_TIME,
     LOG_TIME,
     LabelRecord,
     PredictionRecord,
     logged_entities,
 )
+from fraudops.model.fastpredict import fast_estimator
+from fraudops.offline.handbook import handbook_spec
+from fraudops.registry.card import WINDOW_TAGS, ModelCard, ModelCardError
+from fraudops.serving.api_models import spec_api
 from fraudops.settings import Settings
 from fraudops.spec import spec_sha256
 from fraudops.spec.data import prepare_events
 from fraudops.spec.model import DatasetSpec
+from fraudops.streaming.clock import naive
 from fraudops.streaming.redis_state import RedisOnlineState
 from fraudops.streaming.state import OnlineState
 
@@ -213,7 +213,7 @@ def history_for_warm_up(settings: Settings) -> pd.DataFrame:
     Returns:
         Labelled events × the spec's columns (:func:`prepare_events`); empty if none.
     """
-    from fraudops.training import load
+    from fraudops.data.history import load
 
     spec = settings.spec
     history = prepare_events(load(settings), spec, require_label=True)

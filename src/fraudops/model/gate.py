@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fraudops.evaluation import Metrics
+from fraudops.model.evaluation import Metrics
 
 
 @dataclass(frozen=True)

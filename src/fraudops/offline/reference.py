@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from fraudops import contract as c
+from fraudops.data import contract as c
 
 
 def _customer_features(customer: pd.DataFrame, windows: tuple[int, ...]) -> pd.DataFrame:
