@@ -19,6 +19,8 @@ from fraudops.spec import DatasetSpec, SpecError, format_duration, load_spec
 
 ModelKind = Literal["hist_gradient_boosting", "logistic_regression", "isolation_forest"]
 MODEL_KINDS: tuple[str, ...] = ("hist_gradient_boosting", "logistic_regression", "isolation_forest")
+#: Fewest characters of ``model_signing_key`` (a 128-bit secret written as hex).
+MIN_SIGNING_KEY_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -152,6 +154,12 @@ class Settings(BaseSettings):
     hash_secret: SecretStr | None = Field(
         None, description="Key of the id hashes in logs; default: a random key in <home>/secrets."
     )
+    model_signing_key: SecretStr | None = Field(
+        None,
+        description="HMAC key (at least 32 characters) with which training signs each "
+        "version's model files and card, and with which the service, batch scoring and the "
+        "gate verify them before loading; required with a remote (http) registry.",
+    )
     log_flush_seconds: float = Field(
         1.0, gt=0, description="Longest a logged row waits before it is written."
     )
@@ -160,6 +168,16 @@ class Settings(BaseSettings):
     )
 
     _spec: DatasetSpec = PrivateAttr()
+
+    @field_validator("model_signing_key")
+    @classmethod
+    def _strong_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SIGNING_KEY_CHARS:
+            raise ValueError(
+                f"must have at least {MIN_SIGNING_KEY_CHARS} characters "
+                "(e.g. the output of `openssl rand -hex 32`)"
+            )
+        return value
 
     @field_validator("home")
     @classmethod
@@ -198,6 +216,17 @@ class Settings(BaseSettings):
     def resolved_tracking_uri(self) -> str:
         """The tracking URI, absolute: MLflow 3 would otherwise use ``./mlflow.db`` of the cwd."""
         return self.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def remote_registry(self) -> bool:
+        """The registry is a tracking server (``http(s)://``) that others may write to."""
+        return self.resolved_tracking_uri.startswith(("http://", "https://"))
+
+    @property
+    def signing_key(self) -> bytes | None:
+        """``model_signing_key`` as bytes (None when unset)."""
+        key = self.model_signing_key
+        return key.get_secret_value().encode() if key is not None else None
 
     @property
     def resolved_artifact_location(self) -> str | None:

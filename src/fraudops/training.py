@@ -197,7 +197,7 @@ def champion_metrics(
     if version is None:
         return None, None
     registry.require_same_spec(version, settings.spec)
-    model = registry.load_version(settings.model_name, version.version)
+    model = registry.load_verified(settings, str(version.version), dict(version.tags))
     return str(version.version), score_holdout(model, dataset, settings)
 
 
@@ -246,8 +246,9 @@ def register_challenger(
         frames={registry.REFERENCE_ARTIFACT: reference},
         texts={registry.SPEC_ARTIFACT: spec_yaml(settings.spec)},
     )
+    sealed = registry.seal(settings, model_uri, tags)
     version = registry.register_version(
-        client, settings.model_name, run_id, model_uri, {**tags, "gate": "pending"}
+        client, settings.model_name, run_id, model_uri, {**tags, **sealed, "gate": "pending"}
     )
     client.set_registered_model_alias(
         settings.model_name, registry.CHALLENGER, str(version.version)

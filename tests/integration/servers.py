@@ -21,6 +21,8 @@ from fraudops.processes import free_port, stop, wait_http_ok
 
 POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER = "127.0.0.1", 5432, "postgres"
 REDIS_URL = "redis://127.0.0.1:6379"
+#: The model signing key of every test that trains or serves through a tracking server.
+SIGNING_KEY = "test-only-model-signing-key-0123456789"
 BIN = Path(sys.executable).parent
 QUIET = {
     "DO_NOT_TRACK": "true",

@@ -28,7 +28,7 @@ from fraudops.settings import Settings
 from pipelines.training import run_training
 from tests.integration.figures import record
 from tests.integration.load import LoadLoop
-from tests.integration.servers import mlflow_server, server
+from tests.integration.servers import SIGNING_KEY, mlflow_server, server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,7 +72,12 @@ def mlflow_on_sqlite(root: Path, port: int):  # type: ignore[no-untyped-def]
 def test_registry_stopped_during_load_keeps_serving_and_reload_resumes(history, tmp_path):
     port = free_port()
     tracking = f"http://127.0.0.1:{port}"
-    settings = Settings(home=tmp_path / "home", data_path=history, tracking_uri=tracking)
+    settings = Settings(
+        home=tmp_path / "home",
+        data_path=history,
+        tracking_uri=tracking,
+        model_signing_key=SIGNING_KEY,
+    )
     challenger = settings.model_copy(
         update={"train_days": 21, "gate_ap_tolerance": 1.0, "gate_recall_tolerance": 1.0}
     )
@@ -81,7 +86,11 @@ def test_registry_stopped_during_load_keeps_serving_and_reload_resumes(history, 
         mlflow.enter_context(mlflow_on_sqlite(tmp_path, port))
         assert run_training(settings).version == "1"
         context, service_port = serve(
-            settings.home, history, tmp_path / "service.log", FRAUDOPS_TRACKING_URI=tracking
+            settings.home,
+            history,
+            tmp_path / "service.log",
+            FRAUDOPS_TRACKING_URI=tracking,
+            FRAUDOPS_MODEL_SIGNING_KEY=SIGNING_KEY,
         )
         stack.enter_context(context)
         base = f"http://127.0.0.1:{service_port}"

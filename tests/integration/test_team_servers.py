@@ -30,6 +30,7 @@ from pipelines.training import run_training
 from tests.integration.servers import (
     BIN,
     QUIET,
+    SIGNING_KEY,
     mlflow_server,
     postgres_database,
     prefect_server,
@@ -58,7 +59,9 @@ def tracking(tmp_path_factory, history):
         postgres_database() as database,
         mlflow_server(database, root / "artifacts", root / "mlflow.log") as url,
     ):
-        settings = Settings(home=root / "home", data_path=history, tracking_uri=url)
+        settings = Settings(
+            home=root / "home", data_path=history, tracking_uri=url, model_signing_key=SIGNING_KEY
+        )
         result = run_training(settings)
         yield settings, database, root, result
 
@@ -127,6 +130,7 @@ def test_two_replicas_on_redis_give_a_card_the_same_features_as_one_process(
         "FRAUDOPS_DATA_PATH": str(history),
         "FRAUDOPS_FEATURE_STORE": redis_url(13),
         "FRAUDOPS_HASH_SECRET": HASH_SECRET,
+        "FRAUDOPS_MODEL_SIGNING_KEY": SIGNING_KEY,
     }
     ports = [free_port(), free_port()]
     stream, fraud_id = _stream(small_history)

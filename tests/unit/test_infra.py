@@ -264,6 +264,22 @@ def test_compose_service_requires_an_api_token_and_a_hash_secret():
     assert REQUIRED_REFERENCE.match(env["FRAUDOPS_HASH_SECRET"])
 
 
+def test_compose_trainer_and_service_require_the_model_signing_key():
+    stack = services()
+    for name in ("service", "prefect-worker"):
+        env = environment(stack[name])
+        assert REQUIRED_REFERENCE.match(env["FRAUDOPS_MODEL_SIGNING_KEY"]), name
+
+
+def test_k8s_trainer_and_service_read_the_model_signing_key_from_the_secret():
+    worker = k8s_resource("Deployment", "prefect-worker")
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    refs = {e["name"]: e.get("valueFrom", {}) for e in container["env"]}
+    secret_ref = refs["FRAUDOPS_MODEL_SIGNING_KEY"].get("secretKeyRef")
+    assert secret_ref == {"name": "fraudops-secrets", "key": "FRAUDOPS_MODEL_SIGNING_KEY"}
+    assert "FRAUDOPS_MODEL_SIGNING_KEY" in generated_keys("Secret", "fraudops-secrets")
+
+
 def test_service_worker_and_evidently_ui_share_the_fraudops_home_volume():
     stack = services()
     for name in ("service", "prefect-worker", "evidently-ui"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,15 @@ import mlflow
 import mlflow.sklearn
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.artifacts import download_artifacts
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
+from fraudops.registry import integrity
 from fraudops.registry.card import METRIC_TAG_PREFIX as METRIC_TAG_PREFIX
+from fraudops.registry.integrity import IntegrityError
 from fraudops.settings import Settings
 from fraudops.spec import DatasetSpec, default_spec, spec_sha256
 
@@ -91,9 +95,55 @@ def resolve_version(client: MlflowClient, name: str, version: str | None) -> Mod
     return found
 
 
-def load_version(name: str, version: str | int) -> Pipeline:
-    """Load a registered version's sklearn pipeline (tracking URI must be configured)."""
-    return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+def load_verified(settings: Settings, version: str, tags: Mapping[str, str]) -> Pipeline:
+    """Download a registered version's model once, verify it, and load those bytes.
+
+    The tracking URI must be configured (:func:`configure_mlflow`). Verification is
+    :func:`fraudops.registry.integrity.verify`: the files' digest against the
+    ``artifact_sha256`` tag, and with ``model_signing_key`` the ``signature`` tag.
+
+    Args:
+        version: the version number; tags: its registry tags (read by the caller, so the
+            card it checked is the card that is verified).
+
+    Raises:
+        IntegrityError: the files or the card do not verify, or the registry is remote
+            (``http(s)://``) and no signing key is configured (fail closed); nothing is
+            unpickled.
+    """
+    key = settings.signing_key
+    if key is None and settings.remote_registry:
+        raise IntegrityError(
+            f"version {version}: the registry {settings.resolved_tracking_uri} is a server "
+            "others can write to, and FRAUDOPS_MODEL_SIGNING_KEY is not set: no model is "
+            "loaded from it unverified; refused"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            download_artifacts(
+                artifact_uri=f"models:/{settings.model_name}/{version}", dst_path=tmp
+            )
+        )
+        integrity.verify(settings.model_name, version, local, tags, key)
+        return mlflow.sklearn.load_model(str(local))
+
+
+def seal(settings: Settings, model_uri: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """The integrity tags of a logged model: ``artifact_sha256`` of its files as stored, and
+    with ``model_signing_key`` its ``signature`` over them and the card in ``tags``.
+
+    Raises:
+        IntegrityError: ``tags`` do not make a model card.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        digest = integrity.artifact_digest(
+            Path(download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        )
+    sealed = {integrity.ARTIFACT_TAG: digest}
+    key = settings.signing_key
+    if key is not None:
+        sealed[integrity.SIGNATURE_TAG] = integrity.sign(key, settings.model_name, digest, tags)
+    return sealed
 
 
 def git_commit() -> str:

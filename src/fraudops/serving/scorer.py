@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,6 +34,7 @@ from fraudops.logs.records import (
 from fraudops.model.fastpredict import fast_estimator
 from fraudops.offline.handbook import handbook_spec
 from fraudops.registry.card import WINDOW_TAGS, ModelCard, ModelCardError
+from fraudops.registry.integrity import IntegrityError, verify
 from fraudops.serving.api_models import spec_api
 from fraudops.settings import Settings
 from fraudops.spec import spec_sha256
@@ -128,11 +130,16 @@ def load_model_version(settings: Settings, version: str, tags: dict[str, str]) -
     """Check the version's card (:func:`servable_card`), load its pipeline, warm it.
 
     Raises:
-        ChampionRefused: see :func:`servable_card`; nothing is downloaded.
+        ChampionRefused: see :func:`servable_card` (then nothing is downloaded), or the
+            model's files or card do not verify (:func:`fraudops.registry.load_verified`:
+            nothing is unpickled).
     """
     began = time.perf_counter()
     servable_card(settings, version, tags)
-    pipeline = registry.load_version(settings.model_name, version)
+    try:
+        pipeline = registry.load_verified(settings, version, tags)
+    except IntegrityError as exc:
+        raise ChampionRefused(str(exc)) from None
     return _champion(settings, version, tags, pipeline, began)
 
 
@@ -144,6 +151,8 @@ def load_bundled_model(settings: Settings) -> ChampionModel:
 
     Raises:
         ValueError: no bundled model is configured.
+        ChampionRefused: its card is not servable, or its files or card do not verify
+            against the registry tags it was bundled with (nothing is unpickled).
         bentoml.exceptions.NotFound: the tag is not in the BentoML model store.
     """
     import bentoml
@@ -153,11 +162,17 @@ def load_bundled_model(settings: Settings) -> ChampionModel:
         raise ValueError("FRAUDOPS_BUNDLED_MODEL is not set")
     began = time.perf_counter()
     stored = bentoml.models.get(settings.bundled_model)
-    pipeline = mlflow.sklearn.load_model(stored.path_of("mlflow_model"))
     tags = {str(k): str(v) for k, v in stored.info.metadata.items()}
     if "registry_version" not in tags:
         raise ValueError(f"{settings.bundled_model} was not made by `fraudops build-bento`")
-    return _champion(settings, tags["registry_version"], tags, pipeline, began)
+    version, local = tags["registry_version"], Path(stored.path_of("mlflow_model"))
+    servable_card(settings, version, tags)
+    try:
+        verify(settings.model_name, version, local, tags, settings.signing_key)
+    except IntegrityError as exc:
+        raise ChampionRefused(f"bundled model {settings.bundled_model}: {exc}") from None
+    pipeline = mlflow.sklearn.load_model(str(local))
+    return _champion(settings, version, tags, pipeline, began)
 
 
 def _champion(
