@@ -1,9 +1,15 @@
 """ASGI guard in front of the service: bearer token, method, media type, body size, error bodies.
 
-- With ``FRAUDOPS_API_TOKEN`` set, ``/score``, ``/score_batch`` and ``/feedback`` need
-  ``Authorization: Bearer <token>`` (compared in constant time), else 401.
+- The ``Host`` header must be one the service answers to
+  (:func:`fraudops.serving.exposure.answered_hosts`, Starlette's ``TrustedHostMiddleware``),
+  else 400: no DNS rebinding onto a service bound to 127.0.0.1.
+- With ``FRAUDOPS_API_TOKEN`` set, ``/score`` and ``/score_batch`` need
+  ``Authorization: Bearer <token>`` (compared in constant time), else 401; ``/feedback`` needs
+  ``FRAUDOPS_LABEL_TOKEN`` when that is set (a scoring token cannot write labels, nor the label
+  token score), else the API token.
 - Those routes take ``POST`` only (else 405 with ``Allow``) and a JSON body: a
-  ``Content-Type`` other than ``application/json`` gets 415 (none at all is read as JSON).
+  ``Content-Type`` other than ``application/json``, or none at all (what a cross-site form or a
+  no-cors fetch sends), gets 415.
 - A body over ``FRAUDOPS_MAX_BODY_BYTES`` gets 413 before it is parsed, whether or not the
   client sent a ``Content-Length``.
 - BentoML answers request-validation errors with 400; they become 422, and their ``error``
@@ -21,9 +27,14 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from collections.abc import MutableMapping
 from http import HTTPStatus
 from typing import Any
 
+from pydantic import SecretStr
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from fraudops.serving.exposure import answered_hosts
 from fraudops.settings import Settings
 
 GUARDED = frozenset({"/score", "/score_batch", "/feedback"})
@@ -33,7 +44,7 @@ BODY_NAMES = {"/score": "", "/score_batch": "transactions", "/feedback": "labels
 SHOWN_ERRORS = 5
 _BENTOML_VALIDATION = re.compile(r"[0-9]+ validation errors? for ")
 JSON_MEDIA_TYPE = b"application/json"
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
 
 
 async def _reply(
@@ -123,38 +134,56 @@ def error_body(
     return json.dumps({"error": message}).encode()
 
 
+def _secret(value: SecretStr | None) -> bytes | None:
+    return value.get_secret_value().encode() if value else None
+
+
 class GuardMiddleware:
     """Wraps the service's ASGI app; settings are read once when a worker builds the app."""
 
     def __init__(self, app: Any, **_: Any) -> None:
         settings = Settings()
         self.app = app
-        token = settings.api_token
-        self.token = token.get_secret_value().encode() if token else None
+        hosts = answered_hosts(settings)
+        #: Checks the Host header first (400 naming it), then :meth:`_guard`.
+        self.entry: Any = (
+            self._guard if hosts == ["*"] else TrustedHostMiddleware(self._guard, hosts)
+        )
+        scoring = _secret(settings.api_token)
+        labels = _secret(settings.label_token) or scoring
+        #: The token each guarded route needs (None: no auth on that route).
+        self.tokens = {"/score": scoring, "/score_batch": scoring, "/feedback": labels}
         self.max_body = settings.max_body_bytes
 
-    def _authorized(self, scope: Scope) -> bool:
+    @staticmethod
+    def _authorized(scope: Scope, token: bytes) -> bool:
         header = dict(scope.get("headers", [])).get(b"authorization", b"")
         scheme, _, credentials = header.partition(b" ")
-        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials, self.token or b"")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials, token)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = _ErrorBodies(send, head=scope.get("method") == "HEAD")
+        await self.entry(scope, receive, _ErrorBodies(send, head=scope.get("method") == "HEAD"))
+
+    async def _guard(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["path"] not in GUARDED:
             await self.app(scope, receive, send)
             return
         send.body_name = BODY_NAMES[scope["path"]]
-        if self.token and not self._authorized(scope):
+        token = self.tokens[scope["path"]]
+        if token and not self._authorized(scope, token):
             await _reply(send, 401, "missing or invalid bearer token")
             return
         if scope.get("method") != "POST":
             await _reply(send, 405, "method not allowed; use POST", [(b"allow", b"POST")])
             return
         headers = dict(scope.get("headers", []))
-        media = headers.get(b"content-type", JSON_MEDIA_TYPE).split(b";")[0].strip().lower()
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if not media:
+            await _reply(send, 415, "content-type application/json is required")
+            return
         if media != JSON_MEDIA_TYPE:
             shown = media.decode("latin-1")[:100]
             await _reply(send, 415, f"content-type must be application/json, not {shown!r}")

@@ -6,9 +6,10 @@ the service answers otherwise, and :func:`document` (used by the ``/docs.json`` 
 :mod:`services.service`) rewrites the generated spec in this one place:
 
 - each operation lists the statuses it really answers (:data:`RESPONSES`): 422 for every
-  invalid request (BentoML's 400 is turned into 422 by the middleware, and no 400 or 404 is
-  left), 401, 413 and 415 from the middleware on the guarded operations, 503 while no model is
-  loaded; every error answer has the body ``{"error": "..."}`` (schema ``Error``);
+  invalid request (BentoML's 400 is turned into 422 by the middleware, and no 404 is left),
+  400 only for a Host header the service does not answer, 401, 413 and 415 from the
+  middleware on the guarded operations, 503 while no model is loaded; every error answer
+  has the body ``{"error": "..."}`` (schema ``Error``);
 - a bearer security scheme (``bearerAuth``) and ``security`` on the guarded operations. It is
   declared always; the token is checked only when ``FRAUDOPS_API_TOKEN`` is set;
 - the request body of the guarded operations is required (an empty body gets 422);
@@ -34,11 +35,17 @@ ERROR_SCHEMA = "Error"
 _ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
 
 _UNAUTHORIZED = (
-    "Missing or wrong `Authorization: Bearer <token>`. Answered only when the service has a "
-    "token (FRAUDOPS_API_TOKEN); without one the header is not needed."
+    "Missing or wrong `Authorization: Bearer <token>`: the scoring token (FRAUDOPS_API_TOKEN) "
+    "on /score and /score_batch, the label token (FRAUDOPS_LABEL_TOKEN, else the scoring "
+    "token) on /feedback. Answered only when the service has a token; without one the header "
+    "is not needed."
+)
+_WRONG_HOST = (
+    "The Host header is not a name this service answers (FRAUDOPS_ALLOWED_HOSTS; by default "
+    "only the loopback names on a loopback bind, so no DNS rebinding reaches it)."
 )
 _TOO_LARGE = "The body is over FRAUDOPS_MAX_BODY_BYTES (8 MiB by default)."
-_NOT_JSON = "The Content-Type is not application/json (none at all is read as JSON)."
+_NOT_JSON = "The Content-Type is not application/json, or there is none."
 _INVALID = (
     "Invalid request, the message naming the field: a body that is not JSON or is nested too "
     "deep, a missing or unknown field, a value of the wrong JSON type (an id that is not an "
@@ -73,7 +80,8 @@ RESPONSES: dict[tuple[str, str], dict[str, str]] = {
     },
     ("post", "/feedback"): {
         "401": _UNAUTHORIZED,
-        "413": _TOO_LARGE,
+        "413": _TOO_LARGE[:-1] + ", or it holds more labels than FRAUDOPS_MAX_FEEDBACK_ROWS "
+        "(10,000 by default).",
         "415": _NOT_JSON,
         "422": _INVALID + " An empty list.",
         "503": _STATE_DOWN,
@@ -96,7 +104,8 @@ application/json`) with strict types: ids and entity keys are JSON integers or s
 spec declares them, numbers JSON numbers within the spec's bounds, times ISO 8601 strings,
 `is_fraud` true/false (or 1/0); a value of another type is not converted but refused with 422.
 Every error answer is a JSON object `{"error": "..."}`. With `FRAUDOPS_API_TOKEN` set,
-`/score`, `/score_batch` and `/feedback` need `Authorization: Bearer <token>`."""
+`/score` and `/score_batch` need `Authorization: Bearer <token>`; `/feedback` needs
+`FRAUDOPS_LABEL_TOKEN` when that is set (labels are their own scope), else the same token."""
 
 
 def _refs(node: Any) -> set[str]:
@@ -166,7 +175,7 @@ def document(generated: dict[str, Any], api: SpecApi) -> dict[str, Any]:
     _bodies(spec, api)
     for path, item in spec["paths"].items():
         for method, operation in item.items():
-            errors = RESPONSES[(method, path)]
+            errors = {**RESPONSES[(method, path)], "400": _WRONG_HOST}
             responses = {str(status): answer for status, answer in operation["responses"].items()}
             kept = {"200": responses["200"]}
             for status, description in errors.items():
@@ -187,7 +196,8 @@ def document(generated: dict[str, Any], api: SpecApi) -> dict[str, Any]:
         SECURITY_SCHEME: {
             "type": "http",
             "scheme": "bearer",
-            "description": "The service's FRAUDOPS_API_TOKEN; checked only when it is set.",
+            "description": "FRAUDOPS_API_TOKEN (scoring) or FRAUDOPS_LABEL_TOKEN (/feedback); "
+            "checked only when set.",
         }
     }
     info = spec.setdefault("info", {})

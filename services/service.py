@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from fraudops.logs.records import LabelRecord
 from fraudops.serving.api_models import FeedbackOut, spec_api
+from fraudops.serving.exposure import require_safe_exposure
 from fraudops.settings import Settings
 from fraudops.streaming.state import StateUnavailable
 from services import client_errors
@@ -38,7 +39,8 @@ info_app = FastAPI(title="fraudops model info", docs_url=None, redoc_url=None, o
 
 
 class BatchTooLarge(BentoMLException):
-    """A batch holds more rows than ``FRAUDOPS_MAX_BATCH_ROWS``."""
+    """A batch holds more rows than ``FRAUDOPS_MAX_BATCH_ROWS`` (labels:
+    ``FRAUDOPS_MAX_FEEDBACK_ROWS``)."""
 
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
@@ -161,6 +163,7 @@ class FraudService:
         for key, value in _REGISTRY_HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
         self.settings = Settings()
+        require_safe_exposure(self.settings)  # before any model, state or log is touched
         self.api = spec_api(self.settings.spec)
         self.scorer = Scorer.start(self.settings)
         self._openapi: dict[str, Any] | None = None
@@ -237,7 +240,12 @@ class FraudService:
 
     @bentoml.api(route="/feedback")
     def feedback(self, labels: Annotated[list[Body], Field(min_length=1)], /) -> FeedbackOut:
-        """Confirmed labels; they count in label-rate features once older than the label delay."""
+        """Confirmed labels, up to ``FRAUDOPS_MAX_FEEDBACK_ROWS``; they count in label-rate
+        features once older than the label delay."""
+        if len(labels) > self.settings.max_feedback_rows:
+            raise BatchTooLarge(
+                f"labels: {len(labels)} rows, at most {self.settings.max_feedback_rows}"
+            )
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         id_field = self.api.id_field
         rows = validated(self.api.label, labels, "labels")

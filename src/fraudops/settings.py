@@ -19,6 +19,8 @@ from fraudops.spec import DatasetSpec, SpecError, format_duration, load_spec
 
 ModelKind = Literal["hist_gradient_boosting", "logistic_regression", "isolation_forest"]
 MODEL_KINDS: tuple[str, ...] = ("hist_gradient_boosting", "logistic_regression", "isolation_forest")
+#: How the example env files' placeholders start; a secret that does is refused.
+PLACEHOLDER = "change-me"
 #: Fewest characters of ``model_signing_key`` (a 128-bit secret written as hex).
 MIN_SIGNING_KEY_CHARS = 32
 
@@ -149,8 +151,21 @@ class Settings(BaseSettings):
     max_batch_rows: int = Field(10_000, ge=1, description="Rows per /score_batch at most.")
     max_body_bytes: int = Field(8 * 2**20, ge=1024, description="Request body size limit.")
     api_token: SecretStr | None = Field(
-        None, description="Bearer token required on scoring and feedback when set."
+        None,
+        description="Bearer token required on scoring when set (and on /feedback too unless "
+        "label_token is set); required on a non-loopback bind.",
     )
+    label_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of /feedback alone (labels are a separate scope from "
+        "scoring); required, and different from api_token, on a non-loopback bind.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host header values the service answers; empty: the loopback names on a "
+        "loopback bind (no DNS rebinding), any host otherwise.",
+    )
+    max_feedback_rows: int = Field(10_000, ge=1, description="Labels per /feedback at most.")
     hash_secret: SecretStr | None = Field(
         None, description="Key of the id hashes in logs; default: a random key in <home>/secrets."
     )
@@ -168,6 +183,15 @@ class Settings(BaseSettings):
     )
 
     _spec: DatasetSpec = PrivateAttr()
+
+    @field_validator("api_token", "label_token", "hash_secret", "model_signing_key")
+    @classmethod
+    def _not_a_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().lower().startswith(PLACEHOLDER):
+            raise ValueError(
+                f"starts with {PLACEHOLDER!r}: it is the example file's placeholder, not a secret"
+            )
+        return value
 
     @field_validator("model_signing_key")
     @classmethod

@@ -93,8 +93,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from fraudops.model.evaluation import EvaluationError
     from fraudops.model.pipeline import UnknownModelError
     from fraudops.registry import RegistryError
+    from fraudops.registry.integrity import IntegrityError
+    from fraudops.serving.scorer import ChampionRefused
 
     return (
+        IntegrityError,
+        ChampionRefused,
         DataValidationError,
         DriftInputError,
         DataSourceError,
@@ -252,6 +256,12 @@ def serve(
     settings = _settings(data_path=data, serve_port=port, serve_host=host)
     if settings.data_path is not None:
         settings = settings.model_copy(update={"data_path": settings.data_path.resolve()})
+    from fraudops.serving.exposure import UnsafeExposure, require_safe_exposure
+
+    try:
+        require_safe_exposure(settings)
+    except UnsafeExposure as exc:
+        raise _fail(str(exc)) from None
     env = {**settings_env(settings), "OMP_NUM_THREADS": "1"}
     if settings.serve_workers > 1 and settings.feature_store == "memory":
         raise _fail("more than one worker needs FRAUDOPS_FEATURE_STORE=redis://... (shared state)")
@@ -422,7 +432,8 @@ def replay(
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    client = ReplayClient(url, settings.spec, token)
+    label_token = settings.label_token.get_secret_value() if settings.label_token else token
+    client = ReplayClient(url, settings.spec, token, label_token=label_token)
     delay = dt.timedelta(days=settings.label_delay_days)
     times = history[settings.spec.event_time.column].dt.date
     for i in range(days):

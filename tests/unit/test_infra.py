@@ -258,9 +258,10 @@ def test_every_published_port_is_bound_to_loopback():
     assert published >= 4  # service, MLflow, Prefect and Evidently UIs at least
 
 
-def test_compose_service_requires_an_api_token_and_a_hash_secret():
+def test_compose_service_requires_an_api_token_a_label_token_and_a_hash_secret():
     env = environment(services()["service"])
     assert REQUIRED_REFERENCE.match(env["FRAUDOPS_API_TOKEN"])
+    assert REQUIRED_REFERENCE.match(env["FRAUDOPS_LABEL_TOKEN"])
     assert REQUIRED_REFERENCE.match(env["FRAUDOPS_HASH_SECRET"])
 
 
@@ -410,7 +411,7 @@ def test_service_deployment_reads_settings_and_secrets_from_the_generated_object
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     refs = {(kind, ref["name"]) for e in container["envFrom"] for kind, ref in e.items()}
     assert refs == {("configMapRef", "fraudops-settings"), ("secretRef", "fraudops-secrets")}
-    assert {"FRAUDOPS_API_TOKEN", "FRAUDOPS_HASH_SECRET"} <= generated_keys(
+    assert {"FRAUDOPS_API_TOKEN", "FRAUDOPS_LABEL_TOKEN", "FRAUDOPS_HASH_SECRET"} <= generated_keys(
         "Secret", "fraudops-secrets"
     )
 

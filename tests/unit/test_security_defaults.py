@@ -89,11 +89,50 @@ def test_serve_command_binds_loopback_by_default(clean_env, captured_exec):
 def test_serve_command_binds_elsewhere_only_when_asked(clean_env, captured_exec, monkeypatch):
     from fraudops_cli.main import app
 
+    monkeypatch.setenv("FRAUDOPS_API_TOKEN", "a" * 32)
+    monkeypatch.setenv("FRAUDOPS_LABEL_TOKEN", "b" * 32)
     monkeypatch.setenv("FRAUDOPS_SERVE_HOST", "0.0.0.0")
     assert CliRunner().invoke(app, ["serve"]).exit_code == 0
     monkeypatch.delenv("FRAUDOPS_SERVE_HOST")
     assert CliRunner().invoke(app, ["serve", "--host", "10.1.2.3"]).exit_code == 0
     assert [_option(c, "--host") for c in captured_exec] == ["0.0.0.0", "10.1.2.3"]
+
+
+@pytest.mark.parametrize(
+    ("tokens", "words"),
+    [
+        ({}, "FRAUDOPS_API_TOKEN is unset"),
+        ({"FRAUDOPS_API_TOKEN": "a" * 32}, "FRAUDOPS_LABEL_TOKEN is unset"),
+        ({"FRAUDOPS_API_TOKEN": "a" * 31, "FRAUDOPS_LABEL_TOKEN": "b" * 32}, "too short"),
+        ({"FRAUDOPS_API_TOKEN": "a" * 32, "FRAUDOPS_LABEL_TOKEN": "a" * 32}, "must differ"),
+        ({"FRAUDOPS_API_TOKEN": "", "FRAUDOPS_LABEL_TOKEN": "b" * 32}, "API_TOKEN is unset"),
+    ],
+)
+def test_serve_refuses_a_reachable_bind_without_two_distinct_strong_tokens(
+    clean_env, captured_exec, monkeypatch, tokens, words
+):
+    from fraudops_cli.main import app
+
+    for name, value in tokens.items():
+        monkeypatch.setenv(name, value)
+    done = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert done.exit_code == 2 and words in done.output, done.output
+    assert captured_exec == []  # nothing started
+
+
+def test_the_service_itself_refuses_a_reachable_bind_without_tokens(clean_env):
+    from fraudops.serving.exposure import UnsafeExposure, require_safe_exposure
+
+    with pytest.raises(UnsafeExposure, match=r"FRAUDOPS_SERVE_HOST=10\.0\.0\.5 is reachable"):
+        require_safe_exposure(Settings(serve_host="10.0.0.5"))
+    require_safe_exposure(Settings(serve_host="::1"))  # loopback: no token needed
+
+
+@pytest.mark.parametrize("name", ["API_TOKEN", "LABEL_TOKEN", "HASH_SECRET", "MODEL_SIGNING_KEY"])
+def test_a_placeholder_secret_from_the_example_files_is_refused(clean_env, monkeypatch, name):
+    monkeypatch.setenv(f"FRAUDOPS_{name}", "change-me-model-signing-key-of-32-characters")
+    with pytest.raises(ValueError, match="placeholder"):
+        Settings()
 
 
 def test_ui_command_binds_loopback(clean_env, captured_exec, monkeypatch):
@@ -111,7 +150,11 @@ def test_ui_command_binds_loopback(clean_env, captured_exec, monkeypatch):
 # --- bearer token: constant-time comparison ----------------------------------------------
 
 
-def _call(app: Any, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
+#: Headers every request of :func:`_call` carries unless it names them (None: leave out).
+DEFAULT_HEADERS = {b"host": b"127.0.0.1:3000", b"content-type": b"application/json"}
+
+
+def _call(app: Any, path: str, headers: list[tuple[bytes, Any]], body: bytes) -> int:
     """Send one HTTP request through an ASGI app; the response status."""
     statuses: list[int] = []
     messages = [{"type": "http.request", "body": body, "more_body": False}]
@@ -123,6 +166,11 @@ def _call(app: Any, path: str, headers: list[tuple[bytes, bytes]], body: bytes) 
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
+    sent = dict(headers)
+    for name, value in DEFAULT_HEADERS.items():
+        if name not in sent:
+            headers = [*headers, (name, value)]
+    headers = [h for h in headers if h[1] is not None]
     scope = {"type": "http", "path": path, "method": "POST", "headers": headers}
     asyncio.run(app(scope, receive, send))
     return statuses[0]
@@ -174,6 +222,44 @@ def test_no_token_configured_leaves_the_endpoints_open(clean_env):
     from services.middleware import GuardMiddleware
 
     assert _call(GuardMiddleware(_ok_app), "/score", [], b"{}") == 200
+
+
+def test_a_json_route_without_a_content_type_gets_415(clean_env):
+    from services.middleware import GuardMiddleware
+
+    guard = GuardMiddleware(_ok_app)
+    assert _call(guard, "/score", [(b"content-type", None)], b"{}") == 415
+    assert _call(guard, "/score", [(b"content-type", b"text/plain")], b"{}") == 415
+
+
+def test_a_loopback_service_answers_only_loopback_host_names(clean_env, monkeypatch):
+    from services.middleware import GuardMiddleware
+
+    guard = GuardMiddleware(_ok_app)
+    for host in (b"127.0.0.1:3000", b"localhost", b"[::1]:3000"):
+        assert _call(guard, "/score", [(b"host", host)], b"{}") == 200, host
+    for host in (b"evil.example:3000", b"fraudops.attacker.test"):  # DNS rebinding
+        assert _call(guard, "/score", [(b"host", host)], b"{}") == 400, host
+        assert _call(guard, "/model", [(b"host", host)], b"") == 400, host
+    monkeypatch.setenv("FRAUDOPS_ALLOWED_HOSTS", '["scoring.internal"]')
+    named = GuardMiddleware(_ok_app)
+    assert _call(named, "/score", [(b"host", b"scoring.internal")], b"{}") == 200
+    assert _call(named, "/score", [(b"host", b"127.0.0.1")], b"{}") == 400
+
+
+def test_the_label_token_and_the_scoring_token_open_only_their_own_routes(clean_env, monkeypatch):
+    from services.middleware import GuardMiddleware
+
+    monkeypatch.setenv("FRAUDOPS_API_TOKEN", "score-" + "s" * 26)
+    monkeypatch.setenv("FRAUDOPS_LABEL_TOKEN", "label-" + "l" * 26)
+    guard = GuardMiddleware(_ok_app)
+    scoring = [(b"authorization", b"Bearer score-" + b"s" * 26)]
+    labels = [(b"authorization", b"Bearer label-" + b"l" * 26)]
+    assert _call(guard, "/score", scoring, b"{}") == 200
+    assert _call(guard, "/score_batch", scoring, b"[]") == 200
+    assert _call(guard, "/feedback", scoring, b"[]") == 401
+    assert _call(guard, "/feedback", labels, b"[]") == 200
+    assert _call(guard, "/score", labels, b"{}") == 401
 
 
 def test_request_size_limit_is_enforced_before_parsing(clean_env, monkeypatch):

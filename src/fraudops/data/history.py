@@ -19,15 +19,24 @@ from fraudops.spec.data import read_events
 def load(settings: Settings) -> pd.DataFrame:
     """Raw events from ``settings.data_path`` read as the spec says or, when unset, a simulator.
 
-    Without a data path the shipped ``handbook`` spec gets :mod:`fraudops.data.simulator`'s
-    history and the shipped ``cards`` spec :mod:`fraudops.data.card_simulator`'s, both
-    ``simulator_days`` long.
+    Without a data path (on the local registry only) the shipped ``handbook`` spec gets
+    :mod:`fraudops.data.simulator`'s history and the shipped ``cards`` spec
+    :mod:`fraudops.data.card_simulator`'s, both ``simulator_days`` long.
 
     Raises:
-        DataSourceError: the file cannot be read, or no data path is set and no built-in
-            simulator writes the spec's schema.
+        DataSourceError: the file cannot be read, or no data path is set and either the
+            registry is remote (team mode: the simulator is never used implicitly) or no
+            built-in simulator writes the spec's schema.
     """
     spec = settings.spec
+    if settings.data_path is None and settings.remote_registry:
+        raise DataSourceError(
+            "FRAUDOPS_DATA_PATH is not set and the registry is a server (team mode): the "
+            "built-in simulator is never used implicitly there, so no model is trained on "
+            "simulated data and no service warms its state with simulated events; set "
+            "FRAUDOPS_DATA_PATH to your transactions (`fraudops simulate --out FILE` writes a "
+            "simulated file if that is what you want)"
+        )
     if settings.data_path is not None:
         frame = read_events(settings.data_path, spec)
         if settings.column_mapping:

@@ -106,21 +106,33 @@ def to_requests(frame: pd.DataFrame, spec: DatasetSpec) -> list[dict[str, Any]]:
     ]
 
 
+def _bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class ReplayClient:
     """HTTP client of the scoring service (bounded timeouts; raises on any non-2xx answer).
 
     Args:
         url: the service's base URL.
         spec: the dataset spec the service serves (names the request fields).
-        token: its bearer token, if any.
-        batch_rows: rows per ``/score_batch`` request.
+        token: its scoring bearer token, if any.
+        label_token: the bearer token of ``/feedback``; None: ``token`` (one-token mode).
+        batch_rows: rows per ``/score_batch`` and per ``/feedback`` request (at most the
+            service's ``max_batch_rows`` and ``max_feedback_rows``, 10,000 by default).
     """
 
     def __init__(
-        self, url: str, spec: DatasetSpec, token: str | None = None, batch_rows: int = 5_000
+        self,
+        url: str,
+        spec: DatasetSpec,
+        token: str | None = None,
+        batch_rows: int = 5_000,
+        *,
+        label_token: str | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = httpx.Client(base_url=url, headers=headers, timeout=120)
+        self.client = httpx.Client(base_url=url, headers=_bearer(token), timeout=120)
+        self.label_headers = _bearer(label_token or token)
         self.spec = spec
         self.batch_rows = batch_rows
 
@@ -149,8 +161,9 @@ class ReplayClient:
             }
             for i, y in zip(ids, frame[spec.label.column], strict=True)
         ]
-        for start in range(0, len(labels), 20_000):
-            self.client.post("/feedback", json=labels[start : start + 20_000]).raise_for_status()
+        for start in range(0, len(labels), self.batch_rows):
+            chunk = labels[start : start + self.batch_rows]
+            self.client.post("/feedback", json=chunk, headers=self.label_headers).raise_for_status()
         return len(labels)
 
     def close(self) -> None:
