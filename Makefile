@@ -1,6 +1,8 @@
 # fraudops: `make demo` runs the main job, `make test` runs every test tier.
 # Both install what they need: uv (from PyPI, with pip) and the locked environment (.venv).
 PYTHON ?= python3
+# the exact uv that resolves and installs uv.lock (pinned: the installer runs before any check)
+UV_VERSION := 0.13.9
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --locked --no-sync
 export DO_NOT_TRACK := true
@@ -13,7 +15,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 install: .venv/.synced
 
 .venv/.synced: pyproject.toml uv.lock
-	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5,<1"
+	@$(PYTHON) -m uv --version 2>/dev/null | grep -qE "^uv $(UV_VERSION)( |$$)" \
+		|| $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --locked
 	@touch $@
 

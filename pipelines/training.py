@@ -94,7 +94,7 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
         experiment_id, client, model, dataset, metrics, settings
     )
     decision = step(training.gate)(metrics, champion, champion_version, settings)
-    previous = step(training.apply_decision)(client, run_id, version, decision, settings)
+    decision, previous = step(training.apply_decision)(client, run_id, version, decision, settings)
     return training.TrainingResult(
         run_id=run_id,
         model_name=settings.model_name,

@@ -18,6 +18,7 @@ import yaml
 from mlflow.artifacts import download_artifacts
 
 from fraudops import registry
+from fraudops.registry import integrity
 from fraudops.settings import Settings
 
 BENTOFILE = Path("services") / "bentofile.yaml"
@@ -43,9 +44,12 @@ def import_version(settings: Settings, version: str | None = None) -> bentoml.Mo
 
     Raises:
         fraudops.registry.RegistryError: no ``@champion`` yet, or ``version`` does not exist.
+        fraudops.registry.integrity.IntegrityError: the downloaded files or the card do not
+            verify (see :func:`fraudops.registry.load_verified`); nothing is kept.
     """
     registry.configure_mlflow(settings)
     found = registry.resolve_version(registry.client_for(settings), settings.model_name, version)
+    key = registry.verifying_key(settings, str(found.version))
     metadata: dict[str, Any] = {**found.tags, "registry_version": str(found.version)}
     with bentoml.models.create(
         settings.model_name,
@@ -53,10 +57,11 @@ def import_version(settings: Settings, version: str | None = None) -> bentoml.Mo
         labels={"registry_version": str(found.version), "source": "mlflow-registry"},
         metadata=metadata,
     ) as stored:
-        download_artifacts(
+        local = download_artifacts(
             artifact_uri=f"models:/{settings.model_name}/{found.version}",
             dst_path=stored.path_of("mlflow_model"),
         )
+        integrity.verify(settings.model_name, str(found.version), Path(local), found.tags, key)
     return stored
 
 

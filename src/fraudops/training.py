@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -271,21 +271,44 @@ def gate(
 
 def apply_decision(
     client: MlflowClient, run_id: str, version: str, decision: GateDecision, settings: Settings
-) -> str | None:
-    """Record the gate JSON on the run and version; move ``@champion`` if it passed.
+) -> tuple[GateDecision, str | None]:
+    """Record the gate JSON on the run and tags on the version, then move ``@champion`` if the
+    gate passed and the champion is still the one gated against (the alias moves last;
+    :func:`fraudops.registry.promote`'s compare-and-set).
 
     Returns:
-        The version that held ``@champion`` before a promotion, else None.
+        The decision as applied (a passed gate whose champion moved meanwhile becomes "not
+        promoted", tagged ``gate: stale`` with the reason) and the version that held
+        ``@champion`` before a promotion, else None.
     """
-    client.log_dict(run_id, decision.as_dict(), "gate/decision.json")
-    registry.set_version_tags(
-        client,
-        settings.model_name,
-        version,
-        {"gate": "promoted" if decision.promote else "rejected", "gate_reasons": decision.summary},
-    )
+    _record(client, run_id, version, decision, settings)
     if not decision.promote:
-        return None
-    return registry.promote(
-        client, settings.model_name, version, reason=f"gate: {decision.summary}"
+        return decision, None
+    try:
+        previous = registry.promote(
+            client,
+            settings.model_name,
+            version,
+            reason=f"gate: {decision.summary}",
+            expected=decision.champion_version,
+        )
+    except registry.ChampionMoved as exc:
+        stale = replace(decision, promote=False, reasons=[*decision.reasons, str(exc)])
+        _record(client, run_id, version, stale, settings, gate="stale")
+        return stale, None
+    return decision, previous
+
+
+def _record(
+    client: MlflowClient,
+    run_id: str,
+    version: str,
+    decision: GateDecision,
+    settings: Settings,
+    gate: str | None = None,
+) -> None:
+    client.log_dict(run_id, decision.as_dict(), "gate/decision.json")
+    outcome = gate or ("promoted" if decision.promote else "rejected")
+    registry.set_version_tags(
+        client, settings.model_name, version, {"gate": outcome, "gate_reasons": decision.summary}
     )

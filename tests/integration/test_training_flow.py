@@ -171,3 +171,46 @@ def test_flow_retries_a_transient_registry_error(env, prefect_api, monkeypatch):
     result = training_flow()
     assert calls["n"] == 2
     assert result["promoted"] and _registry_state(env) == (["1"], "1")
+
+
+def test_a_run_whose_champion_moved_after_its_gate_is_not_promoted(env, monkeypatch):
+    """Compare-and-set: another promotion lands between this run's gate and its alias move."""
+    import mlflow
+
+    from fraudops import training
+    from pipelines.training import run_training
+
+    assert run_training(env).promoted  # v1
+    client = _client(env)
+    name = env.model_name
+    first = client.get_model_version(name, "1")
+    real_gate = training.gate
+
+    def gate_then_a_concurrent_promotion(*args, **kwargs):
+        decision = real_gate(*args, **kwargs)
+        concurrent = mlflow.register_model(first.source, name, tags=dict(first.tags))
+        registry.promote(client, name, str(concurrent.version), reason="a concurrent run")
+        return decision
+
+    monkeypatch.setattr(training, "gate", gate_then_a_concurrent_promotion)
+    lenient = env.model_copy(update={"gate_ap_tolerance": 1.0, "gate_recall_tolerance": 1.0})
+    result = run_training(lenient)
+
+    assert result.version == "2" and not result.promoted
+    assert "@champion moved to v3 while this run was gated against v1" in result.reasons[-1]
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "3"
+    assert str(client.get_model_version_by_alias(name, "previous").version) == "1"
+    tags = client.get_model_version(name, "2").tags
+    assert tags["gate"] == "stale" and "moved to v3" in tags["gate_reasons"]
+    with open(client.download_artifacts(result.run_id, "gate/decision.json")) as fh:
+        assert json.load(fh)["promote"] is False
+
+
+def test_a_retried_promotion_that_already_moved_the_alias_succeeds(env):
+    from pipelines.training import run_training
+
+    assert run_training(env).promoted  # v1
+    client = _client(env)
+    assert registry.promote(client, env.model_name, "1", reason="retry", expected=None) is None
+    with pytest.raises(registry.ChampionMoved, match="gated against no champion"):
+        registry.promote(client, env.model_name, "7", reason="late", expected=None)

@@ -43,6 +43,8 @@ def test_a_version_from_before_specs_reads_as_the_handbook():
         ({"threshold": None}, "'threshold' is missing"),
         ({"threshold": "nan"}, "'threshold'"),
         ({"threshold": "1.5"}, "'threshold'"),
+        ({"threshold": "0"}, r"not a score in \(0, 1\)"),
+        ({"threshold": "1.0"}, "alerts on every transaction, 1 on none"),
         ({"threshold": "high"}, "not a number"),
         ({"label_delay_days": None}, "'label_delay_days' is missing"),
         ({"label_delay_days": "-1"}, "negative"),

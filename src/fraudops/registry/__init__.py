@@ -95,6 +95,23 @@ def resolve_version(client: MlflowClient, name: str, version: str | None) -> Mod
     return found
 
 
+def verifying_key(settings: Settings, version: str) -> bytes | None:
+    """The key that verifies versions of the settings' registry (None: digest only).
+
+    Raises:
+        IntegrityError: the registry is a server others can write to (``http(s)://``) and
+            ``model_signing_key`` is not set (fail closed).
+    """
+    key = settings.signing_key
+    if key is None and settings.remote_registry:
+        raise IntegrityError(
+            f"version {version}: the registry {settings.resolved_tracking_uri} is a server "
+            "others can write to, and FRAUDOPS_MODEL_SIGNING_KEY is not set: no model is "
+            "loaded from it unverified; refused"
+        )
+    return key
+
+
 def load_verified(settings: Settings, version: str, tags: Mapping[str, str]) -> Pipeline:
     """Download a registered version's model once, verify it, and load those bytes.
 
@@ -111,13 +128,7 @@ def load_verified(settings: Settings, version: str, tags: Mapping[str, str]) -> 
             (``http(s)://``) and no signing key is configured (fail closed); nothing is
             unpickled.
     """
-    key = settings.signing_key
-    if key is None and settings.remote_registry:
-        raise IntegrityError(
-            f"version {version}: the registry {settings.resolved_tracking_uri} is a server "
-            "others can write to, and FRAUDOPS_MODEL_SIGNING_KEY is not set: no model is "
-            "loaded from it unverified; refused"
-        )
+    key = verifying_key(settings, version)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(
             download_artifacts(
@@ -245,13 +256,48 @@ def set_version_tags(client: MlflowClient, name: str, version: str, tags: dict[s
         client.set_model_version_tag(name, version, key, value)
 
 
-def promote(client: MlflowClient, name: str, version: str, *, reason: str) -> str | None:
+class ChampionMoved(RegistryError):
+    """``@champion`` no longer points to the version a run was gated against."""
+
+
+#: ``expected`` of :func:`promote` for an operator override: whatever the champion is.
+ANY_CHAMPION = "*"
+
+
+def promote(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    *,
+    reason: str,
+    expected: str | None = ANY_CHAMPION,
+) -> str | None:
     """Point ``@champion`` at ``version``; the old champion gets ``@previous``.
+
+    Compare-and-set: with ``expected`` (the champion version a run was gated against, None
+    for "no champion"), the alias moves only if it still points there. MLflow has no atomic
+    alias update, so the check and the move are two calls: the window in which a concurrent
+    promotion goes unseen shrinks from a whole training run to a few milliseconds (and one
+    scheduler owns the weekly retrain, see the README). A retried call whose alias already
+    points to ``version`` is a success.
 
     Returns:
         The previous champion's version, or None if there was none (or it is ``version``).
+
+    Raises:
+        ChampionMoved: ``@champion`` is neither ``expected`` nor ``version``; nothing moved.
     """
     old = version_by_alias(client, name, CHAMPION)
+    current = None if old is None else str(old.version)
+    if expected != ANY_CHAMPION and current not in (expected, str(version)):
+        raise ChampionMoved(
+            f"@champion moved to v{current} while this run was gated against "
+            f"{'no champion' if expected is None else f'v{expected}'}: not promoted "
+            "(train again to gate against the new champion)"
+        )
+    if current == str(version) and expected != ANY_CHAMPION:
+        held = version_by_alias(client, name, PREVIOUS)  # a retry after the move succeeded
+        return None if held is None else str(held.version)
     previous = None
     if old is not None and str(old.version) != str(version):
         client.set_registered_model_alias(name, PREVIOUS, str(old.version))

@@ -34,7 +34,7 @@ class ModelCard:
 
     Attributes:
         features: the model's input columns, in order.
-        threshold: decision threshold on the fraud score, in [0, 1] (from the alert budget).
+        threshold: decision threshold on the fraud score, in (0, 1) (from the alert budget).
         label_delay_days: days before a label is known, as in training (≥ 0).
         model_kind: the estimator (see :data:`fraudops.settings.MODEL_KINDS`).
         spec_name, spec_sha256: the dataset spec it was trained with (sha256 None: a version
@@ -58,8 +58,11 @@ class ModelCard:
     metrics: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.threshold) and 0.0 <= self.threshold <= 1.0):
-            raise ModelCardError(f"tag 'threshold': {self.threshold!r} is not a score in [0, 1]")
+        if not (math.isfinite(self.threshold) and 0.0 < self.threshold < 1.0):
+            raise ModelCardError(
+                f"tag 'threshold': {self.threshold!r} is not a score in (0, 1) (0 alerts on "
+                "every transaction, 1 on none)"
+            )
         if self.label_delay_days < 0:
             raise ModelCardError(f"tag 'label_delay_days': {self.label_delay_days} is negative")
         if not self.features:
@@ -91,7 +94,7 @@ class ModelCard:
         handbook's 18 features and spec.
 
         Raises:
-            ModelCardError: ``threshold`` is missing or not a finite score in [0, 1],
+            ModelCardError: ``threshold`` is missing or not a finite score in (0, 1),
                 ``label_delay_days`` is missing or not a whole number ≥ 0, ``model_params``
                 is not JSON, or a metric is not a number; the message names the tag.
         """
