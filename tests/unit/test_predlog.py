@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from fraudops.logs.journal import covered_rows, row_ranges
 from fraudops.logs.predlog import IdHasher, LogWriter, load_or_create_key, read_log
 
 pytestmark = pytest.mark.unit
@@ -25,6 +26,35 @@ def test_writer_keeps_every_row_partitioned_by_day_after_close(tmp_path):
     assert {p.name for p in (tmp_path / "log").iterdir()} == {"date=2018-06-01", "date=2018-06-02"}
     assert not list((tmp_path / "log").rglob(".*.tmp"))
     assert writer.written_rows == 100 and writer.dropped_rows == 0
+
+
+def test_a_flush_of_alternating_days_writes_one_file_per_day(tmp_path):
+    root = tmp_path / "log"
+    writer = LogWriter(root, "tx_datetime", batch_rows=1_000, flush_seconds=3600)
+    days = [dt.datetime(2018, 6, 1, 12), dt.datetime(2018, 6, 2, 12)]
+    alternating = [{"transaction_id": i, "tx_datetime": days[i % 2]} for i in range(1_000)]
+    assert writer.append_many(alternating) == 1_000
+    writer.close()
+    files = sorted(root.glob("date=*/part-*.parquet"))
+    assert [f.parent.name for f in files] == ["date=2018-06-01", "date=2018-06-02"]
+    log = read_log(root)
+    assert sorted(log["transaction_id"]) == list(range(1_000))
+    first_day = log[log["tx_datetime"] == days[0]]["transaction_id"].tolist()
+    assert first_day == list(range(0, 1_000, 2))  # request order kept within a day
+    assert covered_rows(root, files[0].name.split("-")[2]) == set(range(1, 1_001))
+
+
+def test_the_journal_rows_of_a_part_are_recorded_exactly_even_when_not_consecutive(tmp_path):
+    assert row_ranges([1, 2, 3, 7, 9, 10]) == b"1-3,7-7,9-10"
+    root = tmp_path / "log"
+    writer = LogWriter(root, "tx_datetime", batch_rows=1_000, flush_seconds=3600)
+    days = [dt.datetime(2018, 6, 1, 12), dt.datetime(2018, 6, 2, 12)]
+    writer.append_many([{"transaction_id": i, "tx_datetime": days[i % 2]} for i in range(10)])
+    writer.close()
+    (first,) = root.glob("date=2018-06-01/part-*.parquet")
+    segment = first.name.split("-")[2]
+    first.unlink()  # the day-1 rows (journal rows 1, 3, 5, 7, 9) are not in Parquet any more
+    assert covered_rows(root, segment) == {2, 4, 6, 8, 10}
 
 
 def test_unwritable_folder_never_raises_and_counts_dropped_rows(tmp_path):

@@ -3,7 +3,8 @@
 Before a row is queued for the Parquet writer, it is appended to a segment file with one
 ``os.write`` (JSON lines; datetimes tagged). The kernel keeps what was written even if the
 process dies the next instant, so every row whose request was answered is on disk. Parquet
-parts are written per segment and named with the segment and the row numbers they hold; a
+parts are written per segment and day, named with the segment and their first and last row
+numbers, and record the exact rows they hold in their footer (:data:`ROWS_METADATA`); a
 segment is deleted once all its rows are in Parquet; a segment with rows that could not be
 written is kept at a clean stop, for the next writer to recover. A live writer holds an exclusive
 ``flock`` on each of its segments; a segment whose lock can be taken belongs to a dead process
@@ -28,6 +29,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pyarrow.parquet as pq
 
 JOURNAL_DIR = "_journal"
 _PART = re.compile(r"part-[^-]+-(?P<segment>[0-9a-f]{16})-(?P<first>\d+)-(?P<last>\d+)\.parquet")
@@ -135,17 +138,50 @@ class Journal:
             self.folder.rmdir()
 
 
+#: Parquet key-value metadata of a part: the journal rows it holds, as ranges ``1-4,9-12``.
+ROWS_METADATA = b"fraudops.journal_rows"
+
+
 def part_name(stamp: str, segment_id: str, first: int, last: int) -> str:
-    """Parquet part name recording which journal rows it holds."""
+    """Parquet part name: its segment and the first and last journal rows it holds (the exact
+    rows, which need not be consecutive, are in its :data:`ROWS_METADATA`)."""
     return f"part-{stamp}-{segment_id}-{first}-{last}.parquet"
 
 
+def row_ranges(rows: Sequence[int]) -> bytes:
+    """``rows`` (ascending journal row numbers) as :data:`ROWS_METADATA` text."""
+    ranges: list[str] = []
+    start = previous = rows[0]
+    for row in [*rows[1:], None]:
+        if row is not None and row == previous + 1:
+            previous = row
+            continue
+        ranges.append(f"{start}-{previous}")
+        if row is not None:
+            start = previous = row
+    return ",".join(ranges).encode()
+
+
+def _ranges_rows(text: bytes) -> set[int]:
+    rows: set[int] = set()
+    for part in text.decode().split(","):
+        first, _, last = part.partition("-")
+        rows.update(range(int(first), int(last) + 1))
+    return rows
+
+
 def covered_rows(root: Path, segment_id: str) -> set[int]:
-    """Row numbers of ``segment_id`` already in Parquet parts under ``root``."""
+    """Row numbers of ``segment_id`` already in Parquet parts under ``root``: each part's
+    :data:`ROWS_METADATA` (read from its footer only), else its name's consecutive range."""
     covered: set[int] = set()
     for path in Path(root).glob(f"date=*/part-*-{segment_id}-*.parquet"):
         match = _PART.fullmatch(path.name)
-        if match:
+        if not match:
+            continue
+        recorded = (pq.read_schema(path).metadata or {}).get(ROWS_METADATA)
+        if recorded:
+            covered |= _ranges_rows(recorded)
+        else:  # a part written before the rows were recorded: consecutive rows
             covered.update(range(int(match["first"]), int(match["last"]) + 1))
     return covered
 

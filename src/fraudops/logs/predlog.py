@@ -1,12 +1,14 @@
 """PII-safe prediction and label logs: Parquet files partitioned by day, written in background.
 
 The request path appends its rows to a write-ahead journal (:mod:`fraudops.logs.journal`, one
-``os.write``, no fsync) and queues them; one thread writes them in batches as new files
+``os.write``, no fsync) and queues them; one thread writes them in batches, one new file per day
+(and journal segment) per batch,
 ``<root>/date=YYYY-MM-DD/part-<time>-<segment>-<first>-<last>.parquet`` (the journal rows they
-hold), each written to a temporary name and renamed, so a reader never sees half a file. A full
-queue or a failing disk never fails a request: rows are buffered up to ``max_buffered_rows`` and
-then counted as dropped. :meth:`LogWriter.close` drains the queue: nothing is lost on a clean
-stop; the rows of a killed process are recovered from the journal by the next writer.
+hold, listed exactly in the file's footer), each written to a temporary name and renamed, so a
+reader never sees half a file. A full queue or a failing disk never fails a request: rows are
+buffered up to ``max_buffered_rows`` and then counted as dropped. :meth:`LogWriter.close` drains
+the queue: nothing is lost on a clean stop; the rows of a killed process are recovered from the
+journal by the next writer.
 
 Customer and terminal ids are stored only as keyed hashes (HMAC-SHA256 with a secret key,
 first 32 hex digits), so the log can be joined per card without holding card numbers.
@@ -29,8 +31,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from fraudops.logs.journal import Journal, Segment, covered_rows, orphans, part_name, read_segment
+from fraudops.logs.journal import (
+    ROWS_METADATA,
+    Journal,
+    Segment,
+    covered_rows,
+    orphans,
+    part_name,
+    read_segment,
+    row_ranges,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,16 +190,15 @@ class LogWriter:
 
     def _write(self) -> None:
         items, self._pending = self._pending, []
-        written, error = self._write_parquet(items)
-        self.written_rows += written
-        self._settle(items[:written])
+        written, rest, error = self._write_parquet(items)
+        self.written_rows += len(written)
+        self._settle(written)
         if error is None:
             self.last_error = None
         else:  # a broken disk must not lose the rows or stop the writer
             self.failed_writes += 1
             self.last_error = f"{type(error).__name__}: {error}"
             logger.error("log write to %s failed: %s", self.root, self.last_error)
-            rest = items[written:]
             keep = max(0, self.max_buffered_rows - self._queue.qsize())
             self.dropped_rows += max(0, len(rest) - keep)  # still in the journal, if any
             self._pending = rest[:keep] + self._pending
@@ -197,41 +209,52 @@ class LogWriter:
         if error is not None:
             time.sleep(min(self.flush_seconds, 1.0))
 
-    def _write_parquet(self, items: Sequence[_Item]) -> tuple[int, Exception | None]:
-        """One file per run of rows with the same day, segment and consecutive row numbers.
+    def _write_parquet(
+        self, items: Sequence[_Item]
+    ) -> tuple[list[_Item], list[_Item], Exception | None]:
+        """One file per (day, journal segment) of ``items``, rows in their order; each file
+        records its journal rows in its footer (:data:`~fraudops.logs.journal.ROWS_METADATA`).
 
         Returns:
-            How many of ``items`` (a prefix) are now in Parquet, and the error that stopped the
-            rest (None when all were written).
+            The items now in Parquet, the items not written (in order), and the error that
+            stopped the writes (None when all were written).
         """
         try:
             frame = pd.DataFrame([row for _, _, row in items])
             days = pd.to_datetime(frame[self.time_column]).dt.strftime("%Y-%m-%d").tolist()
         except Exception as exc:
-            return 0, exc
+            return [], list(items), exc
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        for i, (segment, _, _) in enumerate(items):
+            groups.setdefault((days[i], None if segment is None else segment.id), []).append(i)
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        begin = 0
-        for i in range(1, len(items) + 1):
-            if i < len(items) and _continues(items[i - 1], items[i], days[i - 1], days[i]):
-                continue
-            segment, first, _ = items[begin]
-            folder = self.root / f"date={days[begin]}"
-            name = (
-                part_name(stamp, segment.id, first, items[i - 1][1])
-                if segment is not None
-                else f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
-            )
+        done: set[int] = set()
+        for (day, segment_id), positions in groups.items():
+            folder = self.root / f"date={day}"
+            table = pa.Table.from_pandas(frame.iloc[positions], preserve_index=False)
+            if segment_id is None:
+                name = f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+            else:
+                rows = [items[i][1] for i in positions]
+                name = part_name(stamp, segment_id, min(rows), max(rows))
+                metadata = {
+                    **(table.schema.metadata or {}),
+                    ROWS_METADATA: row_ranges(sorted(rows)),
+                }
+                table = table.replace_schema_metadata(metadata)
             tmp = folder / f".{name}.tmp"
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                frame.iloc[begin:i].to_parquet(tmp, index=False)
+                pq.write_table(table, tmp)
                 os.replace(tmp, folder / name)
             except Exception as exc:
                 with contextlib.suppress(OSError):
                     tmp.unlink(missing_ok=True)
-                return begin, exc
-            begin = i
-        return len(items), None
+                written = [item for i, item in enumerate(items) if i in done]
+                rest = [item for i, item in enumerate(items) if i not in done]
+                return written, rest, exc
+            done.update(positions)
+        return list(items), [], None
 
     def _settle(self, items: Sequence[_Item]) -> None:
         """Count rows now in Parquet against their journal segments."""
@@ -271,7 +294,7 @@ class LogWriter:
                 missing = [
                     (segment, n, row) for n, row in enumerate(rows, start=1) if n not in covered
                 ]
-                _, error = self._write_parquet(missing)
+                _, _, error = self._write_parquet(missing)
                 if error is not None:
                     raise error
                 path.unlink(missing_ok=True)
@@ -294,12 +317,6 @@ class LogWriter:
 
 
 _Item = tuple[Segment | None, int, dict[str, Any]]
-
-
-def _continues(previous: _Item, item: _Item, previous_day: str, day: str) -> bool:
-    if day != previous_day or item[0] is not previous[0]:
-        return False
-    return item[0] is None or item[1] == previous[1] + 1
 
 
 def read_log(root: Path) -> pd.DataFrame:
