@@ -275,14 +275,16 @@ def _stop(processes: list[psutil.Process]) -> None:
     assert not alive, f"processes left running: {alive}"
 
 
-def _champion_is_whole(client: MlflowClient, name: str) -> str:
-    """The @champion version, after checking it is fully registered, gated and loadable."""
+def _champion_is_whole(client: MlflowClient, settings: Settings) -> str:
+    """The @champion version, after checking it is fully registered, gated, sealed (its
+    files verify against its artifact_sha256) and loadable."""
+    name = settings.model_name
     champion = registry.version_by_alias(client, name, registry.CHAMPION)
     assert champion is not None
     assert champion.tags.get("gate") == "promoted"
     assert {"features", "threshold", "holdout.average_precision"} <= set(champion.tags)
     assert registry.version_by_alias(client, name, registry.CHALLENGER) is not None
-    registry.load_version(name, champion.version)
+    registry.load_verified(settings, str(champion.version), dict(champion.tags))
     return str(champion.version)
 
 
@@ -293,7 +295,7 @@ def test_training_killed_mid_run_leaves_no_half_champion_and_a_rerun_succeeds(
     home.mkdir()
     shutil.copy2(champion_home / "mlflow.db", home / "mlflow.db")  # artifacts stay shared
     settings = Settings(home=home)
-    registry.configure_mlflow(settings)  # load_version below reads this registry
+    registry.configure_mlflow(settings)  # load_verified below reads this registry
     client = registry.client_for(settings)
     [experiment] = [e for e in client.search_experiments() if e.name == settings.experiment_name]
     runs_before = len(client.search_runs([experiment.experiment_id]))
@@ -305,9 +307,9 @@ def test_training_killed_mid_run_leaves_no_half_champion_and_a_rerun_succeeds(
         return len(c.search_model_versions(f"name='{settings.model_name}'")) > 1
 
     _train_until(home, history, run_started)
-    assert _champion_is_whole(client, settings.model_name) == "1"
+    assert _champion_is_whole(client, settings) == "1"
     _train_until(home, history, version_created)
-    after_second_kill = _champion_is_whole(client, settings.model_name)
+    after_second_kill = _champion_is_whole(client, settings)
     killed_versions = client.search_model_versions(f"name='{settings.model_name}'")
 
     rerun = subprocess.run(
@@ -318,7 +320,7 @@ def test_training_killed_mid_run_leaves_no_half_champion_and_a_rerun_succeeds(
         timeout=600,
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    final = _champion_is_whole(client, settings.model_name)
+    final = _champion_is_whole(client, settings)
     versions = client.search_model_versions(f"name='{settings.model_name}'")
     assert len(versions) == len(killed_versions) + 1
     record(

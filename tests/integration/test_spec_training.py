@@ -96,7 +96,8 @@ def test_a_spec_trains_registers_and_records_itself_on_the_version(own_data):
     )
     with open(stored, encoding="utf-8") as handle:
         assert yaml.safe_load(handle)["name"] == "shop-payments"
-    model = registry.load_version(own_data.model_name, "1")
+    version = client.get_model_version(own_data.model_name, "1")
+    model = registry.load_verified(own_data, "1", dict(version.tags))
     assert model.named_steps["model"].is_categorical_ is not None
 
 
