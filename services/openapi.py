@@ -83,7 +83,10 @@ RESPONSES: dict[tuple[str, str], dict[str, str]] = {
         "413": _TOO_LARGE[:-1] + ", or it holds more labels than FRAUDOPS_MAX_FEEDBACK_ROWS "
         "(10,000 by default).",
         "415": _NOT_JSON,
-        "422": _INVALID + " An empty list.",
+        "422": _INVALID
+        + " An empty list. A transaction id the service did not score (or no longer holds)"
+        " without `external: true`, or `is_fraud: false` for a confirmed fraud without"
+        " `correction: true`: the whole request is refused.",
         "503": _STATE_DOWN,
     },
     ("get", "/model"): {},

@@ -26,6 +26,7 @@ from fraudops.logs.records import LabelRecord
 from fraudops.serving.api_models import FeedbackOut, spec_api
 from fraudops.serving.exposure import require_safe_exposure
 from fraudops.settings import Settings
+from fraudops.streaming.labels import UNKNOWN, LabelRefused
 from fraudops.streaming.state import StateUnavailable
 from services import client_errors
 from services.middleware import GuardMiddleware, validation_message
@@ -72,7 +73,8 @@ def validated(model: type[BaseModel], body: Any, where: str) -> list[BaseModel]:
 
 class Refused(BentoMLException):
     """A transaction breaks the online clock's rule, or reuses a scored transaction id with
-    other values (see :mod:`fraudops.streaming.handbook_state`)."""
+    other values (:mod:`fraudops.streaming.clock`); or a label breaks a label rule
+    (:mod:`fraudops.streaming.labels`)."""
 
     error_code = HTTPStatus.UNPROCESSABLE_ENTITY
 
@@ -104,6 +106,19 @@ def _metrics() -> dict[str, Any]:
         "scored": prom.Counter("fraudops_scored_transactions", "Transactions scored"),
         "alerts": prom.Counter("fraudops_alerts", "Transactions whose decision was alert"),
         "feedback": prom.Counter("fraudops_feedback_labels", "Labels received on /feedback"),
+        "external_labels": prom.Counter(
+            "fraudops_feedback_external_labels",
+            "Labels of transactions this service did not score (flagged external; log only)",
+        ),
+        "corrections": prom.Counter(
+            "fraudops_feedback_corrections", "Labels flagged as corrections of a confirmed fraud"
+        ),
+        "labels_refused": prom.Counter(
+            "fraudops_feedback_refused_labels",
+            "Labels of /feedback requests refused (422): an unknown id not flagged external, "
+            "or a confirmed fraud labelled false without correction, by reason",
+            ["reason"],
+        ),
         "refused": prom.Counter(
             "fraudops_events_refused",
             "Transactions of requests refused by the online state (422): its clock (ahead, "
@@ -248,18 +263,33 @@ class FraudService:
             )
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         id_field = self.api.id_field
-        rows = validated(self.api.label, labels, "labels")
-        try:
-            accepted = self.scorer.feedback(
-                [
-                    LabelRecord(getattr(row, id_field), int(row.is_fraud), row.label_time or now)  # type: ignore[attr-defined]
-                    for row in rows
-                ]
+        rows: list[Any] = validated(self.api.label, labels, "labels")
+        records = [
+            LabelRecord(
+                getattr(row, id_field),
+                int(row.is_fraud),
+                row.label_time or now,
+                external=row.external,
+                correction=row.correction,
             )
+            for row in rows
+        ]
+        try:
+            applied = self.scorer.feedback(records)
         except StateUnavailable as exc:
             raise StateDown(f"{exc}; no label was logged, retry later") from None
+        except LabelRefused as exc:  # nothing of the request was recorded
+            self.metrics["labels_refused"].labels(reason=exc.reason).inc(len(records))
+            field = id_field if exc.reason == UNKNOWN else "is_fraud"
+            raise Refused(f"labels[{exc.index}].{field}: {exc}") from None
+        accepted = applied.held + applied.external
         self.metrics["feedback"].inc(accepted)
-        return FeedbackOut(accepted=accepted)
+        if applied.external:
+            self.metrics["external_labels"].inc(applied.external)
+        corrections = sum(1 for r in records if r.correction)
+        if corrections:
+            self.metrics["corrections"].inc(corrections)
+        return FeedbackOut(accepted=accepted, external=applied.external)
 
     @info_app.get("/model")
     def model(self) -> JSONResponse:

@@ -273,7 +273,7 @@ def score_and_label(settings: Settings, rows: pd.DataFrame) -> int:
                     )
                     for r in batch.itertuples(index=False)
                 ]
-            )
+            ).held
     finally:
         scorer.close()
     return sent

@@ -199,7 +199,7 @@ def test_every_scored_row_and_label_is_logged_without_clear_ids(client, trained)
         json=[
             {"transaction_id": 10_000_100, "is_fraud": True, "label_time": "2018-06-29T00:00:00"}
         ],
-    ).json() == {"accepted": 1}
+    ).json() == {"accepted": 1, "external": 0}
     deadline = time.monotonic() + 10  # the writer flushes every second, off the request path
     while len(logged()) < 25 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -345,9 +345,9 @@ def test_whole_numbers_are_ids_and_labels_are_booleans_or_0_or_1(client):
     assert scored.json()["transaction_id"] == 10_000_310
     labels = [
         {"transaction_id": 10_000_310, "is_fraud": 1},
-        {"transaction_id": 1, "is_fraud": False},
+        {"transaction_id": 1, "is_fraud": False, "external": True},
     ]
-    assert client.post("/feedback", json=labels).json() == {"accepted": 2}
+    assert client.post("/feedback", json=labels).json() == {"accepted": 2, "external": 1}
     for wrong in ("true", 2, None):
         refused = client.post("/feedback", json=[{"transaction_id": 1, "is_fraud": wrong}])
         assert refused.status_code == 422 and "is_fraud" in refused.json()["error"]
@@ -379,12 +379,67 @@ def test_a_request_for_another_host_name_gets_400_before_anything_else(client):
 
 
 def test_more_labels_than_the_cap_get_413_naming_them_and_none_is_kept(client):
-    labels = [{"transaction_id": i, "is_fraud": 1} for i in range(5)]
+    labels = [{"transaction_id": i, "is_fraud": 1, "external": True} for i in range(5)]
     response = client.post("/feedback", json=labels)
     _observe(response)
     assert response.status_code == 413, response.text
     assert response.json()["error"] == "labels: 5 rows, at most 4"
-    assert client.post("/feedback", json=labels[:4]).json() == {"accepted": 4}
+    assert client.post("/feedback", json=labels[:4]).json() == {"accepted": 4, "external": 4}
+
+
+def labels_logged(settings) -> pd.DataFrame:
+    from fraudops.logs.records import LABEL_ID
+
+    log = read_log(settings.label_log_dir)
+    return log if log.empty else log.sort_values(LABEL_ID, kind="stable")
+
+
+def test_a_label_of_a_transaction_never_scored_is_refused_unless_flagged_external(client, trained):
+    time.sleep(1.5)  # the label log flushes every second: compare settled logs
+    before = len(labels_logged(trained))
+    unknown = [
+        {"transaction_id": 77_000_001, "is_fraud": True, "external": True},
+        {"transaction_id": 77_000_002, "is_fraud": True},
+    ]
+    refused = client.post("/feedback", json=unknown)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error.startswith("labels[1].transaction_id: transaction 77000002 was not scored")
+    assert "external: true" in error and "whole request is refused" in error
+    external = client.post("/feedback", json=unknown[:1])
+    assert external.json() == {"accepted": 1, "external": 1}
+    time.sleep(1.5)
+    log = labels_logged(trained)
+    assert len(log) == before + 1  # the refused request logged nothing
+    row = log[log["transaction_id"] == 77_000_001].iloc[0]
+    assert bool(row["external"]) and not bool(row["correction"])
+
+
+def test_a_confirmed_fraud_is_downgraded_only_by_a_correction_which_is_logged(client, trained):
+    scored = client.post("/score", json=tx(330, "2018-06-20T15:00:00"))
+    assert scored.status_code == 200, scored.text
+    event = scored.json()["transaction_id"]
+    assert client.post("/feedback", json=[{"transaction_id": event, "is_fraud": True}]).json() == {
+        "accepted": 1,
+        "external": 0,
+    }
+    cleared = [{"transaction_id": event, "is_fraud": False}]
+    refused = client.post("/feedback", json=cleared)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"].startswith(
+        f"labels[0].is_fraud: transaction {event} is a confirmed fraud"
+    )
+    # within one request too: fraud, then false without correction
+    mixed = [{"transaction_id": event, "is_fraud": True}, *cleared]
+    assert client.post("/feedback", json=mixed).status_code == 422
+    corrected = [{**cleared[0], "correction": True}]
+    assert client.post("/feedback", json=corrected).json() == {"accepted": 1, "external": 0}
+    assert client.post("/feedback", json=cleared).status_code == 200  # no longer a fraud
+    time.sleep(1.5)
+    log = labels_logged(trained)
+    mine = log[log["transaction_id"] == event]
+    assert mine["is_fraud"].tolist() == [1, 0, 0]
+    assert mine["correction"].tolist() == [False, True, False]
 
 
 #: Statuses the service answers that this module does not provoke: 413 on /score and
@@ -405,7 +460,7 @@ def test_an_unreachable_online_state_gets_503_not_500(client, monkeypatch):
         raise StateUnavailable("the Redis online state is unavailable: Connection refused")
 
     monkeypatch.setattr(OnlineState, "observe_many", down)
-    monkeypatch.setattr(OnlineState, "feedback", down)
+    monkeypatch.setattr(OnlineState, "apply_labels", down)
     # BentoML words every 5xx body itself ("An unexpected error..."); the reason is in the log
     scored = client.post("/score", json=tx(9_100, "2018-06-21T10:00:00"))
     assert scored.status_code == 503, scored.text

@@ -7,6 +7,7 @@ deleted afterwards).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,11 +19,13 @@ import pytest
 
 from fraudops.data.card_simulator import CardSimulationConfig, simulate_card_payments
 from fraudops.data.simulator import SimulationConfig, simulate_transactions
+from fraudops.logs.records import LabelRecord
 from fraudops.offline.engine import compute_spec_features
 from fraudops.spec import load_spec
 from fraudops.spec.data import prepare_events
 from fraudops.spec.model import DatasetSpec
 from fraudops.streaming.clock import AHEAD, CONFLICT, TOO_OLD, EventRefused
+from fraudops.streaming.labels import DOWNGRADE, UNKNOWN, LabelRefused, LabelsApplied
 from fraudops.streaming.redis_state import RedisOnlineState
 from fraudops.streaming.state import OnlineState, shortest_reach
 
@@ -248,3 +251,56 @@ def test_size_and_expiry_walk_the_state_while_another_thread_adds_entities():
         reader.join()
     assert failures == []
     assert state.size()["ids"] == len(rows)
+
+
+# --- the label rules of /feedback (fraudops.streaming.labels), on both stores ---------------
+
+
+def labelled_state(make_state) -> tuple[State, DatasetSpec, pd.DataFrame]:
+    """A state warmed with 20 days of history, then 30 events scored."""
+    spec, frame = simulated("handbook", days=21)
+    times = frame[spec.event_time.column]
+    cut = times.min() + pd.Timedelta(days=20)
+    state = make_state(spec, DAY)
+    state.warm_up(frame[times < cut])
+    live = frame[times >= cut].head(30)
+    state.observe_many(events_of(live, spec))
+    return state, spec, live
+
+
+def label(event_id: Any, is_fraud: int, **flags: bool) -> LabelRecord:
+    return LabelRecord(event_id, is_fraud, dt.datetime(2018, 6, 1), **flags)
+
+
+def test_labels_of_scored_or_warmed_ids_are_recorded_and_unknown_ids_refused_whole(make_state):
+    state, spec, live = labelled_state(make_state)
+    scored = [int(i) for i in live[spec.event_id.column]]
+    with pytest.raises(LabelRefused) as refused:
+        state.apply_labels([label(scored[0], 1), label(999_999_999, 1)])
+    assert (refused.value.index, refused.value.reason) == (1, UNKNOWN)
+    # nothing of the refused request counted: the fraud of scored[0] can still be cleared
+    state.apply_labels([label(scored[0], 0)])
+    applied = state.apply_labels([label(scored[1], 1), label(999_999_999, 1, external=True)])
+    assert applied == LabelsApplied(held=1, external=1)
+
+
+def test_a_confirmed_fraud_is_downgraded_only_with_a_correction(make_state):
+    state, spec, live = labelled_state(make_state)
+    event = int(live[spec.event_id.column].iloc[3])
+    state.apply_labels([label(event, 1)])
+    with pytest.raises(LabelRefused) as refused:
+        state.apply_labels([label(event, 0)])
+    assert refused.value.reason == DOWNGRADE and "confirmed fraud" in str(refused.value)
+    with pytest.raises(LabelRefused):  # a fraud and a clear for one id in one request
+        state.apply_labels([label(event, 1), label(event, 0)])
+    assert state.apply_labels([label(event, 0, correction=True)]) == LabelsApplied(1, 0)
+    assert state.apply_labels([label(event, 0)]) == LabelsApplied(1, 0)
+
+
+def test_a_fraud_of_the_warm_up_history_is_confirmed_too(make_state):
+    spec, frame = simulated("handbook", days=21)
+    state = make_state(spec, DAY)
+    state.warm_up(frame)
+    fraud = int(frame.loc[frame[spec.label.column] == 1, spec.event_id.column].iloc[-1])
+    with pytest.raises(LabelRefused, match="confirmed fraud"):
+        state.apply_labels([label(fraud, 0)])

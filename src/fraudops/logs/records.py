@@ -24,6 +24,7 @@ from fraudops.spec.model import DatasetSpec, Entity
 LOG_ID, LOG_TIME, LOG_SCORE = "transaction_id", "tx_datetime", "score"
 #: The label log's columns (any spec).
 LABEL_ID, LABEL_VALUE, LABEL_TIME = "transaction_id", "is_fraud", "label_time"
+LABEL_EXTERNAL, LABEL_CORRECTION = "external", "correction"
 
 
 def entity_log_column(entity: Entity) -> str:
@@ -104,12 +105,22 @@ class PredictionRecord:
 @dataclass(frozen=True, slots=True)
 class LabelRecord:
     """One label received at ``/feedback``: the event id, 0/1, when it became known (naive
-    UTC)."""
+    UTC), whether it is external (a transaction the service did not score) and whether it
+    corrects a confirmed fraud (see :mod:`fraudops.streaming.labels`)."""
 
     event_id: Hashable
     is_fraud: int
     label_time: dt.datetime
+    external: bool = False
+    correction: bool = False
 
     def row(self) -> dict[str, Any]:
-        """The label log row (:data:`LABEL_ID`, :data:`LABEL_VALUE`, :data:`LABEL_TIME`)."""
-        return {LABEL_ID: self.event_id, LABEL_VALUE: self.is_fraud, LABEL_TIME: self.label_time}
+        """The label log row (:data:`LABEL_ID`, :data:`LABEL_VALUE`, :data:`LABEL_TIME`,
+        :data:`LABEL_EXTERNAL`, :data:`LABEL_CORRECTION`)."""
+        return {
+            LABEL_ID: self.event_id,
+            LABEL_VALUE: self.is_fraud,
+            LABEL_TIME: self.label_time,
+            LABEL_EXTERNAL: self.external,
+            LABEL_CORRECTION: self.correction,
+        }

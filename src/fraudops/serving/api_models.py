@@ -44,6 +44,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    StrictBool,
     WithJsonSchema,
     create_model,
 )
@@ -339,6 +340,22 @@ def _label_model(spec: DatasetSpec) -> type[BaseModel]:
                     description="When the label was confirmed (UTC; default: when it is received).",
                 ),
             ),
+            "external": (
+                StrictBool,
+                Field(
+                    False,
+                    description="A transaction this service did not score (e.g. a chargeback of "
+                    "one scored elsewhere or long ago): logged as external, not refused.",
+                ),
+            ),
+            "correction": (
+                StrictBool,
+                Field(
+                    False,
+                    description="Required to label a confirmed fraud false; logged as a "
+                    "correction.",
+                ),
+            ),
         },
     )
 
@@ -448,11 +465,12 @@ EXAMPLE_SCORE: dict[str, JsonValue] = {
 
 
 class FeedbackOut(BaseModel):
-    """How many labels were recorded."""
+    """How many labels were recorded, and how many of them were external (label log only)."""
 
-    model_config = ConfigDict(json_schema_extra={"example": {"accepted": 1}})
+    model_config = ConfigDict(json_schema_extra={"example": {"accepted": 1, "external": 0}})
 
     accepted: int
+    external: int = 0
 
 
 class ErrorOut(BaseModel):

@@ -41,6 +41,7 @@ from fraudops.spec import spec_sha256
 from fraudops.spec.data import prepare_events
 from fraudops.spec.model import DatasetSpec
 from fraudops.streaming.clock import naive
+from fraudops.streaming.labels import LabelsApplied
 from fraudops.streaming.redis_state import RedisOnlineState
 from fraudops.streaming.state import OnlineState
 
@@ -207,6 +208,7 @@ class OnlineStore(Protocol):
 
     def observe_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]: ...
     def feedback(self, labels: Mapping[Any, int]) -> int: ...
+    def apply_labels(self, labels: Sequence[LabelRecord]) -> LabelsApplied: ...
     def warm_up(self, history: pd.DataFrame) -> int: ...
     def intact(self) -> bool: ...
     def size(self) -> dict[str, int]: ...
@@ -395,11 +397,18 @@ class Scorer:
         self.predictions.append_many(logged)  # journaled before the response is sent
         return out
 
-    def feedback(self, labels: Sequence[LabelRecord]) -> int:
-        """Record labels in the online state and the label log; returns how many."""
-        self.online.feedback({label.event_id: label.is_fraud for label in labels})
+    def feedback(self, labels: Sequence[LabelRecord]) -> LabelsApplied:
+        """Check labels by the rules of :mod:`fraudops.streaming.labels`, record them in the
+        online state, then in the label log (external ones there only).
+
+        Raises:
+            LabelRefused: an unknown id not flagged external, or a fraud downgraded without
+                ``correction``; nothing is recorded in the state or the log.
+            StateUnavailable: the state's store cannot be reached; nothing is logged.
+        """
+        applied = self.online.apply_labels(labels)
         self.labels.append_many([label.row() for label in labels])
-        return len(labels)
+        return applied
 
     def model_info(self) -> dict[str, Any]:
         model = self.champion

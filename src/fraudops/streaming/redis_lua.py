@@ -10,17 +10,22 @@ payload (JSON). Modes:
   retry) has its windows read at its place. Returns ``{0, '', watermark, values...}``.
 - ``load``: the same events plus a label, trusted (no check), ids already held skipped,
   nothing read. Returns ``{0, '', watermark, inserted}``.
-- ``labels``: ARGV[3] is ``[[id, label], ...]``; returns ``{held}``.
+- ``labels``: ARGV[3] is ``[[id, label], ...]``, trusted; returns ``{held}``.
+- ``rule-labels``: ARGV[3] is ``[[id, label, external 0/1, correction 0/1], ...]``: every
+  label checked by the rules of :mod:`fraudops.streaming.labels` first (returns ``{-1, index,
+  reason}`` at the first refusal, nothing written), then the held ids' labels recorded;
+  returns ``{held, external}``. ``check-labels``: the same check, nothing written.
 
 Keys, under the prefix ``P``: ``P:clock`` (hash: ``watermark``, ``moved_at``), ``P:seq``
 (arrival counter), ``P:ids`` (hash: id → fingerprint), ``P:loc`` (hash: id → JSON ``[second,
-member, [entity keys]]``), ``P:seen`` (zset: id by second, to trim the two hashes). Per entity
-key ``E = P:e:<entity>:<key>``: ``E:z`` (zset: member by second; a member is the zero-padded
-arrival number then the id, so same-second events sort by arrival), ``E:v`` (hash: member →
-packed values), ``E:l`` (hash: member → 1 for a fraud label), ``E:t`` (hash of tile
-aggregates: ``<level>:<tile>:n``, ``:s<i>`` exact integer micro-unit sums, ``:m<i>`` max as
-written, ``:f`` fraud labels), ``E:T`` (zset: tile by its last second, to trim tiles) and
-``E:d<i>:<level>:<tile>`` (set of the distinct-count column ``i``'s values in a tile).
+member, [entity keys]]``), ``P:seen`` (zset: id by second, to trim the hashes), ``P:fraud``
+(hash: id → 1 while its label is fraud). Per entity key ``E = P:e:<entity>:<key>``: ``E:z``
+(zset: member by second; a member is the zero-padded arrival number then the id, so same-second
+events sort by arrival), ``E:v`` (hash: member → packed values), ``E:l`` (hash: member → 1 for a
+fraud label), ``E:t`` (hash of tile aggregates: ``<level>:<tile>:n``, ``:s<i>`` exact integer
+micro-unit sums, ``:m<i>`` max as written, ``:f`` fraud labels), ``E:T`` (zset: tile by its last
+second, to trim tiles) and ``E:d<i>:<level>:<tile>`` (set of the distinct-count column ``i``'s
+values in a tile).
 
 A window ``(a, b]`` is covered by the coarsest whole tiles inside it, then finer ones, and the
 events of the uncovered edges (less than one finest tile on each side) are read one by one;
@@ -244,6 +249,11 @@ end
 local function labels_of(id, label)
   local text = redis.call('HGET', P .. ':loc', id)
   if not text then return 0 end
+  if label == 1 then
+    redis.call('HSET', P .. ':fraud', id, 1)
+  else
+    redis.call('HDEL', P .. ':fraud', id)
+  end
   local loc = cjson.decode(text)
   for ei, e in ipairs(cfg.ents) do
     if e.lab == 1 then set_label(e, ekey(e, loc[3][ei]), loc[2], label) end
@@ -287,7 +297,7 @@ local function trim(w, touched)
   end
   local old = base - cfg.longest
   local ids = redis.call('ZRANGEBYSCORE', P .. ':seen', '-inf', old)
-  forget({P .. ':ids', P .. ':loc'}, ids)
+  forget({P .. ':ids', P .. ':loc', P .. ':fraud'}, ids)
   if #ids > 0 then redis.call('ZREMRANGEBYSCORE', P .. ':seen', '-inf', old) end
 end
 
@@ -295,6 +305,34 @@ if mode == 'labels' then
   local held = 0
   for _, pair in ipairs(cjson.decode(ARGV[3])) do held = held + labels_of(pair[1], pair[2]) end
   return {held}
+end
+
+-- the rules of fraudops.streaming.labels: every label checked, then (mode 'rule-labels') the
+-- labels of held ids recorded; returns {-1, index, reason} at the first refusal, nothing
+-- written, else {held, external}
+if mode == 'check-labels' or mode == 'rule-labels' then
+  local labels = cjson.decode(ARGV[3])
+  local fraud, known = {}, {}
+  for i, l in ipairs(labels) do
+    local id = l[1]
+    local is_held = redis.call('HEXISTS', P .. ':loc', id) == 1
+    if not is_held and l[3] ~= 1 then return {-1, i - 1, 'unknown'} end
+    local f = fraud[id]
+    if f == nil then f = is_held and redis.call('HEXISTS', P .. ':fraud', id) == 1 end
+    if f and l[2] == 0 and l[4] ~= 1 then return {-1, i - 1, 'downgrade'} end
+    fraud[id] = l[2] == 1
+    known[i] = is_held
+  end
+  local held, external = 0, 0
+  for i, l in ipairs(labels) do
+    if known[i] then
+      held = held + 1
+      if mode == 'rule-labels' then labels_of(l[1], l[2]) end
+    else
+      external = external + 1
+    end
+  end
+  return {held, external}
 end
 
 local events = cjson.decode(ARGV[3])

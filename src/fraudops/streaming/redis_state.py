@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from fraudops.logs.records import LabelRecord
 from fraudops.spec import spec_sha256
 from fraudops.spec.model import DatasetSpec, WindowFeature
 from fraudops.streaming.clock import CONFLICT
@@ -41,6 +42,7 @@ from fraudops.streaming.engine import (
     micro_units,
     pointwise_features,
 )
+from fraudops.streaming.labels import LabelRefused, LabelsApplied
 from fraudops.streaming.redis_lua import SCRIPT
 from fraudops.streaming.state import SECONDS_PER_DAY, StateUnavailable, clock_rule
 
@@ -319,6 +321,45 @@ class RedisOnlineState:
             reply = self._run("labels", chunk)
             held += int(reply[0])
         return held
+
+    def apply_labels(self, labels: Sequence[LabelRecord]) -> LabelsApplied:
+        """Check a ``/feedback`` request's labels by the rules of :mod:`fraudops.streaming.
+        labels` and record those of held ids, in one script call per 10,000 labels (atomic
+        across replicas; a request of several calls is checked whole first).
+
+        Raises:
+            LabelRefused: an unknown id not flagged external, or a fraud downgraded without
+                ``correction``; nothing is recorded.
+            ValueError: a label other than 0 or 1 (nothing is recorded).
+            StateUnavailable: Redis cannot be reached.
+        """
+        rows = []
+        for label in labels:
+            if label.is_fraud not in (0, 1):
+                raise ValueError(
+                    f"label of {label.event_id!r} must be 0 or 1, got {label.is_fraud!r}"
+                )
+            rows.append(
+                [
+                    str(_plain(label.event_id)),
+                    int(label.is_fraud),
+                    int(label.external),
+                    int(label.correction),
+                ]
+            )
+        size = 5 * self.CHUNK
+        chunks = [rows[start : start + size] for start in range(0, len(rows), size)]
+        modes = ["check-labels", "rule-labels"] if len(chunks) > 1 else ["rule-labels"]
+        held = external = 0
+        for mode in modes:
+            for number, chunk in enumerate(chunks):
+                reply = self._run(mode, json.dumps(chunk))
+                if int(reply[0]) < 0:
+                    index = number * size + int(reply[1])
+                    raise LabelRefused(index, labels[index].event_id, reply[2].decode())
+                if mode == "rule-labels":
+                    held, external = held + int(reply[0]), external + int(reply[1])
+        return LabelsApplied(held=held, external=external)
 
     def warm_up(self, history: pd.DataFrame) -> int:
         """Feed a prepared, labelled history (any order) into the state, trusted (no clock

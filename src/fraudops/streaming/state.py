@@ -28,9 +28,11 @@ from typing import Any
 
 import pandas as pd
 
+from fraudops.logs.records import LabelRecord
 from fraudops.spec.model import DatasetSpec, api_field
 from fraudops.streaming.clock import ClockRule
 from fraudops.streaming.engine import SpecOnlineEngine, event_second
+from fraudops.streaming.labels import LabelsApplied, check_labels
 
 SECONDS_PER_DAY = 86_400
 #: Longest a retry waits for its original, still being observed by another request.
@@ -94,6 +96,10 @@ class OnlineState:
         self.rule, self._print_columns = clock_rule(spec, skew)
         self._clock = clock
         self._lock = threading.Lock()
+        #: Serialises label requests (check, then record): never held with ``_lock``.
+        self._label_lock = threading.Lock()
+        #: Held ids whose current label is fraud (the downgrade rule of ``streaming.labels``).
+        self._frauds: set[Hashable] = set()
         self._prints: dict[Hashable, tuple[Any, ...]] = {}
         self._done: dict[Hashable, threading.Event] = {}
         self._watermark: int | None = None
@@ -168,10 +174,39 @@ class OnlineState:
             for event_id in [i for i in self._prints if not self.engine.holds(i)]:
                 if event_id not in self._done:
                     del self._prints[event_id]
+                    self._frauds.discard(event_id)
 
     def feedback(self, labels: Mapping[Hashable, int]) -> int:
-        """Record labels (event id → 0/1) of events in the state; returns how many were held."""
-        return self.engine.feedback(labels)
+        """Record labels (event id → 0/1) of events in the state, trusted (no rule); returns
+        how many were held. The service records through :meth:`apply_labels`."""
+        with self._label_lock:
+            for event_id, label in labels.items():
+                if label == 1 and event_id in self._prints:
+                    self._frauds.add(event_id)
+                elif label == 0:
+                    self._frauds.discard(event_id)
+            return self.engine.feedback(labels)
+
+    def apply_labels(self, labels: Sequence[LabelRecord]) -> LabelsApplied:
+        """Check a ``/feedback`` request's labels (:func:`~fraudops.streaming.labels.
+        check_labels`), then record those of held ids: all, or none.
+
+        Raises:
+            LabelRefused: an unknown id not flagged external, or a fraud downgraded without
+                ``correction``; nothing is recorded.
+        """
+        with self._label_lock:
+            held = check_labels(labels, self._prints.__contains__, self._frauds.__contains__)
+            recorded = {}
+            for label, known in zip(labels, held, strict=True):
+                if known:
+                    recorded[label.event_id] = label.is_fraud
+                    if label.is_fraud:
+                        self._frauds.add(label.event_id)
+                    else:
+                        self._frauds.discard(label.event_id)
+            self.engine.feedback(recorded)
+        return LabelsApplied(held=sum(held), external=len(held) - sum(held))
 
     def warm_up(self, history: pd.DataFrame) -> int:
         """Feed a prepared, labelled history (:func:`fraudops.spec.data.prepare_events`, any
@@ -207,9 +242,15 @@ class OnlineState:
         return fed
 
     def _remember(self, events: pd.DataFrame) -> None:
-        """Hold the fingerprints of trusted events and move the watermark to their newest."""
+        """Hold the fingerprints (and fraud labels) of trusted events and move the watermark
+        to their newest."""
         if events.empty:
             return
+        label = self.spec.label.column
+        if label in events:
+            frauds = events.loc[events[label] == 1, self._id].tolist()
+            with self._label_lock:
+                self._frauds.update(frauds)
         seconds = (
             pd.to_datetime(events[self._time]).to_numpy().astype("datetime64[s]").astype("int64")
         )
