@@ -24,6 +24,8 @@ TESTS = [
     "tests/integration/test_api_fuzz.py",
     "tests/integration/test_service_process.py",
     "tests/integration/test_faults.py",
+    "tests/integration/test_model_integrity.py",
+    "tests/integration/test_registry_auth.py",
 ]
 
 
@@ -74,6 +76,24 @@ def rows(f: dict[str, dict]) -> list[tuple[str, str, str]]:
             f"{train['kills']} kills, then a rerun",
             f"half-registered @champion: {train['half_registered_champions']}; rerun exit "
             f"{train['rerun_exit_code']}, @champion v{train['champion_after_rerun']}",
+        ),
+        (
+            "Model file overwritten in the artifact store after training (signed registry)",
+            f"{f['integrity_tampered']['loaders_tried']} loaders (service reload, score-batch)",
+            f"refused: {f['integrity_tampered']['refused']}, nothing unpickled; the service "
+            f"kept serving v{f['integrity_tampered']['served_after']}",
+        ),
+        (
+            "Version planted without the signing key (own digest; then a forged signature)",
+            f"{f['integrity_planted']['planted_versions_tried']} attempts",
+            f"refused: {f['integrity_planted']['refused']}; the service does not start on it",
+        ),
+        (
+            "MLflow server with basic auth: anonymous client; the service's read-only account",
+            f"{f['registry_anonymous']['requests']} anonymous requests; "
+            f"{f['registry_reader_writes']['writes_tried']} writes (version, alias, tag)",
+            f"401: {f['registry_anonymous']['refused_401']}; 403: "
+            f"{f['registry_reader_writes']['refused_403']}; champion loaded by the reader",
         ),
         (
             "Prediction-log folder unwritable",

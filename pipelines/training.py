@@ -27,7 +27,12 @@ Fn = Callable[..., Any]
 
 #: Fields no flow reads, reset before a Settings object becomes a flow parameter: Prefect stores
 #: a run's parameters in its database and shows them in its UI.
-_NOT_FOR_FLOWS: dict[str, Any] = {"api_token": None, "hash_secret": None, "feature_store": "memory"}
+_NOT_FOR_FLOWS: dict[str, Any] = {
+    "api_token": None,
+    "label_token": None,
+    "hash_secret": None,
+    "feature_store": "memory",
+}
 
 #: Steps that talk to the registry: retried, since a tracking server may blip.
 _REGISTRY_STEPS: tuple[Callable[..., Any], ...] = (
@@ -115,9 +120,10 @@ def flow_settings(settings: Settings) -> Settings:
     """``settings`` as a flow parameter: the same object without the secrets flows never read.
 
     Prefect records a flow run's parameters (JSON) in its database and shows them in the UI.
-    ``api_token`` and ``hash_secret`` would be masked there (``SecretStr``), but neither the
-    training nor the monitoring flow reads them, nor the feature store URL (which may embed a
-    Redis password), so they are dropped rather than masked: nothing secret reaches Prefect.
+    ``api_token``, ``label_token`` and ``hash_secret`` would be masked there (``SecretStr``),
+    but neither the training nor the monitoring flow reads them, nor the feature store URL
+    (which may embed a Redis password), so they are dropped rather than masked. The model
+    signing key stays (training signs with it): a ``SecretStr``, it is masked in the record.
     The tracking URI stays (the flows need it): keep credentials out of it (MLflow reads them
     from ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``).
     """

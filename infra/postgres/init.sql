@@ -1,4 +1,6 @@
 -- Runs once, on the first start of an empty postgres volume (docker-entrypoint-initdb.d),
 -- as POSTGRES_USER, who then owns both databases.
 CREATE DATABASE mlflow;
+-- users and permissions of MLflow's basic-auth app
+CREATE DATABASE mlflow_auth;
 CREATE DATABASE prefect;

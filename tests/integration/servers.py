@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from fraudops.processes import free_port, stop, wait_http_ok
@@ -113,15 +114,63 @@ def server(
         stop(process, timeout=30)
 
 
+#: The team MLflow server's admin in the authenticated tests (its own users database).
+MLFLOW_ADMIN = ("admin", "test-only-mlflow-admin-password")
+#: Its writer account (the trainer) and read-only account (the scoring service).
+TRAINER = ("trainer", "test-only-trainer-password-1")
+SCORER = ("scorer", "test-only-scorer-password-22")
+
+
+def mlflow_users(url: str, *users: tuple[str, str]) -> None:
+    """Create ``users`` (name, password) on an authenticated MLflow server, as its admin."""
+    for name, password in users:
+        response = httpx.post(
+            f"{url}/api/2.0/mlflow/users/create",
+            json={"username": name, "password": password},
+            auth=MLFLOW_ADMIN,
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+
+
+def mlflow_account(user: tuple[str, str]) -> dict[str, str]:
+    """The environment with which MLflow's client (the only way it reads them) logs in."""
+    return {"MLFLOW_TRACKING_USERNAME": user[0], "MLFLOW_TRACKING_PASSWORD": user[1]}
+
+
 @contextmanager
 def mlflow_server(
-    database_url: str, artifacts: Path, log: Path, port: int | None = None
+    database_url: str,
+    artifacts: Path,
+    log: Path,
+    port: int | None = None,
+    *,
+    auth_database: Path | None = None,
 ) -> Iterator[str]:
     """``mlflow server`` on ``database_url`` (PostgreSQL, sqlite) with proxied local artifacts.
 
     ``port`` lets a test restart the server where its clients expect it; default a free one.
+    With ``auth_database``, MLflow's basic-auth app runs on it: every request needs a user
+    (:data:`MLFLOW_ADMIN` is created), new users read by default and write only what they own.
     """
     port = port or free_port()
+    env = {"PATH": f"{BIN}:{os.environ['PATH']}"}
+    app: list[str] = []
+    if auth_database is not None:
+        config = auth_database.with_suffix(".ini")
+        config.write_text(
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = sqlite:///{auth_database}\n"
+            f"admin_username = {MLFLOW_ADMIN[0]}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        env |= {
+            "MLFLOW_AUTH_CONFIG_PATH": str(config),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": MLFLOW_ADMIN[1],
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-csrf-secret-key",  # its CSRF tokens
+        }
+        app = ["--app-name", "basic-auth"]
     command = [
         str(BIN / "mlflow"),
         "server",
@@ -136,18 +185,31 @@ def mlflow_server(
         str(port),
         "--workers",
         "1",
+        *app,
     ]
     url = f"http://127.0.0.1:{port}"
-    with server(command, f"{url}/health", log, env={"PATH": f"{BIN}:{os.environ['PATH']}"}):
+    with server(command, f"{url}/health", log, env=env):
         yield url
 
 
 @contextmanager
-def prefect_server(home: Path, log: Path) -> Iterator[str]:
-    """``prefect server start`` (its own sqlite database under ``home``); yields the API URL."""
+def prefect_server(home: Path, log: Path, auth: str | None = None) -> Iterator[str]:
+    """``prefect server start`` (its own sqlite database under ``home``); yields the API URL.
+
+    With ``auth`` (``user:password``) every request but the health probe needs it
+    (``PREFECT_SERVER_API_AUTH_STRING``; clients send ``PREFECT_API_AUTH_STRING``), CSRF
+    protection is on and only the server's own origin may make cross-origin requests.
+    """
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     api = f"http://127.0.0.1:{port}/api"
-    with server(command, f"{api}/health", log, env={"PREFECT_HOME": str(home)}):
+    env = {"PREFECT_HOME": str(home)}
+    if auth is not None:
+        env |= {
+            "PREFECT_SERVER_API_AUTH_STRING": auth,
+            "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+            "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
+        }
+    with server(command, f"{api}/health", log, env=env):
         yield api

@@ -23,6 +23,7 @@ from fraudops.serving.batch import score_file
 from fraudops.serving.scorer import ChampionRefused, Scorer, load_model_version
 from fraudops.settings import Settings
 from pipelines.training import run_training
+from tests.integration.figures import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 KEY = "test-only-model-signing-key-0123456789"
@@ -91,6 +92,10 @@ def test_a_champion_overwritten_in_the_store_is_refused_and_the_old_one_keeps_se
     with pytest.raises(ChampionRefused, match="artifact_sha256"):
         score_file(signed, signed.data_path, signed.home / "scored.parquet")
     assert not (signed.home / "scored.parquet").exists()
+    record(
+        "integrity_tampered",
+        {"loaders_tried": 2, "refused": 2, "served_after": scorer.champion.version},
+    )
 
 
 def test_a_tampered_champion_stops_the_training_gate_before_anything_is_registered(signed):
@@ -126,6 +131,7 @@ def test_a_version_planted_without_the_key_is_refused(signed, tmp_path):
     client.set_model_version_tag(attacker.model_name, str(version), SIGNATURE_TAG, "0" * 64)
     with pytest.raises(ChampionRefused, match="signature does not match"):
         load_model_version(signed, str(version), version_tags(signed, str(version)))
+    record("integrity_planted", {"planted_versions_tried": 2, "refused": 2})
 
 
 def test_a_card_tag_edited_after_training_is_refused(signed):

@@ -43,6 +43,8 @@ CUSTOMER_BASE = 9_876_543_000
 TERMINAL_BASE = 8_765_432_000
 # assembled at run time: the literals below are not themselves the secrets looked for
 API_TOKEN = "tok-" + "Zq7SecurityScanApiToken-3b9f1c"
+#: The model signing key: versions carry an HMAC made with it, never the key.
+SIGNING_KEY = "key-" + "Zq7SecurityScanSigningKey-8d2e4a9c"
 HASH_SECRET = "key-" + "Wm4SecurityScanHashSecret-8d2e6a"
 SCORED_ROWS = 6000
 
@@ -298,6 +300,7 @@ def platform(small_history, tmp_path_factory) -> Iterator[Platform]:
             "FRAUDOPS_GATE_MIN_AVERAGE_PRECISION": "0",  # tiny history: the gate is not under test
             "FRAUDOPS_API_TOKEN": API_TOKEN,
             "FRAUDOPS_HASH_SECRET": HASH_SECRET,
+            "FRAUDOPS_MODEL_SIGNING_KEY": SIGNING_KEY,
         }.items():
             env.setenv(key, value)
         settings = Settings(monitor_min_rows=500, min_labelled_rows=200)
@@ -311,7 +314,7 @@ def platform(small_history, tmp_path_factory) -> Iterator[Platform]:
 
 
 def _secret_scan(platform: Platform) -> Scan:
-    return Scan(platform.ids, secrets=(API_TOKEN, HASH_SECRET))
+    return Scan(platform.ids, secrets=(API_TOKEN, HASH_SECRET, SIGNING_KEY))
 
 
 def _figures(scan: Scan) -> str:

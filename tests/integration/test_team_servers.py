@@ -30,8 +30,12 @@ from pipelines.training import run_training
 from tests.integration.servers import (
     BIN,
     QUIET,
+    SCORER,
     SIGNING_KEY,
+    TRAINER,
+    mlflow_account,
     mlflow_server,
+    mlflow_users,
     postgres_database,
     prefect_server,
     query,
@@ -42,6 +46,8 @@ from tests.integration.servers import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 HASH_SECRET = "test-only-hash-key"
+#: The Prefect server's auth string in the team-server test (clients send the same).
+PREFECT_AUTH = "fraudops:test-only-prefect-auth-string"
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +59,25 @@ def history(tmp_path_factory, small_history) -> Path:
 
 @pytest.fixture(scope="module")
 def tracking(tmp_path_factory, history):
-    """An MLflow server on a fresh PostgreSQL database, with v1 trained and promoted through it."""
+    """An MLflow server on a fresh PostgreSQL database with its basic-auth app, with v1 trained
+    and promoted through it by the trainer's account; the tests then read as the scorer."""
     root = tmp_path_factory.mktemp("mlflow")
     with (
         postgres_database() as database,
-        mlflow_server(database, root / "artifacts", root / "mlflow.log") as url,
+        mlflow_server(
+            database, root / "artifacts", root / "mlflow.log", auth_database=root / "users.db"
+        ) as url,
+        pytest.MonkeyPatch.context() as patch,
     ):
+        mlflow_users(url, TRAINER, SCORER)
         settings = Settings(
             home=root / "home", data_path=history, tracking_uri=url, model_signing_key=SIGNING_KEY
         )
+        for name, value in mlflow_account(TRAINER).items():
+            patch.setenv(name, value)
         result = run_training(settings)
+        for name, value in mlflow_account(SCORER).items():
+            patch.setenv(name, value)
         yield settings, database, root, result
 
 
@@ -131,6 +146,7 @@ def test_two_replicas_on_redis_give_a_card_the_same_features_as_one_process(
         "FRAUDOPS_FEATURE_STORE": redis_url(13),
         "FRAUDOPS_HASH_SECRET": HASH_SECRET,
         "FRAUDOPS_MODEL_SIGNING_KEY": SIGNING_KEY,
+        **mlflow_account(SCORER),  # the replicas read the registry, never write it
     }
     ports = [free_port(), free_port()]
     stream, fraud_id = _stream(small_history)
@@ -232,10 +248,18 @@ def test_monitoring_deployment_retrains_through_run_deployment_on_a_process_work
     drifted_home, tmp_path
 ):
     settings, fraudops_env = drifted_home
-    with prefect_server(tmp_path / "prefect-server", tmp_path / "prefect-server.log") as api:
+    server_log = tmp_path / "prefect-server.log"
+    with prefect_server(tmp_path / "prefect-server", server_log, auth=PREFECT_AUTH) as api:
+        # an unauthenticated client (e.g. a web page the operator opens) gets nothing: a read
+        # is 401, a write without the CSRF token 403 before auth is even looked at
+        anonymous = httpx.get(f"{api}/admin/settings", timeout=30)
+        assert anonymous.status_code == 401, anonymous.text
+        forged = httpx.post(f"{api}/deployments/filter", json={}, timeout=30)
+        assert forged.status_code == 403 and "CSRF" in forged.text, forged.text
         env = {
             **fraudops_env,
             "PREFECT_API_URL": api,
+            "PREFECT_API_AUTH_STRING": PREFECT_AUTH,
             "PREFECT_HOME": str(tmp_path / "prefect-client"),
             "FRAUDOPS_RETRAIN_DEPLOYMENT": "train-fraud-model/train-weekly",
             "PREFECT_WORKER_QUERY_SECONDS": "2",
@@ -249,8 +273,14 @@ def test_monitoring_deployment_retrains_through_run_deployment_on_a_process_work
         worker = [str(BIN / "prefect"), "worker", "start", "--pool", "fraudops"]
         with (
             server(worker, f"{api}/health", tmp_path / "worker.log", env),
-            httpx.Client(timeout=30) as client,
+            httpx.Client(timeout=30, auth=tuple(PREFECT_AUTH.split(":", 1))) as client,
         ):
+            # CSRF protection: a client fetches its token first, as Prefect's own client does
+            csrf = client.get(f"{api}/csrf-token", params={"client": "fraudops-test"})
+            csrf.raise_for_status()
+            client.headers.update(
+                {"Prefect-Csrf-Token": csrf.json()["token"], "Prefect-Csrf-Client": "fraudops-test"}
+            )
             _prefect(["deployment", "run", "monitor-fraud-model/monitor-daily", "--watch"], env)
             [monitor] = _flow_runs(client, api, "monitor-fraud-model")
             assert monitor["state_type"] == "COMPLETED", monitor["state_name"]

@@ -325,7 +325,7 @@ def test_prefect_worker_deploys_the_project_flows_to_the_fraudops_pool():
 
 def test_server_images_match_the_locked_client_versions():
     dockerfile = (DOCKERFILES / "mlflow.Dockerfile").read_text()
-    pin = re.search(r"mlflow==([0-9.]+)\.\*", dockerfile)
+    pin = re.search(r"mlflow\[auth\]==([0-9.]+)\.\*", dockerfile)  # with the basic-auth app
     assert pin and pin.group(1) == minor(importlib.metadata.version("mlflow"))
     image = services()["prefect-server"]["image"]
     assert image.startswith(f"prefecthq/prefect:{minor(importlib.metadata.version('prefect'))}.")
@@ -498,9 +498,10 @@ def test_prefect_worker_gets_its_api_url_from_a_configmap_and_polls_the_fraudops
 def test_mlflow_deployment_takes_its_backend_store_from_a_secret_and_stores_artifacts_in_s3():
     mlflow = k8s_resource("Deployment", "mlflow")
     (container,) = mlflow["spec"]["template"]["spec"]["containers"]
-    args = container["args"]
+    (script,) = container["args"]
+    args = script.split()
     env = {e["name"]: e for e in container["env"]}
-    assert args[args.index("--backend-store-uri") + 1] == "$(MLFLOW_BACKEND_STORE_URI)"
+    assert args[args.index("--backend-store-uri") + 1] == '"$MLFLOW_BACKEND_STORE_URI"'
     assert "secretKeyRef" in env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]
     assert "--serve-artifacts" in args
     platform = dict(
@@ -508,6 +509,73 @@ def test_mlflow_deployment_takes_its_backend_store_from_a_secret_and_stores_arti
     )
     assert platform["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://")
     k8s_resource("Service", "mlflow")
+
+
+def test_mlflow_runs_its_basic_auth_app_with_secrets_and_each_client_has_its_own_account():
+    (container,) = k8s_resource("Deployment", "mlflow")["spec"]["template"]["spec"]["containers"]
+    assert "exec mlflow server --app-name basic-auth" in container["args"][0]
+    env = {e["name"]: e for e in container["env"]}
+    for key in ("MLFLOW_AUTH_DATABASE_URI", "MLFLOW_AUTH_ADMIN_PASSWORD"):
+        assert env[key]["valueFrom"]["secretKeyRef"]["name"] == "mlflow-secrets", key
+    accounts = {}
+    for deployment in ("prefect-worker", "fraudops-service"):
+        (client,) = k8s_resource("Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+        client_env = {e["name"]: e for e in client["env"]}
+        password = client_env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"]
+        accounts[deployment] = (client_env["MLFLOW_TRACKING_USERNAME"]["value"], password)
+    assert accounts == {
+        "prefect-worker": ("trainer", "MLFLOW_TRAINER_PASSWORD"),
+        "fraudops-service": ("scorer", "MLFLOW_SCORER_PASSWORD"),
+    }
+    assert {"MLFLOW_TRAINER_PASSWORD", "MLFLOW_SCORER_PASSWORD"} <= generated_keys(
+        "Secret", "mlflow-secrets"
+    )
+    k8s_resource("Job", "mlflow-users")
+    stack = services()
+    assert "--app-name basic-auth" in " ".join(stack["mlflow"]["command"])
+    assert environment(stack["prefect-worker"])["MLFLOW_TRACKING_USERNAME"] == "trainer"
+    assert environment(stack["service"])["MLFLOW_TRACKING_USERNAME"] == "scorer"
+
+
+def test_the_prefect_server_requires_an_auth_string_with_csrf_on_and_its_clients_send_it():
+    stack = services()
+    server = environment(stack["prefect-server"])
+    assert REQUIRED_REFERENCE.match(server["PREFECT_SERVER_API_AUTH_STRING"])
+    assert server["PREFECT_SERVER_CSRF_PROTECTION_ENABLED"] == "true"
+    assert server["PREFECT_SERVER_CORS_ALLOWED_ORIGINS"] == "http://127.0.0.1:4200"
+    worker = environment(stack["prefect-worker"])
+    assert worker["PREFECT_API_AUTH_STRING"] == server["PREFECT_SERVER_API_AUTH_STRING"]
+    (k8s_worker,) = k8s_resource("Deployment", "prefect-worker")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {e["name"]: e for e in k8s_worker["env"]}
+    assert env["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]["name"] == "fraudops-secrets"
+
+
+def test_network_policies_deny_by_default_and_open_mlflow_and_redis_to_their_clients_only():
+    policies = {
+        d["metadata"]["name"]: d["spec"] for d in k8s_documents() if d["kind"] == "NetworkPolicy"
+    }
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+
+    def sources(spec):
+        return {
+            peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+            for rule in spec["ingress"]
+            for peer in rule.get("from", [])
+        }
+
+    by_target = {
+        s["podSelector"]["matchLabels"]["app.kubernetes.io/name"]: s
+        for s in policies.values()
+        if s["podSelector"]
+    }
+    assert sources(by_target["mlflow"]) == {"prefect-worker", "fraudops-service", "mlflow-users"}
+    assert sources(by_target["redis"]) == {"fraudops-service"}
+    deployments = {
+        d["metadata"]["name"] for d in k8s_documents() if d["kind"] in {"Deployment", "Job"}
+    }
+    assert sources(by_target["mlflow"]) | sources(by_target["redis"]) <= deployments
 
 
 def test_every_pod_runs_as_non_root_with_resource_limits():

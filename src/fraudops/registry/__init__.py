@@ -78,6 +78,12 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersio
     except MlflowException as exc:
         if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}:
             return None
+        # MLflow's basic-auth app answers 403 for a model that does not exist yet (it has
+        # nothing to check permissions on): absent only if no readable model has the name
+        if exc.error_code == "PERMISSION_DENIED" and not client.search_registered_models(
+            filter_string=f"name = '{name}'"
+        ):
+            return None
         raise
 
 
