@@ -34,6 +34,14 @@ def small_history() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def history(small_history: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`small_history` as a Parquet file, for ``FRAUDOPS_DATA_PATH`` (never written to)."""
+    out = tmp_path_factory.mktemp("history") / "history.parquet"
+    small_history.to_parquet(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def handbook_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Days 2018-04-01 .. 2018-05-21 (51 days) of the shared file; simulated where absent."""
     out = tmp_path_factory.mktemp("data") / "transactions.parquet"

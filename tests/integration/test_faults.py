@@ -33,13 +33,6 @@ from tests.integration.servers import SIGNING_KEY, mlflow_server, server
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory, small_history) -> Path:
-    out = tmp_path_factory.mktemp("data") / "history.parquet"
-    small_history.to_parquet(out)
-    return out
-
-
 def serve(home: Path, history: Path, log: Path, **env: str):  # type: ignore[no-untyped-def]
     """`fraudops serve` on a free port, polling the registry every second; yields (proc, url)."""
     port = free_port()

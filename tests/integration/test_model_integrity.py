@@ -29,13 +29,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 KEY = "test-only-model-signing-key-0123456789"
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory, small_history) -> Path:
-    out = tmp_path_factory.mktemp("integrity") / "history.parquet"
-    small_history.to_parquet(out)
-    return out
-
-
 @pytest.fixture
 def signed(tmp_path, history) -> Settings:
     """A fresh home whose registry has v1 trained, signed and promoted."""

@@ -7,8 +7,6 @@ client, and the scoring service's read-only account trying to register a version
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import mlflow
 import pytest
@@ -32,13 +30,6 @@ def as_user(monkeypatch: pytest.MonkeyPatch, user: tuple[str, str] | None) -> No
     if user is not None:
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user[0])
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", user[1])
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory, small_history) -> Path:
-    out = tmp_path_factory.mktemp("auth-data") / "history.parquet"
-    small_history.to_parquet(out)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -51,13 +51,6 @@ PREFECT_AUTH = "fraudops:test-only-prefect-auth-string"
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory, small_history) -> Path:
-    out = tmp_path_factory.mktemp("data") / "history.parquet"
-    small_history.to_parquet(out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def tracking(tmp_path_factory, history):
     """An MLflow server on a fresh PostgreSQL database with its basic-auth app, with v1 trained
     and promoted through it by the trainer's account; the tests then read as the scorer."""
