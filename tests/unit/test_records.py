@@ -56,9 +56,13 @@ def test_the_handbook_log_keeps_its_column_names():
     assert columns[-5:] == ("score", "decision", "model_version", "latency_ms", "scored_at")
 
 
-def test_a_label_row():
+def test_a_label_row_says_whether_it_is_external_or_a_correction():
     assert LabelRecord("tx-1", 1, WHEN).row() == {
         "transaction_id": "tx-1",
         "is_fraud": 1,
         "label_time": WHEN,
+        "external": False,
+        "correction": False,
     }
+    corrected = LabelRecord("tx-1", 0, WHEN, correction=True).row()
+    assert corrected["correction"] is True and corrected["external"] is False
