@@ -549,7 +549,9 @@ def test_the_prefect_server_requires_an_auth_string_with_csrf_on_and_its_clients
         "containers"
     ]
     env = {e["name"]: e for e in k8s_worker["env"]}
-    assert env["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]["name"] == "fraudops-secrets"
+    assert env["PREFECT_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]["name"] == "worker-secrets"
+    # the service reads fraudops-secrets whole: the worker's Prefect credential is not in it
+    assert "PREFECT_API_AUTH_STRING" not in generated_keys("Secret", "fraudops-secrets")
 
 
 def test_network_policies_deny_by_default_and_open_mlflow_and_redis_to_their_clients_only():
