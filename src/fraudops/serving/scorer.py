@@ -23,6 +23,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from fraudops import registry
+from fraudops.data.history import load
 from fraudops.logs.predlog import IdHasher, LogWriter, load_or_create_key
 from fraudops.logs.records import (
     LABEL_TIME,
@@ -207,7 +208,6 @@ class OnlineStore(Protocol):
     """What the scorer needs of an online state (in process, or in Redis)."""
 
     def observe_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]: ...
-    def feedback(self, labels: Mapping[Any, int]) -> int: ...
     def apply_labels(self, labels: Sequence[LabelRecord]) -> LabelsApplied: ...
     def warm_up(self, history: pd.DataFrame) -> int: ...
     def intact(self) -> bool: ...
@@ -230,8 +230,6 @@ def history_for_warm_up(settings: Settings) -> pd.DataFrame:
     Returns:
         Labelled events × the spec's columns (:func:`prepare_events`); empty if none.
     """
-    from fraudops.data.history import load
-
     spec = settings.spec
     history = prepare_events(load(settings), spec, require_label=True)
     times = history[spec.event_time.column]

@@ -72,6 +72,7 @@ import pandas as pd
 
 from fraudops.offline.engine import UNITS_PER_VALUE
 from fraudops.spec.model import DatasetSpec, WindowFeature
+from fraudops.streaming.labels import binary_label
 from fraudops.streaming.structures import DistinctFrontier, Fenwick, MaxTree, running_sums
 
 #: Events of one entity are keyed ``second * _SEQ + sequence`` (arrival order within a second).
@@ -462,8 +463,7 @@ class SpecOnlineEngine:
         """
         applied = 0
         for event_id, label in labels.items():
-            if label not in (0, 1):
-                raise ValueError(f"label of {event_id!r} must be 0 or 1, got {label!r}")
+            binary_label(event_id, label)
             held = self._events.get(event_id)
             if held is None:
                 continue

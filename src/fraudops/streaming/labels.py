@@ -49,6 +49,17 @@ class LabelRefused(ValueError):
         super().__init__(message + "; the whole request is refused")
 
 
+def binary_label(event_id: Hashable, label: int) -> int:
+    """``label`` as 0 or 1.
+
+    Raises:
+        ValueError: it is anything else, naming the event id.
+    """
+    if label not in (0, 1):
+        raise ValueError(f"label of {event_id!r} must be 0 or 1, got {label!r}")
+    return int(label)
+
+
 @dataclass(frozen=True)
 class LabelsApplied:
     """What a ``/feedback`` request did: labels recorded in the state (``held``) and
@@ -78,8 +89,7 @@ def check_labels(
     frauds: dict[Hashable, bool] = {}
     out = []
     for index, label in enumerate(labels):
-        if label.is_fraud not in (0, 1):
-            raise ValueError(f"label of {label.event_id!r} must be 0 or 1, got {label.is_fraud!r}")
+        binary_label(label.event_id, label.is_fraud)
         known = held(label.event_id)
         if not known and not label.external:
             raise LabelRefused(index, label.event_id, UNKNOWN)

@@ -42,7 +42,7 @@ from fraudops.streaming.engine import (
     micro_units,
     pointwise_features,
 )
-from fraudops.streaming.labels import LabelRefused, LabelsApplied
+from fraudops.streaming.labels import LabelRefused, LabelsApplied, binary_label
 from fraudops.streaming.redis_lua import SCRIPT
 from fraudops.streaming.state import SECONDS_PER_DAY, StateUnavailable, clock_rule
 
@@ -312,9 +312,7 @@ class RedisOnlineState:
         """
         pairs = []
         for event_id, label in labels.items():
-            if label not in (0, 1):
-                raise ValueError(f"label of {event_id!r} must be 0 or 1, got {label!r}")
-            pairs.append([str(_plain(event_id)), int(label)])
+            pairs.append([str(_plain(event_id)), binary_label(event_id, label)])
         held = 0
         for start in range(0, len(pairs), 5 * self.CHUNK):
             chunk = json.dumps(pairs[start : start + 5 * self.CHUNK])
@@ -333,20 +331,15 @@ class RedisOnlineState:
             ValueError: a label other than 0 or 1 (nothing is recorded).
             StateUnavailable: Redis cannot be reached.
         """
-        rows = []
-        for label in labels:
-            if label.is_fraud not in (0, 1):
-                raise ValueError(
-                    f"label of {label.event_id!r} must be 0 or 1, got {label.is_fraud!r}"
-                )
-            rows.append(
-                [
-                    str(_plain(label.event_id)),
-                    int(label.is_fraud),
-                    int(label.external),
-                    int(label.correction),
-                ]
-            )
+        rows = [
+            [
+                str(_plain(label.event_id)),
+                binary_label(label.event_id, label.is_fraud),
+                int(label.external),
+                int(label.correction),
+            ]
+            for label in labels
+        ]
         size = 5 * self.CHUNK
         chunks = [rows[start : start + size] for start in range(0, len(rows), size)]
         modes = ["check-labels", "rule-labels"] if len(chunks) > 1 else ["rule-labels"]

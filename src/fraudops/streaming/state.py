@@ -180,12 +180,16 @@ class OnlineState:
         """Record labels (event id → 0/1) of events in the state, trusted (no rule); returns
         how many were held. The service records through :meth:`apply_labels`."""
         with self._label_lock:
-            for event_id, label in labels.items():
-                if label == 1 and event_id in self._prints:
-                    self._frauds.add(event_id)
-                elif label == 0:
-                    self._frauds.discard(event_id)
-            return self.engine.feedback(labels)
+            return self._record(labels)
+
+    def _record(self, labels: Mapping[Hashable, int]) -> int:
+        """Record labels in the engine and the confirmed frauds (under ``_label_lock``)."""
+        for event_id, label in labels.items():
+            if label == 1 and event_id in self._prints:
+                self._frauds.add(event_id)
+            elif label == 0:
+                self._frauds.discard(event_id)
+        return self.engine.feedback(labels)
 
     def apply_labels(self, labels: Sequence[LabelRecord]) -> LabelsApplied:
         """Check a ``/feedback`` request's labels (:func:`~fraudops.streaming.labels.
@@ -197,15 +201,13 @@ class OnlineState:
         """
         with self._label_lock:
             held = check_labels(labels, self._prints.__contains__, self._frauds.__contains__)
-            recorded = {}
-            for label, known in zip(labels, held, strict=True):
-                if known:
-                    recorded[label.event_id] = label.is_fraud
-                    if label.is_fraud:
-                        self._frauds.add(label.event_id)
-                    else:
-                        self._frauds.discard(label.event_id)
-            self.engine.feedback(recorded)
+            self._record(
+                {
+                    label.event_id: label.is_fraud
+                    for label, known in zip(labels, held, strict=True)
+                    if known
+                }
+            )
         return LabelsApplied(held=sum(held), external=len(held) - sum(held))
 
     def warm_up(self, history: pd.DataFrame) -> int:
