@@ -51,6 +51,7 @@ bench: install
 	$(RUN) python benchmarks/batch_scoring.py
 	$(RUN) python benchmarks/spec_models.py
 	$(RUN) python benchmarks/hot_entity.py
+	$(RUN) python benchmarks/reason_codes.py
 
 clean:
 	rm -rf .venv .fraudops .pytest_cache .mypy_cache .ruff_cache

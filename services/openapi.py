@@ -140,6 +140,16 @@ BODIES: dict[tuple[str, str], tuple[str | None, str | None]] = {
 }
 
 
+#: The ``explain`` query parameter of the scoring endpoints (``service.explain_asked``).
+EXPLAIN = {
+    "name": "explain",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["true", "false", "1", "0"], "default": "false"},
+    "description": "Reason codes for every transaction, not only the alerts.",
+}
+
+
 def _schema(kind: str, api: SpecApi, schemas: dict[str, Any]) -> dict[str, Any]:
     """A reference to the spec model ``kind`` (added to ``schemas``), or a list of them."""
     many = kind.endswith("[]")
@@ -161,6 +171,8 @@ def _bodies(spec: dict[str, Any], api: SpecApi) -> None:
         if request:
             content = operation["requestBody"]["content"]["application/json"]
             content["schema"] = {**_schema(request, api, schemas), "root_input": True}
+        if answer:
+            operation["parameters"] = [EXPLAIN]
         if answer:
             answers = {str(status): body for status, body in operation["responses"].items()}
             content = answers["200"]["content"]["application/json"]

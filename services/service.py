@@ -71,6 +71,19 @@ def validated(model: type[BaseModel], body: Any, where: str) -> list[BaseModel]:
         raise Invalid(validation_message(list(errors), where) or str(exc)) from None
 
 
+def explain_asked(value: str | None) -> bool:
+    """The ``explain`` query parameter: absent or ``false``/``0`` → False, ``true``/``1`` → True.
+
+    Raises:
+        Invalid: any other value (422 naming the parameter).
+    """
+    if value is None or value.lower() in ("false", "0"):
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    raise Invalid(f"query parameter explain: {value!r} is not true or false")
+
+
 class Refused(BentoMLException):
     """A transaction breaks the online clock's rule, or reuses a scored transaction id with
     other values (:mod:`fraudops.streaming.clock`); or a label breaks a label rule
@@ -208,9 +221,12 @@ class FraudService:
     def __is_ready__(self) -> bool:
         return self.scorer.ready and self.scorer.state_ready()
 
-    def _score(self, bodies: list[Body], started: float, *, batch: bool) -> list[dict[str, Any]]:
+    def _score(
+        self, bodies: list[Body], started: float, ctx: bentoml.Context, *, batch: bool
+    ) -> list[dict[str, Any]]:
         from fraudops.streaming.clock import EventRefused
 
+        explain = explain_asked(ctx.request.query_params.get("explain"))
         where = "transactions" if batch else ""
         requests = validated(self.api.transaction, bodies, where)
         if not batch:
@@ -218,7 +234,9 @@ class FraudService:
         if not self.scorer.ready:
             raise NotReady("no @champion model is loaded yet; train one with `fraudops train`")
         try:
-            rows = self.scorer.score([self.api.event(r) for r in requests], started)
+            rows = self.scorer.score(
+                [self.api.event(r) for r in requests], started, explain=explain
+            )
         except StateUnavailable as exc:
             raise StateDown(f"{exc}; retry later") from None
         except EventRefused as exc:  # nothing of the request entered the state or the log
@@ -234,24 +252,26 @@ class FraudService:
         return rows
 
     @bentoml.api(route="/score")
-    def score(self, transaction: Body, /) -> dict[str, Any]:
-        """Score one transaction: fraud probability, decision, model version, features used.
+    def score(self, transaction: Body, /, ctx: bentoml.Context) -> dict[str, Any]:
+        """Score one transaction: fraud probability, decision, model version, features used,
+        reason codes for an alert (for any transaction with ``?explain=true``).
 
         The body is the dataset spec's request model (``/docs.json``), validated here."""
         started = time.perf_counter()
-        return self._score([transaction], started, batch=False)[0]
+        return self._score([transaction], started, ctx, batch=False)[0]
 
     @bentoml.api(route="/score_batch")
     def score_batch(
-        self, transactions: Annotated[list[Body], Field(min_length=1)], /
+        self, transactions: Annotated[list[Body], Field(min_length=1)], /, ctx: bentoml.Context
     ) -> list[dict[str, Any]]:
-        """Score up to ``FRAUDOPS_MAX_BATCH_ROWS`` transactions, in order (time order expected)."""
+        """Score up to ``FRAUDOPS_MAX_BATCH_ROWS`` transactions, in order (time order expected);
+        reason codes for the alerts (for every row with ``?explain=true``)."""
         started = time.perf_counter()
         if len(transactions) > self.settings.max_batch_rows:
             raise BatchTooLarge(
                 f"transactions: {len(transactions)} rows, at most {self.settings.max_batch_rows}"
             )
-        return self._score(transactions, started, batch=True)
+        return self._score(transactions, started, ctx, batch=True)
 
     @bentoml.api(route="/feedback")
     def feedback(self, labels: Annotated[list[Body], Field(min_length=1)], /) -> FeedbackOut:

@@ -149,6 +149,12 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How often the service checks whether @champion moved."
     )
     max_batch_rows: int = Field(10_000, ge=1, description="Rows per /score_batch at most.")
+    reason_codes: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="Reason codes per alert (top contributions); 0: none, even on request.",
+    )
     max_body_bytes: int = Field(8 * 2**20, ge=1024, description="Request body size limit.")
     api_token: SecretStr | None = Field(
         None,

@@ -201,6 +201,13 @@ def champion_metrics(
     return str(version.version), score_holdout(model, dataset, settings)
 
 
+def feature_means(features: pd.DataFrame, spec: DatasetSpec) -> dict[str, float]:
+    """Mean of each numeric model input over the training rows (the "usual" value of a
+    reason code); categorical inputs are left out."""
+    numeric = [f for f in features.columns if f not in set(spec.categorical_features())]
+    return {f: float(v) for f, v in features[numeric].mean().items() if np.isfinite(v)}
+
+
 def register_challenger(
     experiment_id: str,
     client: MlflowClient,
@@ -227,6 +234,7 @@ def register_challenger(
         git_commit=registry.git_commit(),
         model_params=params,
         metrics=dict(metrics.as_dict()),
+        feature_means=feature_means(dataset.train_features, settings.spec),
     )
     tags = card.to_tags()
     reference = reference_sample(

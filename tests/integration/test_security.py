@@ -264,7 +264,8 @@ def score_and_label(settings: Settings, rows: pd.DataFrame) -> int:
                         r.TRANSACTION_ID, r.TX_DATETIME, r.CUSTOMER_ID, r.TERMINAL_ID, r.TX_AMOUNT
                     ).as_event()
                     for r in batch.itertuples(index=False)
-                ]
+                ],
+                explain=start % 100 == 0,  # reason codes logged for passes too: scanned below
             )
             sent += scorer.feedback(
                 [
@@ -346,6 +347,7 @@ def test_prediction_and_label_logs_hold_ids_only_as_keyed_hashes(platform):
     assert len(logged) == len(platform.scored) == SCORED_ROWS
     assert len(read_log(settings.label_log_dir)) == platform.labels_sent == SCORED_ROWS
     assert not {"customer_id", "terminal_id", c.CUSTOMER_ID, c.TERMINAL_ID} & set(logged.columns)
+    assert (logged["reason_codes"] != "").sum() >= SCORED_ROWS // 3  # the scan read them too
     # keyed with the configured secret (so a dictionary of ids hashed without it matches nothing)
     keyed = IdHasher(HASH_SECRET.encode())
     expected = platform.scored.set_index(c.TRANSACTION_ID)

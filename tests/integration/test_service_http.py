@@ -93,6 +93,20 @@ def test_score_returns_probability_decision_version_and_features(client):
     assert body["latency_ms"] > 0
 
 
+def test_explain_true_gives_reason_codes_for_a_pass_and_a_bad_value_gets_422(client):
+    plain = client.post("/score", json=tx(3)).json()
+    assert plain["decision"] == "pass" and plain["reasons"] is None
+    explained = client.post("/score?explain=true", json=tx(3)).json()  # a retry: same score
+    assert explained["fraud_probability"] == plain["fraud_probability"]
+    assert explained["reasons"] and {"feature", "value", "contribution", "phrase"} == set(
+        explained["reasons"][0]
+    )
+    batch = client.post("/score_batch?explain=1", json=[tx(4), tx(5)]).json()
+    assert all(row["reasons"] is not None for row in batch)
+    refused = client.post("/score?explain=maybe", json=tx(6))
+    assert refused.status_code == 422 and "explain" in refused.json()["error"]
+
+
 def test_served_features_equal_the_offline_features_of_the_same_history(client, small_history):
     card, terminal = (int(v) for v in small_history.iloc[-1][[c.CUSTOMER_ID, c.TERMINAL_ID]])
     when = small_history[c.TX_DATETIME].max() + pd.Timedelta(hours=1)

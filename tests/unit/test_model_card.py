@@ -21,6 +21,7 @@ CARD = ModelCard(
     git_commit="0123abc",
     model_params={"learning_rate": "0.05"},
     metrics={"average_precision": 0.69, "n_rows": 1000.0},
+    feature_means={"amount": 52.25},
 )
 
 
@@ -29,6 +30,23 @@ def test_a_card_survives_its_tags():
     assert all(isinstance(v, str) for v in tags.values())
     assert tags["holdout.average_precision"] == "0.69" and tags["spec_name"] == "cards"
     assert ModelCard.from_tags(tags) == CARD
+
+
+def test_feature_means_are_one_short_list_in_feature_order_without_categories():
+    card = ModelCard(
+        features=("amount", "channel", "card_tx_1h"),
+        threshold=0.5,
+        label_delay_days=7,
+        feature_means={"amount": 52.123456, "card_tx_1h": 0.4},
+    )
+    assert card.to_tags()["feature_means"] == "[52.12,null,0.4]"
+    assert ModelCard.from_tags(card.to_tags()).feature_means == {"amount": 52.12, "card_tx_1h": 0.4}
+
+
+@pytest.mark.parametrize("text", ["[1.0]", "{}", '[1, "x"]', "not json"])
+def test_an_unreadable_feature_means_tag_is_refused_by_name(text):
+    with pytest.raises(ModelCardError, match="tag 'feature_means'"):
+        ModelCard.from_tags({**CARD.to_tags(), "feature_means": text})
 
 
 def test_a_version_from_before_specs_reads_as_the_handbook():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -42,6 +43,27 @@ def test_a_prediction_row_has_the_spec_derived_columns_and_hashes_pii_entities()
     assert row["card_hash"] == hasher("tok_4111") and row["device_hash"] == hasher("dev_9")
     assert row["merchant"] == "m_17"  # pii: false in the spec
     assert "tok_4111" not in row.values() and "dev_9" not in row.values()
+    assert row["reason_codes"] == ""  # none computed
+
+
+def test_a_prediction_row_logs_its_reason_codes_as_names_and_contributions():
+    record = PredictionRecord(
+        request_id="r" * 32,
+        event_id=7,
+        event_time=WHEN,
+        entities={"customer_hash": "ab"},
+        features={"TX_AMOUNT": 12.5},
+        score=0.9,
+        decision="alert",
+        model_version="3",
+        latency_ms=1.5,
+        scored_at=WHEN,
+        reasons=(("TERMINAL_ID_RISK_7DAY_WINDOW", 2.4123456789), ("TX_AMOUNT", 0.5)),
+    )
+    assert json.loads(record.row()["reason_codes"]) == [
+        ["TERMINAL_ID_RISK_7DAY_WINDOW", 2.412346],
+        ["TX_AMOUNT", 0.5],
+    ]
 
 
 def test_the_handbook_log_keeps_its_column_names():
@@ -53,7 +75,14 @@ def test_the_handbook_log_keeps_its_column_names():
         "customer_hash",
         "terminal_hash",
     )
-    assert columns[-5:] == ("score", "decision", "model_version", "latency_ms", "scored_at")
+    assert columns[-6:] == (
+        "score",
+        "decision",
+        "model_version",
+        "latency_ms",
+        "scored_at",
+        "reason_codes",
+    )
 
 
 def test_a_label_row_says_whether_it_is_external_or_a_correction():

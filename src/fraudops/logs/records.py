@@ -14,6 +14,7 @@ No personal data: a PII entity (``pii: true`` in the spec) appears only as
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ LOG_ID, LOG_TIME, LOG_SCORE = "transaction_id", "tx_datetime", "score"
 #: The label log's columns (any spec).
 LABEL_ID, LABEL_VALUE, LABEL_TIME = "transaction_id", "is_fraud", "label_time"
 LABEL_EXTERNAL, LABEL_CORRECTION = "external", "correction"
+#: The prediction log's reason codes: JSON ``[[feature, contribution], ...]``, "" when none.
+REASON_CODES = "reason_codes"
 
 
 def entity_log_column(entity: Entity) -> str:
@@ -45,6 +48,7 @@ def prediction_log_columns(spec: DatasetSpec, features: Sequence[str]) -> tuple[
         "model_version",
         "latency_ms",
         "scored_at",
+        REASON_CODES,
     )
 
 
@@ -73,6 +77,8 @@ class PredictionRecord:
         model_version: the registry version that scored it.
         latency_ms: time in the service for its request, milliseconds.
         scored_at: when it was scored, naive UTC.
+        reasons: the reason codes given, as (feature, contribution in log-odds), largest
+            first; empty when none were computed (a pass not asked about).
     """
 
     request_id: str
@@ -85,6 +91,7 @@ class PredictionRecord:
     model_version: str
     latency_ms: float
     scored_at: dt.datetime
+    reasons: tuple[tuple[str, float], ...] = ()
 
     def row(self) -> dict[str, Any]:
         """The log row: :func:`prediction_log_columns` → value."""
@@ -99,6 +106,9 @@ class PredictionRecord:
             "model_version": self.model_version,
             "latency_ms": self.latency_ms,
             "scored_at": self.scored_at,
+            REASON_CODES: json.dumps([[f, round(v, 6)] for f, v in self.reasons])
+            if self.reasons
+            else "",
         }
 
 

@@ -43,6 +43,9 @@ class ModelCard:
         data_sha256: fingerprint of the training rows; git_commit: the code's commit.
         model_params: the estimator's parameters as strings.
         metrics: holdout metrics by name (floats).
+        feature_means: each numeric feature's mean over the training rows, the "usual" value
+            of a reason code (tag ``feature_means``: a JSON list in ``features`` order, 4
+            significant digits, null for a categorical input; none on older versions).
     """
 
     features: tuple[str, ...]
@@ -56,6 +59,7 @@ class ModelCard:
     git_commit: str = ""
     model_params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    feature_means: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.threshold) and 0.0 < self.threshold < 1.0):
@@ -84,6 +88,11 @@ class ModelCard:
         }
         if self.spec_sha256 is not None:
             tags["spec_sha256"] = self.spec_sha256
+        if self.feature_means:
+            means = [self.feature_means.get(f) for f in self.features]
+            tags["feature_means"] = json.dumps(
+                [None if m is None else float(f"{m:.4g}") for m in means], separators=(",", ":")
+            )
         return tags
 
     @classmethod
@@ -128,9 +137,9 @@ class ModelCard:
             raise ModelCardError(
                 f"tag 'model_params' or a metric tag is unreadable: {exc}"
             ) from None
-        features = tags.get("features") or ",".join(c.FEATURES)
+        features = tuple((tags.get("features") or ",".join(c.FEATURES)).split(","))
         return cls(
-            features=tuple(features.split(",")),
+            features=features,
             threshold=threshold,
             label_delay_days=delay,
             model_kind=tags.get("model_kind", ""),
@@ -141,4 +150,22 @@ class ModelCard:
             git_commit=tags.get("git_commit", ""),
             model_params={str(k): str(v) for k, v in params.items()},
             metrics=metrics,
+            feature_means=_feature_means(tags.get("feature_means"), features),
         )
+
+
+def _feature_means(text: str | None, features: tuple[str, ...]) -> dict[str, float]:
+    """The ``feature_means`` tag read back (name → mean; empty when absent).
+
+    Raises:
+        ModelCardError: not a JSON list of numbers or nulls, one per feature.
+    """
+    if text is None:
+        return {}
+    try:
+        means = json.loads(text)
+        if not isinstance(means, list) or len(means) != len(features):
+            raise ValueError(f"{len(features)} values expected")
+        return {f: float(m) for f, m in zip(features, means, strict=True) if m is not None}
+    except (ValueError, TypeError) as exc:
+        raise ModelCardError(f"tag 'feature_means' is unreadable: {exc}") from None

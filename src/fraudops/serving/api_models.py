@@ -385,6 +385,14 @@ def _score_model(spec: DatasetSpec) -> type[BaseModel]:
                 dict[str, value_type],
                 Field(description="The feature values the model used (categories as text)."),
             ),
+            "reasons": (
+                list[ReasonOut] | None,
+                Field(
+                    description="Reason codes, largest contribution first: for an alert, and "
+                    "for any event with ?explain=true; null otherwise or when the champion has "
+                    "none (GET /model says why)."
+                ),
+            ),
             "latency_ms": (float, Field(description="Time spent in the service for it.")),
         },
     )
@@ -460,8 +468,30 @@ EXAMPLE_SCORE: dict[str, JsonValue] = {
         "CUSTOMER_ID_NB_TX_1DAY_WINDOW": 3.0,
         "TERMINAL_ID_RISK_30DAY_WINDOW": 0.0,
     },
+    "reasons": None,
     "latency_ms": 0.6,
 }
+
+
+class ReasonOut(BaseModel):
+    """One feature pushing the score up (:class:`fraudops.model.explain.ReasonCode`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "feature": "TERMINAL_ID_RISK_7DAY_WINDOW",
+                "value": 0.25,
+                "contribution": 2.41,
+                "phrase": "25% of this terminal's labelled events in the 7 days ending 7 days "
+                "ago were fraud (usual: 0.41%)",
+            }
+        }
+    )
+
+    feature: str = Field(description="The model input (a feature of the dataset spec).")
+    value: float | str = Field(description="Its value for this event.")
+    contribution: float = Field(description="Its SHAP value in log-odds (> 0: towards fraud).")
+    phrase: str = Field(description="The value in words, from the spec's feature definition.")
 
 
 class FeedbackOut(BaseModel):

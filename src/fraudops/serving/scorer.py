@@ -32,6 +32,7 @@ from fraudops.logs.records import (
     PredictionRecord,
     logged_entities,
 )
+from fraudops.model.explain import Explainer, ReasonCode, Unexplainable
 from fraudops.model.fastpredict import fast_estimator
 from fraudops.offline.handbook import handbook_spec
 from fraudops.registry.card import WINDOW_TAGS, ModelCard, ModelCardError
@@ -54,7 +55,11 @@ PASS = "pass"
 
 @dataclass(frozen=True)
 class ChampionModel:
-    """A loaded registry version with what scoring needs from its tags."""
+    """A loaded registry version with what scoring needs from its tags.
+
+    ``explainer`` gives its reason codes (None with ``explain_error`` saying why: a model kind
+    without exact contributions, or reason codes turned off).
+    """
 
     name: str
     version: str
@@ -66,24 +71,27 @@ class ChampionModel:
     card: ModelCard
     loaded_at: dt.datetime
     load_seconds: float
+    explainer: Explainer | None = None
+    explain_error: str | None = None
 
-    def predict(self, rows: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
-        """Fraud probabilities (n values in [0, 1]) of n feature rows: dicts (name → value) or
-        a frame holding at least :attr:`features`."""
+    def inputs(self, rows: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray | pd.DataFrame:
+        """The model's input for n feature rows (dicts name → value, or a frame holding at
+        least :attr:`features`): an n × m float matrix, or a frame when categories are encoded
+        by the pipeline."""
         if isinstance(rows, pd.DataFrame):
             frame = rows[list(self.features)]
-        elif self.categorical:
-            frame = pd.DataFrame.from_records(rows, columns=list(self.features))
-        else:
-            frame = None
+            return frame if self.categorical else frame.to_numpy(dtype=np.float64)
         if self.categorical:
-            return np.asarray(self.estimator.predict_proba(frame)[:, 1], dtype=np.float64)
-        matrix = (
-            frame.to_numpy(dtype=np.float64)
-            if frame is not None
-            else np.array([[row[f] for f in self.features] for row in rows], dtype=np.float64)
-        )
-        return np.asarray(self.estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
+            return pd.DataFrame.from_records(rows, columns=list(self.features))
+        return np.array([[row[f] for f in self.features] for row in rows], dtype=np.float64)
+
+    def predict(self, rows: list[dict[str, Any]] | pd.DataFrame) -> np.ndarray:
+        """Fraud probabilities (n values in [0, 1]) of n feature rows (see :meth:`inputs`)."""
+        return self.predict_inputs(self.inputs(rows))
+
+    def predict_inputs(self, inputs: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """Fraud probabilities (n values in [0, 1]) of :meth:`inputs`' output."""
+        return np.asarray(self.estimator.predict_proba(inputs)[:, 1], dtype=np.float64)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -183,6 +191,15 @@ def _champion(
     card = servable_card(settings, version, tags)
     features = card.features
     categorical = bool(set(features) & set(settings.spec.categorical_features()))
+    explainer: Explainer | None = None
+    explain_error: str | None = "reason codes are off (FRAUDOPS_REASON_CODES=0)"
+    if settings.reason_codes:
+        try:
+            explainer = Explainer(pipeline, features, settings.spec, card.feature_means)
+            explain_error = None
+        except Unexplainable as exc:
+            explain_error = str(exc)
+            logger.warning("version %s gives no reason codes: %s", version, exc)
     model = ChampionModel(
         name=settings.model_name,
         version=version,
@@ -194,8 +211,13 @@ def _champion(
         card=card,
         loaded_at=dt.datetime.now(dt.UTC),
         load_seconds=0.0,
+        explainer=explainer,
+        explain_error=explain_error,
     )
-    model.predict([_blank_row(settings.spec, features)])  # warm: first call allocates
+    blank = [_blank_row(settings.spec, features)]
+    model.predict(blank)  # warm: first calls allocate
+    if explainer is not None:
+        explainer.reasons(model.inputs(blank), blank, 1)
     return ChampionModel(**{**model.__dict__, "load_seconds": time.perf_counter() - began})
 
 
@@ -336,12 +358,18 @@ class Scorer:
         return self.online.intact()  # no lock: a probe must not wait behind requests
 
     def score(
-        self, events: Sequence[Mapping[str, Any]], started: float | None = None
+        self,
+        events: Sequence[Mapping[str, Any]],
+        started: float | None = None,
+        *,
+        explain: bool = False,
     ) -> list[dict[str, Any]]:
-        """Score events in order: features from the online state, champion, decision, log.
+        """Score events in order: features from the online state, champion, decision, reason
+        codes of the alerts, log.
 
         Args:
             events: the spec's raw columns per event (:meth:`SpecApi.event`), time order.
+            explain: reason codes for every event, not only the alerts.
 
         Returns:
             One dict per event, the fields of the spec's ``ScoreOut`` (:func:`spec_api`).
@@ -358,15 +386,18 @@ class Scorer:
         if model is None:
             raise RuntimeError("no @champion model is loaded yet")
         rows = self.online.observe_many(events)
-        scores = model.predict(rows)
+        inputs = model.inputs(rows)
+        scores = model.predict_inputs(inputs)
+        reasons = self._reasons(model, inputs, rows, scores, explain)
         latency_ms = (time.perf_counter() - started) * 1000
         request_id = uuid.uuid4().hex
         scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         spec, id_field = self.settings.spec, self.api.id_field
         id_column, time_column = spec.event_id.column, spec.event_time.column
         out, logged = [], []
-        for event, features, score in zip(events, rows, scores, strict=True):
+        for i, (event, features, score) in enumerate(zip(events, rows, scores, strict=True)):
             decision = ALERT if score >= model.threshold else PASS
+            codes = reasons.get(i)
             out.append(
                 {
                     id_field: event[id_column],
@@ -376,6 +407,7 @@ class Scorer:
                     "model_name": model.name,
                     "model_version": model.version,
                     "features": features,
+                    "reasons": None if codes is None else [code.as_dict() for code in codes],
                     "latency_ms": latency_ms,
                 }
             )
@@ -390,10 +422,31 @@ class Scorer:
                 model_version=model.version,
                 latency_ms=latency_ms,
                 scored_at=scored_at,
+                reasons=tuple((code.feature, code.contribution) for code in codes or ()),
             )
             logged.append(record.row())
         self.predictions.append_many(logged)  # journaled before the response is sent
         return out
+
+    def _reasons(
+        self,
+        model: ChampionModel,
+        inputs: np.ndarray | pd.DataFrame,
+        rows: list[dict[str, Any]],
+        scores: np.ndarray,
+        explain: bool,
+    ) -> dict[int, tuple[ReasonCode, ...]]:
+        """Reason codes by row index: of the alerts, or of every row with ``explain``; none
+        when the champion has no explainer."""
+        if model.explainer is None:
+            return {}
+        chosen = np.arange(len(rows)) if explain else np.flatnonzero(scores >= model.threshold)
+        if not len(chosen):
+            return {}
+        codes = model.explainer.reasons(
+            np.asarray(inputs)[chosen], [rows[i] for i in chosen], self.settings.reason_codes
+        )
+        return dict(zip(chosen.tolist(), codes, strict=True))
 
     def feedback(self, labels: Sequence[LabelRecord]) -> LabelsApplied:
         """Check labels by the rules of :mod:`fraudops.streaming.labels`, record them in the
@@ -426,6 +479,7 @@ class Scorer:
             "metrics": model.metrics,
             "features": list(model.features),
             "spec_name": model.card.spec_name,
+            "reason_codes": model.explain_error or f"top {self.settings.reason_codes} for alerts",
             "last_reload_error": self.counters.last_reload_error,
             "loaded_at": model.loaded_at.isoformat(),
             "load_seconds": round(model.load_seconds, 4),
