@@ -47,6 +47,7 @@ _STEPS: tuple[Callable[..., Any], ...] = (
     training.build_dataset,
     training.fit_challenger,
     training.score_holdout,
+    training.holdout_slices,
     training.gate,
     *_REGISTRY_STEPS,
 )
@@ -91,14 +92,19 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
     dataset = step(training.build_dataset)(transactions, settings)
     model = step(training.fit_challenger)(dataset, settings)
     metrics = step(training.score_holdout)(model, dataset, settings)
+    slices = step(training.holdout_slices)(model, dataset, metrics.threshold, settings)
 
     experiment_id = step(registry.configure_mlflow)(settings)
     client = registry.client_for(settings)
-    champion_version, champion = step(training.champion_metrics)(client, dataset, settings)
+    champion_version, champion, champion_slices = step(training.champion_metrics)(
+        client, dataset, settings
+    )
     run_id, version = step(training.register_challenger)(
         experiment_id, client, model, dataset, metrics, settings
     )
-    decision = step(training.gate)(metrics, champion, champion_version, settings)
+    decision = step(training.gate)(
+        metrics, champion, champion_version, settings, slices, champion_slices
+    )
     decision, previous = step(training.apply_decision)(client, run_id, version, decision, settings)
     return training.TrainingResult(
         run_id=run_id,

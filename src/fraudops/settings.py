@@ -91,6 +91,21 @@ class Settings(BaseSettings):
     gate_min_roc_auc: float = Field(
         0.7, ge=0, le=1, description="Absolute minimum ROC AUC for a first champion."
     )
+    gate_slice_recall_tolerance: float = Field(
+        0.10,
+        ge=0,
+        le=1,
+        description="In a gated slice's segment, challenger recall may trail by at most this.",
+    )
+    gate_slice_fpr_tolerance: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="In a gated slice's segment, challenger FPR may exceed by at most this.",
+    )
+    gate_slice_min_frauds: int = Field(
+        30, ge=1, description="Frauds a segment needs before the slice gate judges it."
+    )
 
     reference_rows: int = Field(
         50_000, ge=100, description="Training rows kept (stratified by day) as drift reference."

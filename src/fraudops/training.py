@@ -25,6 +25,13 @@ from fraudops.drift.report import reference_sample
 from fraudops.model.evaluation import Metrics, evaluate
 from fraudops.model.gate import GateDecision, GateRule, decide
 from fraudops.model.pipeline import build_model, fraud_scores, model_params
+from fraudops.model.slices import (
+    SegmentFigures,
+    SliceRule,
+    compare_slices,
+    segments,
+    slice_figures,
+)
 from fraudops.offline.engine import compute_spec_features
 from fraudops.registry.card import ModelCard
 from fraudops.settings import Settings
@@ -41,6 +48,8 @@ class Dataset:
         train_labels: training labels (0/1), aligned with ``train_features``.
         train_times: event times of the training rows (for the drift reference sample).
         test_frame: test rows × the spec's columns (for the holdout metrics).
+        test_segments: test rows × the spec's slices: each row's segment
+            (:func:`fraudops.model.slices.segments`, entity ages over the whole history).
         windows: the split's day boundaries.
         data_sha256: fingerprint of the training rows' raw columns.
     """
@@ -52,6 +61,7 @@ class Dataset:
     test_frame: pd.DataFrame
     windows: Windows
     data_sha256: str
+    test_segments: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -135,6 +145,7 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
         test_frame=transactions[test].reset_index(drop=True),
         windows=windows,
         data_sha256=frame_sha256(transactions[train]),
+        test_segments=segments(transactions, spec)[test].reset_index(drop=True),
     )
 
 
@@ -189,16 +200,34 @@ def score_holdout(model: Pipeline, dataset: Dataset, settings: Settings) -> Metr
     )
 
 
+def holdout_slices(
+    model: Pipeline, dataset: Dataset, threshold: float, settings: Settings
+) -> list[SegmentFigures]:
+    """The model's recall and false-positive rate at ``threshold`` in every segment of the
+    spec's slices on the holdout (:func:`fraudops.model.slices.slice_figures`)."""
+    if dataset.test_segments.empty:
+        return []
+    alerts = fraud_scores(model, dataset.test_features) >= threshold
+    labels = dataset.test_frame[settings.spec.label.column].to_numpy()
+    return slice_figures(dataset.test_segments, labels, alerts, seed=settings.seed)
+
+
 def champion_metrics(
     client: MlflowClient, dataset: Dataset, settings: Settings
-) -> tuple[str | None, Metrics | None]:
-    """The current champion's version and its metrics on the same holdout (None, None if none)."""
+) -> tuple[str | None, Metrics | None, list[SegmentFigures]]:
+    """The current champion's version, its metrics and its slice figures on the same holdout
+    (None, None, [] if there is no champion)."""
     version = registry.version_by_alias(client, settings.model_name, registry.CHAMPION)
     if version is None:
-        return None, None
+        return None, None, []
     registry.require_same_spec(version, settings.spec)
     model = registry.load_verified(settings, str(version.version), dict(version.tags))
-    return str(version.version), score_holdout(model, dataset, settings)
+    metrics = score_holdout(model, dataset, settings)
+    return (
+        str(version.version),
+        metrics,
+        holdout_slices(model, dataset, metrics.threshold, settings),
+    )
 
 
 def feature_means(features: pd.DataFrame, spec: DatasetSpec) -> dict[str, float]:
@@ -265,16 +294,40 @@ def register_challenger(
 
 
 def gate(
-    challenger: Metrics, champion: Metrics | None, champion_version: str | None, settings: Settings
+    challenger: Metrics,
+    champion: Metrics | None,
+    champion_version: str | None,
+    settings: Settings,
+    challenger_slices: list[SegmentFigures] | None = None,
+    champion_slices: list[SegmentFigures] | None = None,
 ) -> GateDecision:
-    """The champion/challenger decision under the settings' rule."""
+    """The champion/challenger decision under the settings' rule, the slice gate included
+    (the spec's slices with ``gate: true``, when there is a champion)."""
     rule = GateRule(
         ap_tolerance=settings.gate_ap_tolerance,
         recall_tolerance=settings.gate_recall_tolerance,
         min_average_precision=settings.gate_min_average_precision,
         min_roc_auc=settings.gate_min_roc_auc,
     )
-    return decide(challenger, champion, rule, champion_version)
+    slice_rule = SliceRule(
+        recall_tolerance=settings.gate_slice_recall_tolerance,
+        fpr_tolerance=settings.gate_slice_fpr_tolerance,
+        min_frauds=settings.gate_slice_min_frauds,
+    )
+    gated = {cut.name for cut in settings.spec.slices if cut.gate}
+    check = (
+        compare_slices(challenger_slices or [], champion_slices, gated, slice_rule)
+        if champion is not None and champion_slices and gated
+        else None
+    )
+    decision = decide(challenger, champion, rule, champion_version, check)
+    figures = {
+        "challenger": [f.as_dict() for f in challenger_slices or []],
+        "champion": [f.as_dict() for f in champion_slices or []],
+        "gated": sorted(gated),
+        "rule": asdict(slice_rule),
+    }
+    return replace(decision, extra={**decision.extra, "slices": figures})
 
 
 def apply_decision(

@@ -50,8 +50,14 @@ def decide(
     champion: Metrics | None,
     rule: GateRule,
     champion_version: str | None = None,
+    slices: tuple[list[str], list[str]] | None = None,
 ) -> GateDecision:
-    """Apply ``rule`` to the two models' holdout metrics (``champion`` None: no champion yet)."""
+    """Apply ``rule`` to the two models' holdout metrics (``champion`` None: no champion yet).
+
+    Args:
+        slices: the slice gate's (failures, notes) (:func:`fraudops.model.slices.
+            compare_slices`); any failure keeps the champion and is listed in the reasons.
+    """
     reasons: list[str] = []
     passed = True
     if champion is None:
@@ -87,6 +93,11 @@ def decide(
                 f"{name} {new:.4f} vs champion {old:.4f} "
                 f"({'within' if ok else 'below'} tolerance {tolerance:.4f})"
             )
+    if slices is not None:
+        failures, notes = slices
+        passed &= not failures
+        reasons.extend(failures or ["no gated slice lost recall or raised false positives"])
+        reasons.extend(notes)
     return GateDecision(
         promote=bool(passed),
         reasons=reasons,

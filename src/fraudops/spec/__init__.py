@@ -123,6 +123,9 @@ def spec_yaml(spec: DatasetSpec) -> str:
 
 
 def spec_sha256(spec: DatasetSpec) -> str:
-    """Hex sha256 of the spec's canonical JSON: equal for equal specs, whatever their layout."""
-    canonical = spec.model_dump_json(exclude={"description"})
+    """Hex sha256 of the spec's canonical JSON: equal for equal specs, whatever their layout.
+
+    ``description`` and ``slices`` are left out: they change no feature, so a version trained
+    before a slice was declared is still served and gated against."""
+    canonical = spec.model_dump_json(exclude={"description", "slices"})
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -284,6 +285,43 @@ class CalendarFeature(_Strict):
     hours: tuple[int, int] = Field((0, 6), description="First and last night hour, inclusive.")
 
 
+class Slice(_Strict):
+    """A segment of events measured on its own by the model report and, with ``gate``, by the
+    gate (a challenger may not lose recall, or raise its false-positive rate, there).
+
+    Exactly one of ``column`` (a declared categorical column: one segment per value; or a
+    numeric one cut at ``bands``) and ``entity`` (the entity's age at the event, the time since
+    its first event in the data read, cut at ``age_bands``).
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    column: str | None = None
+    bands: list[float] | None = Field(
+        None, description="Ascending cut points of a numeric column: n points, n + 1 segments."
+    )
+    entity: str | None = None
+    age_bands: list[Duration] | None = Field(
+        None, description="Ascending cut points of the entity's age (durations)."
+    )
+    gate: bool = Field(False, description="The gate compares challenger and champion here.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Slice:
+        if (self.column is None) == (self.entity is None):
+            raise ValueError("give either `column` or `entity` (an entity's age)")
+        if self.entity is not None and not self.age_bands:
+            raise ValueError("an entity-age slice needs `age_bands`, e.g. [7d, 30d]")
+        if self.column is not None and self.age_bands:
+            raise ValueError("`age_bands` belongs to an entity-age slice")
+        if self.entity is not None and self.bands:
+            raise ValueError("`bands` belongs to a numeric column slice")
+        for key in ("bands", "age_bands"):
+            cuts = getattr(self, key)
+            if cuts is not None and (not cuts or any(a >= b for a, b in pairwise(cuts))):
+                raise ValueError(f"`{key}` must be non-empty and strictly ascending")
+        return self
+
+
 class Evaluation(_Strict):
     """Evaluation options: the entity of Precision@k, the handbook's known-fraud rule."""
 
@@ -334,6 +372,11 @@ class DatasetSpec(_Strict):
     aggregations: list[Aggregation] = Field(default_factory=list)
     time_since_previous: list[TimeSincePrevious] = Field(default_factory=list)
     evaluation: Evaluation = Field(default_factory=Evaluation)
+    slices: list[Slice] = Field(
+        default_factory=list,
+        description="Segments the model report and the gate measure separately; not part of "
+        "the spec's hash (they change no feature).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSpec:
@@ -367,7 +410,25 @@ class DatasetSpec(_Strict):
         if k_entity is not None and k_entity not in entities:
             raise ValueError(f"evaluation.precision_at_k_entity: unknown entity {k_entity!r}")
         _no_repeats("features", self.feature_names())
+        self._check_slices(numeric, {c.column for c in self.categorical}, entities)
         return self
+
+    def _check_slices(self, numeric: set[str], categorical: set[str], entities: list[str]) -> None:
+        _no_repeats("slices", [s.name for s in self.slices])
+        for i, cut in enumerate(self.slices):
+            if cut.entity is not None and cut.entity not in entities:
+                raise ValueError(f"slices.{i}.entity: unknown entity {cut.entity!r}")
+            if cut.column is None:
+                continue
+            if cut.column in numeric and not cut.bands:
+                raise ValueError(f"slices.{i}.bands: numeric column {cut.column!r} needs bands")
+            if cut.column in categorical and cut.bands:
+                raise ValueError(f"slices.{i}.bands: {cut.column!r} is categorical: no bands")
+            if cut.column not in numeric | categorical:
+                raise ValueError(
+                    f"slices.{i}.column: {cut.column!r} is not a declared numeric or "
+                    "categorical column"
+                )
 
     def feature_names(self) -> list[str]:
         """Every model input, in order: numeric, categorical, calendar, aggregations, gaps."""
