@@ -19,7 +19,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from fraudops import registry, training
+from fraudops import registry, report_step, training
 from fraudops.data import history
 from fraudops.settings import Settings
 
@@ -37,8 +37,9 @@ _NOT_FOR_FLOWS: dict[str, Any] = {
 #: Steps that talk to the registry: retried, since a tracking server may blip.
 _REGISTRY_STEPS: tuple[Callable[..., Any], ...] = (
     registry.configure_mlflow,
-    training.champion_metrics,
+    training.champion_on_holdout,
     training.register_challenger,
+    report_step.record_report,
     training.apply_decision,
 )
 _STEPS: tuple[Callable[..., Any], ...] = (
@@ -46,8 +47,7 @@ _STEPS: tuple[Callable[..., Any], ...] = (
     training.validate,
     training.build_dataset,
     training.fit_challenger,
-    training.score_holdout,
-    training.holdout_slices,
+    training.evaluate_holdout,
     training.gate,
     *_REGISTRY_STEPS,
 )
@@ -91,19 +91,17 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
     transactions = step(training.validate)(step(history.load)(settings), settings.spec)
     dataset = step(training.build_dataset)(transactions, settings)
     model = step(training.fit_challenger)(dataset, settings)
-    metrics = step(training.score_holdout)(model, dataset, settings)
-    slices = step(training.holdout_slices)(model, dataset, metrics.threshold, settings)
+    challenger = step(training.evaluate_holdout)(model, dataset, settings)
 
     experiment_id = step(registry.configure_mlflow)(settings)
     client = registry.client_for(settings)
-    champion_version, champion, champion_slices = step(training.champion_metrics)(
-        client, dataset, settings
-    )
+    champion_version, champion = step(training.champion_on_holdout)(client, dataset, settings)
     run_id, version = step(training.register_challenger)(
-        experiment_id, client, model, dataset, metrics, settings
+        experiment_id, client, model, dataset, challenger.metrics, settings
     )
-    decision = step(training.gate)(
-        metrics, champion, champion_version, settings, slices, champion_slices
+    decision = step(training.gate)(challenger, champion, champion_version, settings)
+    step(report_step.record_report)(
+        client, run_id, version, model, dataset, challenger, champion, decision, settings
     )
     decision, previous = step(training.apply_decision)(client, run_id, version, decision, settings)
     return training.TrainingResult(
@@ -112,8 +110,8 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
         version=version,
         model_kind=settings.model_kind,
         windows=dataset.windows.as_tags(),
-        metrics=metrics.as_dict(),
-        champion_metrics=None if champion is None else champion.as_dict(),
+        metrics=challenger.metrics.as_dict(),
+        champion_metrics=None if champion is None else champion.metrics.as_dict(),
         gate=decision.as_dict(),
         promoted=decision.promote,
         champion_version=version if decision.promote else champion_version,

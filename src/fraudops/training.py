@@ -25,13 +25,8 @@ from fraudops.drift.report import reference_sample
 from fraudops.model.evaluation import Metrics, evaluate
 from fraudops.model.gate import GateDecision, GateRule, decide
 from fraudops.model.pipeline import build_model, fraud_scores, model_params
-from fraudops.model.slices import (
-    SegmentFigures,
-    SliceRule,
-    compare_slices,
-    segments,
-    slice_figures,
-)
+from fraudops.model.report import ModelOnHoldout
+from fraudops.model.slices import SliceRule, compare_slices, segments, slice_figures
 from fraudops.offline.engine import compute_spec_features
 from fraudops.registry.card import ModelCard
 from fraudops.settings import Settings
@@ -188,46 +183,48 @@ def fit_challenger(dataset: Dataset, settings: Settings) -> Pipeline:
     return model.fit(dataset.train_features, dataset.train_labels)
 
 
-def score_holdout(model: Pipeline, dataset: Dataset, settings: Settings) -> Metrics:
-    """The model's holdout metrics on the dataset's test window."""
-    return evaluate(
+def evaluate_holdout(
+    model: Pipeline, dataset: Dataset, settings: Settings, label: str = "challenger"
+) -> ModelOnHoldout:
+    """The model's scores, metrics and slice figures on the dataset's test window.
+
+    The slices are measured at the model's own decision threshold
+    (:func:`fraudops.model.slices.slice_figures`).
+    """
+    scores = fraud_scores(model, dataset.test_features)
+    metrics = evaluate(
         dataset.test_frame,
-        fraud_scores(model, dataset.test_features),
+        scores,
         k=settings.card_precision_k,
         fpr=settings.operating_fpr,
         alert_rate=settings.alert_rate,
         roles=settings.spec.roles(),
     )
+    slices = []
+    if not dataset.test_segments.empty:
+        labels = dataset.test_frame[settings.spec.label.column].to_numpy()
+        alerts = scores >= metrics.threshold
+        slices = slice_figures(dataset.test_segments, labels, alerts, seed=settings.seed)
+    return ModelOnHoldout(label, scores, metrics, slices)
 
 
-def holdout_slices(
-    model: Pipeline, dataset: Dataset, threshold: float, settings: Settings
-) -> list[SegmentFigures]:
-    """The model's recall and false-positive rate at ``threshold`` in every segment of the
-    spec's slices on the holdout (:func:`fraudops.model.slices.slice_figures`)."""
-    if dataset.test_segments.empty:
-        return []
-    alerts = fraud_scores(model, dataset.test_features) >= threshold
-    labels = dataset.test_frame[settings.spec.label.column].to_numpy()
-    return slice_figures(dataset.test_segments, labels, alerts, seed=settings.seed)
+def score_holdout(model: Pipeline, dataset: Dataset, settings: Settings) -> Metrics:
+    """The model's holdout metrics on the dataset's test window."""
+    return evaluate_holdout(model, dataset, settings).metrics
 
 
-def champion_metrics(
+def champion_on_holdout(
     client: MlflowClient, dataset: Dataset, settings: Settings
-) -> tuple[str | None, Metrics | None, list[SegmentFigures]]:
-    """The current champion's version, its metrics and its slice figures on the same holdout
-    (None, None, [] if there is no champion)."""
+) -> tuple[str | None, ModelOnHoldout | None]:
+    """The current champion's version and its evaluation on the same holdout (None, None if
+    there is no champion)."""
     version = registry.version_by_alias(client, settings.model_name, registry.CHAMPION)
     if version is None:
-        return None, None, []
+        return None, None
     registry.require_same_spec(version, settings.spec)
     model = registry.load_verified(settings, str(version.version), dict(version.tags))
-    metrics = score_holdout(model, dataset, settings)
-    return (
-        str(version.version),
-        metrics,
-        holdout_slices(model, dataset, metrics.threshold, settings),
-    )
+    number = str(version.version)
+    return number, evaluate_holdout(model, dataset, settings, f"champion v{number}")
 
 
 def feature_means(features: pd.DataFrame, spec: DatasetSpec) -> dict[str, float]:
@@ -294,12 +291,10 @@ def register_challenger(
 
 
 def gate(
-    challenger: Metrics,
-    champion: Metrics | None,
+    challenger: ModelOnHoldout,
+    champion: ModelOnHoldout | None,
     champion_version: str | None,
     settings: Settings,
-    challenger_slices: list[SegmentFigures] | None = None,
-    champion_slices: list[SegmentFigures] | None = None,
 ) -> GateDecision:
     """The champion/challenger decision under the settings' rule, the slice gate included
     (the spec's slices with ``gate: true``, when there is a champion)."""
@@ -316,14 +311,20 @@ def gate(
     )
     gated = {cut.name for cut in settings.spec.slices if cut.gate}
     check = (
-        compare_slices(challenger_slices or [], champion_slices, gated, slice_rule)
-        if champion is not None and champion_slices and gated
+        compare_slices(challenger.slices, champion.slices, gated, slice_rule)
+        if champion is not None and champion.slices and gated
         else None
     )
-    decision = decide(challenger, champion, rule, champion_version, check)
+    decision = decide(
+        challenger.metrics,
+        None if champion is None else champion.metrics,
+        rule,
+        champion_version,
+        check,
+    )
     figures = {
-        "challenger": [f.as_dict() for f in challenger_slices or []],
-        "champion": [f.as_dict() for f in champion_slices or []],
+        "challenger": [f.as_dict() for f in challenger.slices],
+        "champion": [] if champion is None else [f.as_dict() for f in champion.slices],
         "gated": sorted(gated),
         "rule": asdict(slice_rule),
     }

@@ -206,6 +206,26 @@ def promote(
 
 
 @app.command()
+def report(
+    version: Annotated[
+        str | None, typer.Option(help="Version whose model report to fetch (default @champion).")
+    ] = None,
+) -> None:
+    """Fetch a version's model report (curves, matrices, calibration, slices) and print its path.
+
+    Example: fraudops report --version 3
+    """
+    settings = _settings()
+    from fraudops.report_step import fetch_report
+
+    try:
+        path = fetch_report(settings, version)
+    except _user_errors() as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"model report: {path.as_uri()}")
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Output .parquet or .csv file.")],
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 183,
@@ -462,6 +482,7 @@ def ui() -> None:
     typer.echo(
         f"Evidently UI: http://127.0.0.1:{settings.ui_port} (workspace {workspace})\n"
         f"HTML reports: {settings.reports_dir}/*.html\n"
+        f"Model reports: fraudops report [--version N] (writes {settings.reports_dir}/models/)\n"
         f"MLflow UI:    mlflow ui --backend-store-uri {settings.resolved_tracking_uri}\n"
         f"Prefect UI:   prefect server start --host 127.0.0.1 (then http://127.0.0.1:4200)"
     )

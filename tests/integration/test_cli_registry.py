@@ -79,3 +79,18 @@ def test_simulate_writes_a_history_that_reads_back_under_the_contract(tmp_path):
     pd.read_csv(out).rename(columns={c.CUSTOMER_ID: "card"}).to_parquet(renamed)
     mapped = read_transactions(renamed, {"card": c.CUSTOMER_ID})
     assert len(c.validate_transactions(mapped)) == len(frame)
+
+
+def test_report_fetches_the_champions_model_report_or_names_what_is_missing(home):
+    result = runner.invoke(app, ["report"])
+    assert result.exit_code == 0, result.output
+    path = home.reports_dir / "models" / f"{home.model_name}-v1.html"
+    assert result.output.strip() == f"model report: {path.as_uri()}"
+    page = path.read_text(encoding="utf-8")
+    assert "<title>Model report: fraud-detector v1</title>" in page and "ROC curve" in page
+    logistic = runner.invoke(app, ["report", "--version", "2"])
+    assert logistic.exit_code == 0 and "champion v1" in (
+        home.reports_dir / "models" / f"{home.model_name}-v2.html"
+    ).read_text(encoding="utf-8")
+    missing = runner.invoke(app, ["report", "--version", "9"])
+    assert missing.exit_code == 2 and "has no version 9" in missing.output

@@ -383,6 +383,7 @@ def test_mlflow_holds_no_clear_id_or_secret(platform):
     artifact_root = settings.home / "mlartifacts"
     assert run.info.artifact_uri.startswith(artifact_root.as_uri()), run.info.artifact_uri
 
+    assert list(artifact_root.rglob("model_report.html")), "no model report to scan"
     scan = _secret_scan(platform)
     scan.tree("artifacts", artifact_root)
     scan.file("tracking database", settings.home / "mlflow.db")

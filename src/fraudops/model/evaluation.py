@@ -53,10 +53,10 @@ def threshold_for_alert_rate(scores: np.ndarray, alert_rate: float) -> float:
     return float(candidate)
 
 
-def card_precision_at_k(
+def daily_precision_at_k(
     frame: pd.DataFrame, scores: np.ndarray, k: int, roles: Roles = c.HANDBOOK_ROLES
-) -> float:
-    """Card Precision@k averaged over days, cards already detected on earlier days removed.
+) -> pd.Series:
+    """Card Precision@k of each day, cards already detected on earlier days removed.
 
     Args:
         frame: n rows with the time, label and entity columns of ``roles``.
@@ -66,7 +66,8 @@ def card_precision_at_k(
             ranked on its own (Precision@k of events per day).
 
     Returns:
-        A share in [0, 1]. Vectorised per day; equal to the handbook's ``card_precision_top_k``.
+        Shares in [0, 1] indexed by day (midnight timestamps), in day order. The handbook's
+        ``card_precision_top_k_day`` per day.
     """
     entity = roles.entity or roles.event_id
     cards = pd.DataFrame(
@@ -79,15 +80,23 @@ def card_precision_at_k(
     )
     per_day = cards.groupby(["day", "card"], sort=True).max()
     detected: set[object] = set()
-    daily = []
-    for _, day in per_day.groupby(level="day", sort=True):
+    daily = {}
+    for when, day in per_day.groupby(level="day", sort=True):
         day = day.droplevel("day")
         day = day[~day.index.isin(list(detected))]
         top = day.nlargest(k, "score", keep="first")
         found = top.index[top["label"] == 1]
-        daily.append(len(found) / k)
+        daily[when] = len(found) / k
         detected.update(found.tolist())
-    return float(np.mean(daily))
+    return pd.Series(daily, dtype=np.float64)
+
+
+def card_precision_at_k(
+    frame: pd.DataFrame, scores: np.ndarray, k: int, roles: Roles = c.HANDBOOK_ROLES
+) -> float:
+    """Card Precision@k averaged over days (:func:`daily_precision_at_k`), a share in [0, 1];
+    equal to the handbook's ``card_precision_top_k``."""
+    return float(np.mean(daily_precision_at_k(frame, scores, k, roles).to_numpy()))
 
 
 @dataclass(frozen=True)
