@@ -5,6 +5,7 @@ the version (tag ``model_report``). A training step (:func:`record_report`), kep
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from fraudops.model.report import (
     mean_abs_contributions,
     model_report,
 )
+from fraudops.registry import audit
 from fraudops.registry.card import ModelCard
 from fraudops.settings import Settings
 from fraudops.spec import spec_sha256
@@ -28,6 +30,8 @@ from fraudops.training import Dataset
 #: Where the report is logged in the run, and the version tag that points to it.
 REPORT_ARTIFACT = "report/model_report.html"
 REPORT_TAG = "model_report"
+#: Audit events shown in the report (the newest; ``fraudops audit`` prints them all).
+AUDIT_ROWS = 30
 #: Holdout rows whose contributions make the global feature importance (about 1 ms a row).
 IMPORTANCE_ROWS = 1000
 
@@ -91,6 +95,7 @@ def record_report(
         importance=weights,
         importance_note=note,
         k=settings.card_precision_k,
+        audit=[asdict(event) for event in audit.read(client, settings.model_name)[-AUDIT_ROWS:]],
     )
     models = [
         ModelOnHoldout(f"v{version}", challenger.scores, challenger.metrics, challenger.slices),

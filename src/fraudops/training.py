@@ -28,6 +28,7 @@ from fraudops.model.pipeline import build_model, fraud_scores, model_params
 from fraudops.model.report import ModelOnHoldout
 from fraudops.model.slices import SliceRule, compare_slices, segments, slice_figures
 from fraudops.offline.engine import compute_spec_features
+from fraudops.registry import audit
 from fraudops.registry.card import ModelCard
 from fraudops.settings import Settings
 from fraudops.spec import DatasetSpec, default_spec, spec_sha256, spec_yaml
@@ -374,3 +375,12 @@ def _record(
     registry.set_version_tags(
         client, settings.model_name, version, {"gate": outcome, "gate_reasons": decision.summary}
     )
+    if not decision.promote:  # a promotion is audited by registry.promote itself
+        audit.record(
+            client,
+            settings.model_name,
+            f"gate-{outcome}",
+            version,
+            decision.summary,
+            decision.champion_version,
+        )

@@ -226,6 +226,38 @@ def report(
 
 
 @app.command()
+def audit(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Print the model's audit log: every promotion, rollback and gate refusal, oldest first.
+
+    Example: fraudops audit --json
+    """
+    settings = _settings()
+    from fraudops import registry
+    from fraudops.registry import audit as audit_log
+
+    registry.configure_mlflow(settings)
+    client = registry.client_for(settings)
+    try:
+        registry.require_model(client, settings.model_name)
+        events = audit_log.read(client, settings.model_name)
+    except registry.RegistryError as exc:
+        raise _fail(str(exc)) from None
+    except ValueError as exc:  # a tag under the audit prefix that is not an event
+        raise _fail(str(exc)) from None
+    for event in events:
+        if as_json:
+            typer.echo(event.to_json())
+            continue
+        was = f" (was v{event.previous})" if event.previous else ""
+        what = f"{event.action:<16} v{event.version}{was}"
+        typer.echo(f"{event.at}  {what}  by {event.actor}: {event.reason}")
+    if not events and not as_json:
+        typer.echo(f"model {settings.model_name!r}: no audit event yet")
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Output .parquet or .csv file.")],
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 183,

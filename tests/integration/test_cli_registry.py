@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -94,3 +96,34 @@ def test_report_fetches_the_champions_model_report_or_names_what_is_missing(home
     ).read_text(encoding="utf-8")
     missing = runner.invoke(app, ["report", "--version", "9"])
     assert missing.exit_code == 2 and "has no version 9" in missing.output
+
+
+def test_audit_lists_gate_decisions_overrides_and_rollbacks_oldest_first(home):
+    assert (
+        runner.invoke(app, ["promote", "--version", "2", "--reason", "incident 42"]).exit_code == 0
+    )
+    assert runner.invoke(app, ["promote", "--rollback"]).exit_code == 0
+    result = runner.invoke(app, ["audit", "--json"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    first = events[0]
+    assert (first["action"], first["version"], first["previous"]) == ("promote", "1", None)
+    assert first["reason"].startswith("gate: promote") and "@" in first["actor"]
+    assert [(e["action"], e["version"], e["previous"]) for e in events[-2:]] == [
+        ("promote", "2", "1"),
+        ("rollback", "1", "2"),
+    ]
+    assert events[-2]["reason"] == "operator override: incident 42"
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+    text = runner.invoke(app, ["audit"])
+    assert text.exit_code == 0 and "rollback         v1 (was v2)" in text.output
+    # the second training's gate is in the log, whatever it decided
+    assert any(
+        e["version"] == "2" and e["action"].startswith(("gate-", "promote")) for e in events[1:-2]
+    )
+
+
+def test_audit_of_a_model_never_trained_names_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "empty"))
+    result = runner.invoke(app, ["audit"])
+    assert result.exit_code == 2 and "no model 'fraud-detector' is registered yet" in result.output

@@ -80,3 +80,20 @@ def test_scores_not_aligned_with_the_holdout_are_refused():
     short = ModelOnHoldout("v1", scores[:-1], model.metrics)
     with pytest.raises(ValueError, match="every holdout row"):
         model_report(frame, ROLES, [short], CONTEXT)
+
+
+def test_the_report_shows_the_audit_log_before_the_run():
+    frame, scores = _holdout()
+    event = {
+        "at": "2026-12-06T10:00:00+00:00",
+        "action": "rollback",
+        "version": "1",
+        "previous": "2",
+        "actor": "ops@host",
+        "reason": "rollback from version 2",
+    }
+    context = ReportContext("t", {}, ["promote"], {}, "none", k=20, audit=[event])
+    page = model_report(frame, ROLES, [_model(frame, scores, "v3")], context)
+    assert '<table class="audit">' in page and "<td>rollback from version 2</td>" in page
+    empty = model_report(frame, ROLES, [_model(frame, scores, "v1")], CONTEXT)
+    assert "No promotion, rollback or refusal recorded before this run." in empty

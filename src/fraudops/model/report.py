@@ -59,6 +59,8 @@ class ReportContext:
         importance: feature → mean absolute contribution (log-odds), or empty with
             ``importance_note`` saying why.
         k: Precision@k's k (cards or events per day).
+        audit: the model's audit log before this run's decision, oldest first (each event's
+            fields by name: at, action, version, previous, actor, reason).
     """
 
     title: str
@@ -67,6 +69,7 @@ class ReportContext:
     importance: Mapping[str, float]
     importance_note: str = ""
     k: int = 100
+    audit: Sequence[Mapping[str, object]] = ()
 
 
 def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -268,6 +271,12 @@ def model_report(
     )
     decision = "".join(f"<li>{html.escape(r)}</li>" for r in context.decision)
     card = _table(["field", "value"], [[k, v] for k, v in context.card.items()], "card")
+    fields = ("at", "action", "version", "previous", "actor", "reason")
+    audit = (
+        _table(fields, [[e.get(f) or "" for f in fields] for e in context.audit], "audit")
+        if context.audit
+        else "<p>No promotion, rollback or refusal recorded before this run.</p>"
+    )
     title = html.escape(context.title)
     daily = _daily(holdout, roles, models, context.k)
     return f"""<!DOCTYPE html>
@@ -284,6 +293,7 @@ def model_report(
 <h2>Feature importance</h2>{_importance(context)}
 <h2>Slices (90 % bootstrap intervals)</h2>{_slices_table(models, slice_failures)}
 <h2>Data and model card</h2>{card}
+<h2>Audit log (before this run's decision)</h2>{audit}
 </body></html>
 """
 

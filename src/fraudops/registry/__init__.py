@@ -25,7 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
-from fraudops.registry import integrity
+from fraudops.registry import audit, integrity
 from fraudops.registry.card import METRIC_TAG_PREFIX as METRIC_TAG_PREFIX
 from fraudops.registry.integrity import IntegrityError
 from fraudops.settings import Settings
@@ -310,6 +310,7 @@ def promote(
         previous = str(old.version)
     client.set_registered_model_alias(name, CHAMPION, str(version))
     client.set_model_version_tag(name, str(version), "promotion_reason", reason)
+    audit.record(client, name, "promote", str(version), reason, current)
     return previous
 
 
@@ -325,9 +326,9 @@ def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
         raise RegistryError(f"model {name!r} has no @{PREVIOUS} and @{CHAMPION} to roll back")
     client.set_registered_model_alias(name, CHAMPION, str(previous.version))
     client.set_registered_model_alias(name, PREVIOUS, str(current.version))
-    client.set_model_version_tag(
-        name, str(previous.version), "promotion_reason", f"rollback from version {current.version}"
-    )
+    reason = f"rollback from version {current.version}"
+    client.set_model_version_tag(name, str(previous.version), "promotion_reason", reason)
+    audit.record(client, name, "rollback", str(previous.version), reason, str(current.version))
     return str(previous.version), str(current.version)
 
 
@@ -350,6 +351,14 @@ def require_same_spec(version: ModelVersion, spec: DatasetSpec) -> None:
             "FRAUDOPS_MODEL_NAME, or set FRAUDOPS_DATASET_SPEC to the version's spec "
             f"(artifact {SPEC_ARTIFACT} of its run)"
         )
+
+
+def require_model(client: MlflowClient, name: str) -> None:
+    """Raise :class:`RegistryError` naming the model if it is not registered."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        raise RegistryError(f"no model {name!r} is registered yet (train one)") from exc
 
 
 def require_version(client: MlflowClient, name: str, version: str) -> ModelVersion:
