@@ -600,14 +600,14 @@ def _gauges(client: httpx.Client) -> dict[str, float]:
 
 
 def health(base: str, token: str, target: Target = HANDBOOK) -> dict[str, Any]:
-    """Readiness, the score of a new valid transaction (``target``'s with the id
-    :data:`AFTER_ID`), its label and the log-writer gauges, after the run."""
+    """Readiness, the score of a new valid transaction with its reason codes (``target``'s
+    with the id :data:`AFTER_ID`), its label and the log-writer gauges, after the run."""
     auth = {AUTH_HEADER: f"Bearer {token}"}
     transaction = target.with_id(AFTER_ID)
     label = {target.id_field: transaction[target.id_field], "is_fraud": False}
     with httpx.Client(base_url=base, timeout=60) as client:
         ready = client.get("/readyz").status_code
-        score = client.post("/score", json=transaction, headers=auth)
+        score = client.post("/score?explain=true", json=transaction, headers=auth)
         feedback = client.post("/feedback", json=[label], headers=auth)
         time.sleep(2.5)  # the log writers flush every second; the gauges refresh every second
         gauges = _gauges(client)

@@ -65,8 +65,10 @@ def importance(model: Pipeline, dataset: Dataset, settings: Settings) -> tuple[d
         explainer = Explainer(model, features, settings.spec)
     except Unexplainable as exc:
         return {}, f"No feature importance: {exc}."
-    rows = dataset.test_features.head(IMPORTANCE_ROWS)[features].to_numpy(dtype=np.float64)
-    return mean_abs_contributions(explainer.contributions(rows), features), ""
+    rows = dataset.test_features.head(IMPORTANCE_ROWS)[features]
+    categorical = set(features) & set(settings.spec.categorical_features())
+    inputs = rows if categorical else rows.to_numpy(dtype=np.float64)
+    return mean_abs_contributions(explainer.contributions(inputs), features), ""
 
 
 def record_report(

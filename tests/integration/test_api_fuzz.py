@@ -150,6 +150,8 @@ def test_fuzzing_finds_no_5xx_and_no_4xx_without_a_message(service):
     assert figures["readyz_after"] == 200
     assert figures["score_after"] == 200, figures["score_after_body"]
     assert figures["score_after_body"]["model_version"] == "1"
+    reasons = figures["score_after_body"]["reasons"]  # ?explain=true: categories too (cards)
+    assert reasons and all(r["contribution"] > 0 and r["phrase"] for r in reasons), reasons
     assert figures["feedback_after"] == 200
     assert figures["prediction_log_failed_writes"] == 0  # no row the log cannot store
     assert figures["prediction_log_dropped_rows"] == 0

@@ -99,5 +99,30 @@ def test_models_without_exact_contributions_are_refused_with_the_reason():
     with pytest.raises(Unexplainable, match="AnomalyScoreClassifier"):
         Explainer(forest, FEATURES, SPEC)
     cards = load_spec("cards")
-    with pytest.raises(Unexplainable, match=r"categorical inputs.*'channel'"):
+    with pytest.raises(Unexplainable, match=r"with categorical inputs.*'channel'"):
         Explainer(forest, cards.feature_names(), cards)
+
+
+def test_categorical_splits_are_explained_exactly_with_unseen_and_missing_categories():
+    cards = load_spec("cards")
+    features = cards.feature_names()
+    rng = np.random.default_rng(1)
+    n = 4000
+    frame = pd.DataFrame(rng.random((n, len(features))) * 3, columns=features)
+    frame["mcc"] = rng.choice(["5411", "5812", "7995", "4829"], n)
+    frame["channel"] = rng.choice(["pos", "ecom", "atm"], n)
+    frame["country"] = rng.choice(["FR", "BE", "NL", "PT"], n)
+    labels = ((frame["channel"] == "ecom") & (rng.random(n) < 0.3)).astype(int)
+    model = build_model(
+        features=features, categorical=cards.categorical_features(), max_categories=20
+    ).fit(frame, labels)
+    explainer = Explainer(model, features, cards)
+    rows = frame.head(200).copy()
+    rows.loc[rows.index[:3], "mcc"] = "never-seen"  # unseen: sklearn routes it as missing
+    rows.loc[rows.index[3:6], "channel"] = None
+    contributions = explainer.contributions(rows)
+    log_odds = logit(model.predict_proba(rows)[:, 1])
+    assert np.abs(explainer.base + contributions.sum(axis=1) - log_odds).max() < 1e-6
+    ecom = rows[rows["channel"] == "ecom"].head(1)
+    (codes,) = explainer.reasons(ecom, ecom.to_dict("records"), k=1)
+    assert codes[0].feature == "channel" and codes[0].phrase == "channel 'ecom'"

@@ -444,7 +444,9 @@ class Scorer:
         if not len(chosen):
             return {}
         codes = model.explainer.reasons(
-            np.asarray(inputs)[chosen], [rows[i] for i in chosen], self.settings.reason_codes
+            inputs.iloc[chosen] if isinstance(inputs, pd.DataFrame) else inputs[chosen],
+            [rows[i] for i in chosen],
+            self.settings.reason_codes,
         )
         return dict(zip(chosen.tolist(), codes, strict=True))
 
