@@ -30,6 +30,8 @@ from fraudops.training import Dataset
 #: Where the report is logged in the run, and the version tag that points to it.
 REPORT_ARTIFACT = "report/model_report.html"
 REPORT_TAG = "model_report"
+#: Where the report's charts are logged, one plotly JSON file each.
+FIGURES_ARTIFACTS = "report/figures"
 #: Audit events shown in the report (the newest; ``fraudops audit`` prints them all).
 AUDIT_ROWS = 30
 #: Holdout rows whose contributions make the global feature importance (about 1 ms a row).
@@ -104,10 +106,15 @@ def record_report(
         *([champion] if champion is not None else []),
     ]
     failures = [r for r in decision.reasons if r.startswith("slice ") and "tolerance" in r]
-    page = model_report(dataset.test_frame, settings.spec.roles(), models, context, failures)
+    report = model_report(dataset.test_frame, settings.spec.roles(), models, context, failures)
     with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "figures"
+        folder.mkdir()
+        for name, figure in report.figures.items():
+            (folder / f"{name}.json").write_text(figure, encoding="utf-8")
+        client.log_artifacts(run_id, str(folder), FIGURES_ARTIFACTS)
         path = Path(tmp) / Path(REPORT_ARTIFACT).name
-        path.write_text(page, encoding="utf-8")
+        path.write_text(report.html, encoding="utf-8")
         client.log_artifact(run_id, str(path), str(Path(REPORT_ARTIFACT).parent))
     uri = f"runs:/{run_id}/{REPORT_ARTIFACT}"
     registry.set_version_tags(client, settings.model_name, version, {REPORT_TAG: uri})

@@ -74,6 +74,14 @@ def browser():
 
 def test_the_report_draws_its_curves_matrices_and_slices(report, browser, tmp_path):
     name, path = report
+    figures = sorted(p.stem for p in (path.parent / "figures").glob("*.json"))
+    assert figures == [
+        "calibration",
+        "feature_importance",
+        "precision_at_k_by_day",
+        "precision_recall",
+        "roc",
+    ]  # the charts as MLflow artifacts too
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(path.as_uri())

@@ -50,7 +50,16 @@ CONTEXT = ReportContext(
 def test_a_report_holds_every_section_for_both_models_and_escapes_card_text():
     frame, scores = _holdout()
     models = [_model(frame, scores, "v2"), _model(frame, scores[::-1].copy(), "champion v1")]
-    page = model_report(frame, ROLES, models, CONTEXT, ["slice band='high': recall ..."])
+    report = model_report(frame, ROLES, models, CONTEXT, ["slice band='high': recall ..."])
+    page = report.html
+    assert set(report.figures) == {
+        "roc",
+        "precision_recall",
+        "calibration",
+        "precision_at_k_by_day",
+        "feature_importance",
+    }
+    assert '"name":"champion v1 (AUC' in report.figures["roc"]
     for section in (
         "ROC curve",
         "Precision-recall curve",
@@ -70,7 +79,7 @@ def test_a_report_holds_every_section_for_both_models_and_escapes_card_text():
 def test_a_first_model_report_has_its_own_matrices_and_a_note_without_importance():
     frame, scores = _holdout()
     context = ReportContext("t", {}, ["promote"], {}, "No feature importance: reasons.", k=20)
-    page = model_report(frame, ROLES, [_model(frame, scores, "v1")], context)
+    page = model_report(frame, ROLES, [_model(frame, scores, "v1")], context).html
     assert page.count('<table class="matrix">') == 2 and "No feature importance: reasons." in page
 
 
@@ -93,7 +102,7 @@ def test_the_report_shows_the_audit_log_before_the_run():
         "reason": "rollback from version 2",
     }
     context = ReportContext("t", {}, ["promote"], {}, "none", k=20, audit=[event])
-    page = model_report(frame, ROLES, [_model(frame, scores, "v3")], context)
+    page = model_report(frame, ROLES, [_model(frame, scores, "v3")], context).html
     assert '<table class="audit">' in page and "<td>rollback from version 2</td>" in page
-    empty = model_report(frame, ROLES, [_model(frame, scores, "v1")], CONTEXT)
+    empty = model_report(frame, ROLES, [_model(frame, scores, "v1")], CONTEXT).html
     assert "No promotion, rollback or refusal recorded before this run." in empty

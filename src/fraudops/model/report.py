@@ -49,6 +49,15 @@ class ModelOnHoldout:
 
 
 @dataclass(frozen=True)
+class ModelReport:
+    """A built report: ``html`` (the page) and ``figures`` (chart name → plotly JSON: roc,
+    precision_recall, calibration, precision_at_k_by_day, feature_importance when known)."""
+
+    html: str
+    figures: dict[str, str]
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """What the report says about the version besides the curves.
 
@@ -79,7 +88,10 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-def _figure(fig: go.Figure, title: str, x: str, y: str, width: int = 560) -> str:
+def _figure(
+    store: dict[str, str], key: str, fig: go.Figure, title: str, x: str, y: str, width: int = 560
+) -> str:
+    """The figure's HTML fragment; its plotly JSON goes to ``store[key]``."""
     fig.update_layout(
         title=title,
         xaxis_title=x,
@@ -90,10 +102,13 @@ def _figure(fig: go.Figure, title: str, x: str, y: str, width: int = 560) -> str
         legend={"orientation": "h", "y": -0.25},
         template="plotly_white",
     )
+    store[key] = str(fig.to_json())
     return str(fig.to_html(full_html=False, include_plotlyjs=False))
 
 
-def _curves(labels: np.ndarray, models: Sequence[ModelOnHoldout]) -> list[str]:
+def _curves(
+    store: dict[str, str], labels: np.ndarray, models: Sequence[ModelOnHoldout]
+) -> list[str]:
     roc, pr, calibration = go.Figure(), go.Figure(), go.Figure()
     top = 0.0  # the calibration plot's range: scores of a rare class stay far below 1
     for model in models:
@@ -123,19 +138,33 @@ def _curves(labels: np.ndarray, models: Sequence[ModelOnHoldout]) -> list[str]:
     top = min(1.0, top * 1.05) or 1.0
     calibration.add_scatter(x=[0, top], y=[0, top], name="perfect", line={"dash": "dot"})
     return [
-        _figure(roc, "ROC curve", "false-positive rate", "recall (true-positive rate)"),
-        _figure(pr, "Precision-recall curve", "recall", "precision"),
-        _figure(calibration, "Calibration (10 quantile bins)", "mean score", "fraud share"),
+        _figure(store, "roc", roc, "ROC curve", "false-positive rate", "recall"),
+        _figure(store, "precision_recall", pr, "Precision-recall curve", "recall", "precision"),
+        _figure(
+            store,
+            "calibration",
+            calibration,
+            "Calibration (10 quantile bins)",
+            "mean score",
+            "fraud share",
+        ),
     ]
 
 
-def _daily(holdout: pd.DataFrame, roles: Roles, models: Sequence[ModelOnHoldout], k: int) -> str:
+def _daily(
+    store: dict[str, str],
+    holdout: pd.DataFrame,
+    roles: Roles,
+    models: Sequence[ModelOnHoldout],
+    k: int,
+) -> str:
     fig = go.Figure()
     for model in models:
         daily = daily_precision_at_k(holdout, model.scores, k, roles)
         fig.add_scatter(x=daily.index, y=daily.to_numpy(), mode="lines+markers", name=model.label)
     what = "cards" if roles.entity else "events"
-    return _figure(fig, f"Precision@{k} by day ({what})", "day", f"precision@{k}")
+    title = f"Precision@{k} by day ({what})"
+    return _figure(store, "precision_at_k_by_day", fig, title, "day", f"precision@{k}")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]], css: str = "") -> str:
@@ -195,14 +224,20 @@ def _slices_table(models: Sequence[ModelOnHoldout], failed: Sequence[str]) -> st
     return _table([*header, "slice gate"], rows, "slices")
 
 
-def _importance(context: ReportContext) -> str:
+def _importance(store: dict[str, str], context: ReportContext) -> str:
     if not context.importance:
         return f"<p>{html.escape(context.importance_note)}</p>"
     top = sorted(context.importance.items(), key=lambda kv: kv[1])[-15:]
     fig = go.Figure(go.Bar(x=[v for _, v in top], y=[k for k, _ in top], orientation="h"))
     fig.update_layout(height=120 + 24 * len(top), margin={"l": 320})
     return _figure(
-        fig, "Global feature importance", "mean |contribution| (log-odds)", "", width=1100
+        store,
+        "feature_importance",
+        fig,
+        "Global feature importance",
+        "mean |contribution| (log-odds)",
+        "",
+        width=1100,
     )
 
 
@@ -224,8 +259,8 @@ def model_report(
     models: Sequence[ModelOnHoldout],
     context: ReportContext,
     slice_failures: Sequence[str] = (),
-) -> str:
-    """The report as one HTML page (UTF-8 text, plotly.js inlined: about 4.7 MB).
+) -> ModelReport:
+    """The report: one HTML page (UTF-8 text, plotly.js inlined: about 4.7 MB) and its charts.
 
     Args:
         holdout: the n holdout events (time, label and ranked entity columns of ``roles``).
@@ -240,7 +275,8 @@ def model_report(
     if not models or any(len(m.scores) != len(holdout) for m in models):
         raise ValueError("the report needs one to two models scored on every holdout row")
     labels = holdout[roles.label].to_numpy().astype(int)
-    roc, pr, calibration = _curves(labels, models)
+    store: dict[str, str] = {}
+    roc, pr, calibration = _curves(store, labels, models)
     matrices = "".join(
         _matrix(
             labels,
@@ -278,8 +314,9 @@ def model_report(
         else "<p>No promotion, rollback or refusal recorded before this run.</p>"
     )
     title = html.escape(context.title)
-    daily = _daily(holdout, roles, models, context.k)
-    return f"""<!DOCTYPE html>
+    daily = _daily(store, holdout, roles, models, context.k)
+    importance = _importance(store, context)
+    page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{_STYLE}</style><script>{get_plotlyjs()}</script></head>
 <body>
@@ -290,12 +327,13 @@ def model_report(
 <h2>Confusion matrices</h2>{matrices}
 <h2>Calibration and Precision@k</h2>
 <div class="grid"><div>{calibration}</div><div>{daily}</div></div>
-<h2>Feature importance</h2>{_importance(context)}
+<h2>Feature importance</h2>{importance}
 <h2>Slices (90 % bootstrap intervals)</h2>{_slices_table(models, slice_failures)}
 <h2>Data and model card</h2>{card}
 <h2>Audit log (before this run's decision)</h2>{audit}
 </body></html>
 """
+    return ModelReport(page, store)
 
 
 def mean_abs_contributions(contributions: np.ndarray, features: Sequence[str]) -> dict[str, float]:
