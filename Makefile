@@ -17,7 +17,9 @@ install: .venv/.synced
 .venv/.synced: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version 2>/dev/null | grep -qE "^uv $(UV_VERSION)( |$$)" \
 		|| $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-	$(UV) sync --locked
+	# bytecode at install: where PYTHONDONTWRITEBYTECODE is set (this CI machine) every process
+	# would otherwise compile its imports again (a CLI call took 7.9 s instead of 3.3 s)
+	$(UV) sync --locked --compile-bytecode
 	@touch $@
 
 demo: install

@@ -28,6 +28,7 @@ import hmac
 import json
 import re
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
@@ -138,6 +139,20 @@ def _secret(value: SecretStr | None) -> bytes | None:
     return value.get_secret_value().encode() if value else None
 
 
+#: Per request, a box for the real message of a 5xx the service raises: BentoML words every
+#: 5xx body itself ("An unexpected error has occurred"), so :func:`tell_server_error` puts the
+#: message here and :class:`_ErrorBodies` sends it. The API method runs in a worker thread with
+#: a copy of the request's context: the copy holds the same box.
+SERVER_ERROR: ContextVar[dict[str, str] | None] = ContextVar("fraudops_server_error", default=None)
+
+
+def tell_server_error(message: str) -> None:
+    """The message the client gets with the 5xx the caller is about to raise."""
+    box = SERVER_ERROR.get()
+    if box is not None:
+        box["error"] = message
+
+
 class GuardMiddleware:
     """Wraps the service's ASGI app; settings are read once when a worker builds the app."""
 
@@ -165,7 +180,14 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await self.entry(scope, receive, _ErrorBodies(send, head=scope.get("method") == "HEAD"))
+        box: dict[str, str] = {}
+        token = SERVER_ERROR.set(box)
+        try:
+            await self.entry(
+                scope, receive, _ErrorBodies(send, head=scope.get("method") == "HEAD", told=box)
+            )
+        finally:
+            SERVER_ERROR.reset(token)
 
     async def _guard(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["path"] not in GUARDED:
@@ -236,9 +258,10 @@ class _ErrorBodies:
     (error bodies are small), then sent with :func:`error_body`'s body if that returns one.
     """
 
-    def __init__(self, send: Any, *, head: bool) -> None:
+    def __init__(self, send: Any, *, head: bool, told: dict[str, str] | None = None) -> None:
         self.send = send
         self.head = head
+        self.told = told if told is not None else {}
         self.body_name: str | None = None  # set on a guarded route: see error_body
         self.start: dict[str, Any] | None = None
         self.body = bytearray()
@@ -262,6 +285,8 @@ class _ErrorBodies:
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
         replaced = error_body(start["status"], content_type, bytes(self.body), self.body_name)
+        if start["status"] >= 500 and self.told.get("error"):
+            replaced = json.dumps({"error": self.told["error"]}).encode()
         body = bytes(self.body) if replaced is None else replaced
         if replaced is not None:
             headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]

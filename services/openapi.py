@@ -217,5 +217,30 @@ def document(generated: dict[str, Any], api: SpecApi) -> dict[str, Any]:
     }
     info = spec.setdefault("info", {})
     info.pop("contact", None)
+    info["title"] = f"fraudops scoring API ({api.spec.name} spec)"
+    info["version"] = _version()
     info["description"] = DESCRIPTION
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            operation["tags"] = [TAGS.get(path, "service")]
+    spec["tags"] = [{"name": name, "description": text} for name, text in TAG_TEXT.items()]
     return spec
+
+
+#: Swagger's groups: each path's group (the rest are "service": probes and metrics).
+TAGS = {"/score": "scoring", "/score_batch": "scoring", "/feedback": "labels", "/model": "model"}
+TAG_TEXT = {
+    "scoring": "Score transactions with @champion: probability, decision, reason codes.",
+    "labels": "Confirmed labels of scored transactions.",
+    "model": "The served version, its card and metrics.",
+    "service": "Probes and Prometheus metrics.",
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fraudops")
+    except PackageNotFoundError:  # a bento without the package's metadata
+        return "unknown"

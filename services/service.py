@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import bentoml
 from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from fraudops.logs.records import LabelRecord
@@ -29,13 +29,22 @@ from fraudops.settings import Settings
 from fraudops.streaming.labels import UNKNOWN, LabelRefused
 from fraudops.streaming.state import StateUnavailable
 from services import client_errors
-from services.middleware import GuardMiddleware, validation_message
+from services.middleware import GuardMiddleware, tell_server_error, validation_message
 from services.openapi import document
 
 #: A request body before the dataset spec's model validates it (in the API method).
 Body = dict[str, Any]
 
 logger = logging.getLogger(__name__)
+#: ``/docs``: Swagger UI (the assets BentoML serves) on this service's OpenAPI document.
+SWAGGER_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>fraudops scoring API</title>
+<link rel="stylesheet" href="/static_content/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static_content/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/docs.json", dom_id: "#swagger-ui"});</script>
+</body></html>
+"""
 info_app = FastAPI(title="fraudops model info", docs_url=None, redoc_url=None, openapi_url=None)
 
 
@@ -71,6 +80,12 @@ def validated(model: type[BaseModel], body: Any, where: str) -> list[BaseModel]:
         raise Invalid(validation_message(list(errors), where) or str(exc)) from None
 
 
+def tell(message: str) -> str:
+    """``message``, also given to the middleware as the body of the coming 5xx."""
+    tell_server_error(message)
+    return message
+
+
 def explain_asked(value: str | None) -> bool:
     """The ``explain`` query parameter: absent or ``false``/``0`` → False, ``true``/``1`` → True.
 
@@ -96,12 +111,14 @@ class NotReady(BentoMLException):
     """No champion is loaded yet."""
 
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
+    expected = True  # one log line, no traceback (services.client_errors)
 
 
 class StateDown(BentoMLException):
     """The online state's store (Redis) cannot be reached; nothing of the request was kept."""
 
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
+    expected = True
 
 
 _REGISTRY_HTTP_DEFAULTS = {
@@ -232,13 +249,15 @@ class FraudService:
         if not batch:
             requests = requests[:1]
         if not self.scorer.ready:
-            raise NotReady("no @champion model is loaded yet; train one with `fraudops train`")
+            raise NotReady(
+                tell("no @champion model is loaded yet; train one with `fraudops train`")
+            )
         try:
             rows = self.scorer.score(
                 [self.api.event(r) for r in requests], started, explain=explain
             )
         except StateUnavailable as exc:
-            raise StateDown(f"{exc}; retry later") from None
+            raise StateDown(tell(f"{exc}; retry later")) from None
         except EventRefused as exc:  # nothing of the request entered the state or the log
             self.metrics["refused"].labels(reason=exc.reason).inc(len(requests))
             where = f"transactions[{exc.index}]." if batch else ""
@@ -297,7 +316,7 @@ class FraudService:
         try:
             applied = self.scorer.feedback(records)
         except StateUnavailable as exc:
-            raise StateDown(f"{exc}; no label was logged, retry later") from None
+            raise StateDown(tell(f"{exc}; no label was logged, retry later")) from None
         except LabelRefused as exc:  # nothing of the request was recorded
             self.metrics["labels_refused"].labels(reason=exc.reason).inc(len(records))
             field = id_field if exc.reason == UNKNOWN else "is_fraud"
@@ -317,8 +336,10 @@ class FraudService:
         return JSONResponse(self.scorer.model_info())
 
     @info_app.get("/docs", include_in_schema=False)
-    def docs(self) -> RedirectResponse:
-        return RedirectResponse("/")
+    def docs(self) -> HTMLResponse:
+        """Swagger UI on ``/docs.json``, titled fraudops: BentoML's own page at ``/`` is titled
+        "BentoML Prediction Service", hides the API's title and loads Google Tag Manager."""
+        return HTMLResponse(SWAGGER_PAGE)
 
     @info_app.get("/docs.json", include_in_schema=False)
     def openapi_document(self) -> JSONResponse:

@@ -1,6 +1,6 @@
 """``python -m fraudops_cli``: the same as the ``fraudops`` command."""
 
-from fraudops_cli.main import app
+from fraudops_cli.main import main
 
 if __name__ == "__main__":
-    app()
+    main()

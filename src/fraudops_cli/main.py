@@ -18,6 +18,7 @@ import typer
 from pydantic import ValidationError
 
 from fraudops.settings import MODEL_KINDS, Settings
+from fraudops_cli import quiet
 from fraudops_cli.env import settings_env
 from fraudops_cli.spec_commands import spec_app
 
@@ -27,6 +28,38 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(spec_app, name="spec")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"fraudops {version('fraudops')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Show the tools' logs and full tracebacks."),
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, exit."
+        ),
+    ] = False,
+) -> None:
+    """fraudops: train, gate and register fraud models; serve and monitor them.
+
+    Settings come from FRAUDOPS_* environment variables (README, "Settings"); every store
+    lives under FRAUDOPS_HOME (default ./.fraudops).
+    """
+    if not verbose:
+        ctx.call_on_close(quiet.quiet())
+
 
 #: ``--spec``: the dataset spec, overriding FRAUDOPS_DATASET_SPEC.
 SpecOption = Annotated[
@@ -39,6 +72,14 @@ SpecOption = Annotated[
 ]
 
 SHARED_DATA = Path("../shared/data/handbook_transactions.parquet")  # beside the checkout
+
+
+def _require(settings: Settings, *conditions: Any) -> None:
+    """Exit 2 with one line unless every precondition holds (see :mod:`fraudops_cli.quiet`)."""
+    try:
+        quiet.check(settings, *conditions)
+    except quiet.Unmet as exc:
+        raise _fail(str(exc)) from None
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -142,7 +183,7 @@ def _print_summary(result: dict[str, Any]) -> None:
 def train(
     data: Annotated[
         Path | None,
-        typer.Option(exists=True, help="Parquet/CSV file or Parquet folder; default: simulator."),
+        typer.Option(help="Parquet/CSV file or Parquet folder; default: simulator."),
     ] = None,
     model: Annotated[
         str | None, typer.Option(help=f"Model kind: {', '.join(MODEL_KINDS)}.")
@@ -165,6 +206,7 @@ def train(
         train_days=train_days,
         train_start=None if train_start is None else train_start.date(),
     )
+    _require(settings, quiet.data_file)
     result = _train(settings, as_json)
     if as_json:
         import json
@@ -186,6 +228,7 @@ def promote(
     if (version is None) == (not rollback):
         raise _fail("give exactly one of --version N or --rollback")
     settings = _settings()
+    _require(settings, quiet.registry_exists)
     from fraudops import registry
 
     registry.configure_mlflow(settings)
@@ -216,6 +259,7 @@ def report(
     Example: fraudops report --version 3
     """
     settings = _settings()
+    _require(settings, quiet.registry_exists)
     from fraudops.report_step import fetch_report
 
     try:
@@ -234,6 +278,7 @@ def audit(
     Example: fraudops audit --json
     """
     settings = _settings()
+    _require(settings, quiet.registry_exists)
     from fraudops import registry
     from fraudops.registry import audit as audit_log
 
@@ -301,11 +346,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address; default 127.0.0.1.")] = None,
     data: Annotated[
         Path | None,
-        typer.Option(exists=True, dir_okay=False, help="History that warms the online state."),
+        typer.Option(help="History that warms the online state."),
     ] = None,
 ) -> None:
     """Serve @champion over REST (BentoML): /score, /score_batch, /feedback, /model."""
     settings = _settings(data_path=data, serve_port=port, serve_host=host)
+    _require(settings, quiet.data_file)
     if settings.data_path is not None:
         settings = settings.model_copy(update={"data_path": settings.data_path.resolve()})
     from fraudops.serving.exposure import UnsafeExposure, require_safe_exposure
@@ -328,9 +374,14 @@ def serve(
         "--port",
         str(settings.serve_port),
     ]
+    try:
+        quiet.champion(settings)
+        what = f"@champion of {settings.model_name}"
+    except quiet.Unmet as exc:  # the service starts anyway and picks the champion up later
+        what = f"nothing yet ({exc}; the service waits for @champion)"
     typer.echo(
-        f"serving @champion of {settings.model_name} on "
-        f"http://{settings.serve_host}:{settings.serve_port} (docs at /docs)"
+        f"serving {what} on http://{settings.serve_host}:{settings.serve_port} "
+        "(API docs at /docs; ready when /readyz answers 200)"
     )
     os.execvpe(command[0], command, env)
 
@@ -439,6 +490,7 @@ def monitor(
     import json
 
     settings = _settings()
+    _require(settings, quiet.champion)
     if as_json:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from monitoring.flow import monitoring_flow
@@ -609,3 +661,8 @@ def build_bento(
         f"bento {bento.tag} with {model.tag} (registry v{model.info.labels['registry_version']})\n"
         f"containerize: bentoml containerize {bento.tag} -t fraudops-service:latest"
     )
+
+
+def main() -> None:
+    """The ``fraudops`` entry point (see :func:`fraudops_cli.quiet.run`)."""
+    quiet.run(app)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -127,3 +131,56 @@ def test_audit_of_a_model_never_trained_names_it(tmp_path, monkeypatch):
     monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "empty"))
     result = runner.invoke(app, ["audit"])
     assert result.exit_code == 2 and "no model 'fraud-detector' is registered yet" in result.output
+
+
+def _cli(*args: str, home) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``fraudops ARGS`` as a user would (a new process), timed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUDOPS_", "MLFLOW_"))}
+    env["FRAUDOPS_HOME"] = str(home)
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "fraudops_cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return done, time.monotonic() - began
+
+
+def _one_error_line(done: subprocess.CompletedProcess, says: str) -> None:
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert lines == [lines[0]] and lines[0].startswith("error: ") and says in lines[0], lines
+    assert "Traceback" not in done.stderr
+
+
+def test_failing_commands_say_one_line_fast_before_starting_anything(home, tmp_path):
+    client = registry.client_for(home)
+    client.delete_registered_model_alias(home.model_name, "champion")
+    checks = [
+        (("monitor",), home.home, "no @champion for 'fraud-detector' yet"),
+        (("monitor",), tmp_path / "fresh", "no model is registered under"),
+        (("promote", "--version", "99"), home.home, "has no version 99"),
+        (("train", "--data", str(tmp_path / "x.txt")), home.home, "use .parquet or .csv"),
+        (("train", "--data", str(tmp_path / "absent.csv")), home.home, "data file not found"),
+    ]
+    (tmp_path / "x.txt").write_text("a,b\n1,2\n")
+    for args, where, says in checks:
+        done, seconds = _cli(*args, home=where)
+        _one_error_line(done, says)
+        assert seconds < 5, f"fraudops {' '.join(args)} took {seconds:.1f} s"
+    assert not (tmp_path / "fresh" / "mlflow.db").exists()  # nothing was created to say so
+
+
+def test_a_crash_is_one_line_and_its_traceback_shows_only_with_verbose(home, tmp_path):
+    done, _ = _cli("--version", home=home.home)
+    assert done.returncode == 0 and done.stdout.startswith("fraudops ")
+    not_a_folder = tmp_path / "home-is-a-file"
+    not_a_folder.write_text("")
+    crash, _ = _cli("audit", home=not_a_folder)
+    assert crash.returncode == 1 and "Traceback" not in crash.stderr
+    (line,) = crash.stderr.strip().splitlines()
+    assert line.startswith("error: unexpected ") and line.endswith("for the traceback)")
+    verbose, _ = _cli("--verbose", "audit", home=not_a_folder)
+    assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr

@@ -1,4 +1,5 @@
-"""A 4xx the service answers on purpose is one INFO line; a 5xx keeps its traceback."""
+"""A 4xx the service answers on purpose is one INFO line, an expected 503 one WARNING line;
+another 5xx keeps its traceback."""
 
 from __future__ import annotations
 
@@ -51,3 +52,12 @@ def test_a_server_error_keeps_its_traceback():
     install()
     record = logged(InternalServerError("boom"))
     assert record.levelno == logging.ERROR and record.exc_info is not None
+
+
+def test_an_expected_503_is_one_warning_line_with_its_reason():
+    from services.service import NotReady
+
+    install()
+    record = logged(NotReady("no @champion model is loaded yet"))
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert record.getMessage() == "/score POST answered 503: no @champion model is loaded yet"

@@ -13,22 +13,23 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
-import mlflow.sklearn
-import pandas as pd
 from mlflow import MlflowClient
 from mlflow.artifacts import download_artifacts
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
-from sklearn.pipeline import Pipeline
 
 from fraudops.registry import audit, integrity
 from fraudops.registry.card import METRIC_TAG_PREFIX as METRIC_TAG_PREFIX
 from fraudops.registry.integrity import IntegrityError
 from fraudops.settings import Settings
+
+if TYPE_CHECKING:  # scikit-learn, pandas and mlflow.sklearn load inside the functions using
+    # them: a command that only reads the registry starts a second faster
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 from fraudops.spec import DatasetSpec, default_spec, spec_sha256
 
 CHAMPION = "champion"
@@ -142,6 +143,8 @@ def load_verified(settings: Settings, version: str, tags: Mapping[str, str]) -> 
             )
         )
         integrity.verify(settings.model_name, version, local, tags, key)
+        import mlflow.sklearn
+
         return mlflow.sklearn.load_model(str(local))
 
 
@@ -207,6 +210,9 @@ def log_challenger(
     Returns:
         (run id, model URI).
     """
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
@@ -237,6 +243,8 @@ SPEC_ARTIFACT = "spec/dataset.yaml"
 def load_frame_artifact(client: MlflowClient, run_id: str, artifact: str) -> pd.DataFrame:
     """A Parquet artifact of a run as a frame."""
     with tempfile.TemporaryDirectory() as tmp:
+        import pandas as pd
+
         return pd.read_parquet(client.download_artifacts(run_id, artifact, tmp))
 
 

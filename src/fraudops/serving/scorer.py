@@ -323,6 +323,13 @@ class Scorer:
                 else load_or_create_key(home / "secrets" / "id-hash.key")
             ),
         )
+        if champion is None:
+            logger.warning(
+                "no @champion of %s in the registry yet: waiting for one (checked every %s s); "
+                "/score answers 503 until then",
+                settings.model_name,
+                settings.poll_interval_seconds,
+            )
         if warm_up:
             scorer.warmed_rows = online.warm_up(history_for_warm_up(settings))
         if poll:

@@ -33,6 +33,33 @@ MISSING_CATEGORY = "(missing)"
 _INT_TEXT: Final = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 
 
+def check_source(path: Path, spec: DatasetSpec) -> str:
+    """How :func:`read_events` will read ``path``: ``folder``, ``csv`` or ``parquet``; cheap
+    (no row is read), so commands can check their input before starting anything.
+
+    Raises:
+        DataSourceError: missing, empty, a folder without Parquet files, or neither Parquet
+            nor CSV (by suffix, or ``reading.format``); names the file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if not any(path.glob("*.parquet")):
+            raise DataSourceError(f"data folder {path} holds no .parquet files")
+        return "folder"
+    if not path.is_file():
+        raise DataSourceError(f"data file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataSourceError(f"data file {path} is empty (0 bytes): no header, no rows")
+    kind = spec.reading.format or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(
+        path.suffix.lower()
+    )
+    if kind is None:
+        raise DataSourceError(
+            f"unsupported data file {path.name}: use .parquet or .csv, or set reading.format"
+        )
+    return kind
+
+
 def read_events(path: Path, spec: DatasetSpec) -> pd.DataFrame:
     """Read a Parquet or CSV file (or a folder of Parquet files) as the spec says.
 
@@ -43,28 +70,17 @@ def read_events(path: Path, spec: DatasetSpec) -> pd.DataFrame:
         The file's rows × its columns, renamed by ``reading.rename``; not yet validated.
 
     Raises:
-        DataSourceError: missing, empty, unreadable or not Parquet/CSV; names the file.
+        DataSourceError: missing, empty, unreadable or not Parquet/CSV (:func:`check_source`);
+            names the file.
         DataValidationError: a ``reading.rename`` source column is absent.
     """
     path = Path(path)
     reading = spec.reading
-    if path.is_dir():
+    kind = check_source(path, spec)
+    if kind == "folder":
         files = sorted(path.glob("*.parquet"))
-        if not files:
-            raise DataSourceError(f"data folder {path} holds no .parquet files")
         frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    elif not path.is_file():
-        raise DataSourceError(f"data file not found: {path}")
-    elif path.stat().st_size == 0:
-        raise DataSourceError(f"data file {path} is empty (0 bytes): no header, no rows")
     else:
-        kind = reading.format or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(
-            path.suffix.lower()
-        )
-        if kind is None:
-            raise DataSourceError(
-                f"unsupported data file {path.name}: use .parquet or .csv, or set reading.format"
-            )
         try:
             if kind == "csv":
                 frame = pd.read_csv(
