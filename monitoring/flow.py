@@ -119,6 +119,7 @@ def run_monitoring(
         reasons=reasons,
         figures=figures.as_dict(),
         champion_spec=champion.columns.spec_name,
+        days_with_rows=monitor.days_with_rows(current),
     )
     if wants_retrain:
         trigger = retrain or (

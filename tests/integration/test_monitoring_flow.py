@@ -74,6 +74,11 @@ def test_clean_window_is_reported_and_does_not_retrain(setup):
     assert html and html.endswith(".html")
     recorded = json.loads(Path(html.replace(".html", ".json")).read_text())
     assert recorded["retrain"] is False and 0 < recorded["figures"]["current_rows"] <= 6000
+    page = Path(html).read_text(encoding="utf-8")
+    days = recorded["days_with_rows"]
+    assert f"<title>Drift report {decision.window_start}..{decision.window_end}" in page
+    assert 'id="fraudops-header"' in page and "Decision: no drift" in page
+    assert ("Window not full" in page) == (days < settings.monitor_window_days)
     assert len(read_decisions(settings)) == 1
     assert (settings.reports_dir / "workspace").is_dir()
 

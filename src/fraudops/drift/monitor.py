@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from fraudops import registry
+from fraudops.drift.header import ReportHeader, with_header
 from fraudops.drift.report import (
     HANDBOOK_COLUMNS,
     LABEL_COLUMN,
@@ -89,6 +90,7 @@ class Decision:
     report_html: str | None = None
     retrain_result: dict[str, Any] | None = None
     champion_spec: str = "handbook"
+    days_with_rows: int | None = None
     recorded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
     def as_dict(self) -> dict[str, Any]:
@@ -297,6 +299,11 @@ def current_window(
     return current.reset_index(drop=True), start, end
 
 
+def days_with_rows(current: pd.DataFrame) -> int:
+    """Days of a window (:func:`current_window`'s rows) that have scored traffic."""
+    return int(pd.to_datetime(current[LOG_TIME]).dt.normalize().nunique())
+
+
 def _check_log_columns(
     root: Path,
     start: dt.date,
@@ -436,7 +443,10 @@ def record(settings: Settings, decision: Decision, snapshot: Any | None) -> Deci
     stem = f"drift-{decision.window_end}-v{decision.champion_version}"
     if snapshot is not None:
         html = reports / f"{stem}.html"
+        earlier = sorted(p.name for p in reports.glob("drift-*.html") if p.name < html.name)
         snapshot.save_html(str(html))
+        header = _header(settings, decision, earlier[-1] if earlier else None)
+        html.write_text(with_header(html.read_text(encoding="utf-8"), header), encoding="utf-8")
         decision.report_html = str(html)
         _add_to_workspace(settings, snapshot)
         for old in sorted(reports.glob("drift-*.html"), key=lambda p: p.stat().st_mtime)[
@@ -447,6 +457,28 @@ def record(settings: Settings, decision: Decision, snapshot: Any | None) -> Deci
     with (reports / DECISIONS_FILE).open("a") as fh:
         fh.write(json.dumps(decision.as_dict(), default=str) + "\n")
     return decision
+
+
+def _header(settings: Settings, decision: Decision, previous: str | None) -> ReportHeader:
+    figures = decision.figures
+    verdict = (
+        "retrain"
+        if decision.retrain
+        else ("drift, no retrain yet" if decision.drifted else "no drift")
+    )
+    return ReportHeader(
+        window_start=decision.window_start,
+        window_end=decision.window_end,
+        window_days=settings.monitor_window_days,
+        days_with_rows=decision.days_with_rows or settings.monitor_window_days,
+        current_rows=int(figures.get("current_rows", 0)),
+        reference_rows=int(figures.get("reference_rows", 0)),
+        champion_version=decision.champion_version,
+        spec_name=decision.champion_spec,
+        verdict=verdict,
+        reasons=decision.reasons,
+        previous_report=previous,
+    )
 
 
 def workspace_path(settings: Settings) -> Path:
