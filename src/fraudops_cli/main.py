@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,10 +24,25 @@ from fraudops_cli.env import settings_env
 from fraudops_cli.spec_commands import spec_app
 
 app = typer.Typer(
-    help="fraudops: train, gate and register fraud models; serve and monitor them.",
+    help="fraudops: train, gate and register fraud models; serve and monitor them. Settings come "
+    "from FRAUDOPS_* environment variables (README, Settings); every store lives under "
+    "FRAUDOPS_HOME (default ./.fraudops). Start with: fraudops demo",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # plain help: wraps to the terminal instead of cutting at 80 columns, no "<bool>" on flags
+    rich_markup_mode=None,
 )
+#: ``--model``'s allowed values (listed by ``--help``, refused otherwise by the parser).
+ModelKind = Enum("ModelKind", {kind: kind for kind in MODEL_KINDS}, type=str)  # type: ignore[misc]
+
+
+class DriftScenario(StrEnum):
+    """``demo --inject-drift``'s scenarios."""
+
+    amount = "amount"
+    terminals = "terminals"
+
+
 app.add_typer(spec_app, name="spec")
 
 
@@ -52,11 +68,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """fraudops: train, gate and register fraud models; serve and monitor them.
-
-    Settings come from FRAUDOPS_* environment variables (README, "Settings"); every store
-    lives under FRAUDOPS_HOME (default ./.fraudops).
-    """
+    """Options of every command (the app's help says what fraudops is)."""
     if not verbose:
         ctx.call_on_close(quiet.quiet())
 
@@ -186,7 +198,8 @@ def train(
         typer.Option(help="Parquet/CSV file or Parquet folder; default: simulator."),
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help=f"Model kind: {', '.join(MODEL_KINDS)}.")
+        ModelKind | None,
+        typer.Option(help="Model kind; default FRAUDOPS_MODEL_KIND, else hist_gradient_boosting."),
     ] = None,
     train_days: Annotated[int | None, typer.Option(min=1, help="Training window, days.")] = None,
     train_start: Annotated[
@@ -202,7 +215,7 @@ def train(
     settings = _settings(
         dataset_spec=spec,
         data_path=data,
-        model_kind=model,
+        model_kind=None if model is None else model.value,
         train_days=train_days,
         train_start=None if train_start is None else train_start.date(),
     )
@@ -391,7 +404,7 @@ def demo(
     data: Annotated[Path | None, typer.Option(help="Default: the shared handbook file.")] = None,
     days: Annotated[int | None, typer.Option(min=1, help="Replay this many days.")] = None,
     inject_drift: Annotated[
-        str | None, typer.Option(help="Drift scenario: amount or terminals.")
+        DriftScenario | None, typer.Option(help="Drift scenario injected into the replay.")
     ] = None,
     drift_from: Annotated[
         dt.datetime | None,
@@ -408,8 +421,6 @@ def demo(
     import json
     import shutil
 
-    if inject_drift not in (None, "amount", "terminals"):
-        raise _fail("--inject-drift takes amount or terminals")
     base = _settings(dataset_spec=spec)
     handbook = base.spec.name == "handbook"  # the shared file is the handbook's
     path = data or (SHARED_DATA if handbook and SHARED_DATA.is_file() else None)
@@ -430,7 +441,7 @@ def demo(
     plan = DemoPlan(
         data_path=path,
         days=days,
-        inject=inject_drift,  # type: ignore[arg-type]  # checked above
+        inject=None if inject_drift is None else inject_drift.value,
         drift_from=None if drift_from is None else drift_from.date(),
     )
     with Progress(

@@ -14,6 +14,7 @@ import typer
 spec_app = typer.Typer(
     help="Describe your data: draft a dataset spec from a file, check a spec against a file.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 #: Rows read to draft a spec (a sample is enough to guess roles and types).
