@@ -12,6 +12,7 @@ flow's retrain) pass ``settings=``; a deployment run on a worker passes none and
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,42 @@ def plain(step: Fn) -> Fn:
     return step
 
 
+#: The step names of one run, in order, as progress lines name them.
+PROGRESS = (
+    "load",
+    "validate",
+    "build_dataset",
+    "fit_challenger",
+    "evaluate_holdout",
+    "configure_mlflow",
+    "champion_on_holdout",
+    "register_challenger",
+    "gate",
+    "record_report",
+    "apply_decision",
+)
+progress_log = logging.getLogger("fraudops.progress")
+
+
+def with_progress(step: Callable[[Fn], Fn]) -> Callable[[Fn], Fn]:
+    """``step``, logging "training: <step> (i/n)" at INFO as each step starts (the CLI prints
+    them; elsewhere they are ordinary log records)."""
+
+    def wrapped(fn: Fn) -> Fn:
+        name = fn.__name__
+        position = PROGRESS.index(name) + 1 if name in PROGRESS else 0
+        called = step(fn)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            shown = name.replace("_", " ")
+            progress_log.info("training: %s (%d/%d)", shown, position, len(PROGRESS))
+            return called(*args, **kwargs)
+
+        return run
+
+    return wrapped
+
+
 def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> training.TrainingResult:
     """Train, evaluate against the champion on the same holdout, register, gate, alias.
 
@@ -88,6 +125,7 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
             window, too short a history), raised by the steps before ``configure_mlflow``:
             no run is started, no version registered, no alias moved.
     """
+    step = with_progress(step)
     transactions = step(training.validate)(step(history.load)(settings), settings.spec)
     dataset = step(training.build_dataset)(transactions, settings)
     model = step(training.fit_challenger)(dataset, settings)

@@ -168,7 +168,10 @@ def _train(settings: Settings, as_json: bool) -> dict[str, Any]:
     from pipelines.training import flow_settings, training_flow
 
     try:
-        return training_flow(flow_settings(settings))
+        if as_json:
+            return training_flow(flow_settings(settings))
+        with quiet.progress():
+            return training_flow(flow_settings(settings))
     except _user_errors() as exc:
         raise _fail(str(exc)) from None
 

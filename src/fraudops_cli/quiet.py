@@ -10,10 +10,11 @@ turns an unexpected exception into one line naming its type (the traceback only 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from fraudops.settings import Settings
 
@@ -70,6 +71,28 @@ def run(app: Callable[[], object]) -> None:
             "traceback)\n"
         )
         raise SystemExit(1) from None
+
+
+#: The logger the flows write their progress lines to ("training: fit challenger (4/11)").
+PROGRESS_LOGGER = "fraudops.progress"
+
+
+@contextlib.contextmanager
+def progress() -> Iterator[None]:
+    """Print the flows' progress lines on stderr while the block runs."""
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 class Unmet(Exception):

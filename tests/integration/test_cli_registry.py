@@ -184,3 +184,13 @@ def test_a_crash_is_one_line_and_its_traceback_shows_only_with_verbose(home, tmp
     assert line.startswith("error: unexpected ") and line.endswith("for the traceback)")
     verbose, _ = _cli("--verbose", "audit", home=not_a_folder)
     assert verbose.returncode == 1 and "Traceback (most recent call last)" in verbose.stderr
+
+
+def test_train_names_each_step_as_it_starts(tmp_path, small_history):
+    data = tmp_path / "history.parquet"
+    small_history.to_parquet(data)
+    done, _ = _cli("train", "--data", str(data), home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    steps = [line for line in done.stderr.splitlines() if line.startswith("training: ")]
+    assert steps[0] == "training: load (1/11)" and steps[-1] == "training: apply decision (11/11)"
+    assert len(steps) == 11 and "INFO" not in done.stderr and "Traceback" not in done.stderr
