@@ -87,7 +87,9 @@ PROGRESS = (
     "record_report",
     "apply_decision",
 )
-progress_log = logging.getLogger("fraudops.progress")
+#: The logger of the progress lines (the CLI and the demo show them).
+PROGRESS_LOGGER = "fraudops.progress"
+progress_log = logging.getLogger(PROGRESS_LOGGER)
 
 
 def with_progress(step: Callable[[Fn], Fn]) -> Callable[[Fn], Fn]:

@@ -15,11 +15,13 @@ flows; only the service, a child process, gets them through its environment
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +168,36 @@ def weekly_table(settings: Settings, truth: pd.DataFrame) -> list[dict[str, Any]
     return weeks
 
 
+class _SayStep(logging.Handler):
+    """Passes the training flow's progress records ("training: gate (9/11)") to ``say``."""
+
+    def __init__(self, say: Callable[[str, int, int], None], stage: str) -> None:
+        super().__init__(logging.INFO)
+        self.say, self.stage = say, stage
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 3:
+            step, done, total = args
+            if isinstance(done, int) and isinstance(total, int):
+                self.say(f"{self.stage}: {step}", done - 1, total)
+
+
+@contextlib.contextmanager
+def _steps_said(say: Callable[[str, int, int], None], stage: str) -> Iterator[None]:
+    from pipelines.training import PROGRESS_LOGGER
+
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    handler, level = _SayStep(say, stage), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def run_demo(
     plan: DemoPlan, settings: Settings, progress: Callable[[str, int, int], None] | None = None
 ) -> DemoResult:
@@ -200,7 +232,8 @@ def run_demo(
         train_start=first_train,
         train_days=span - settings.label_delay_days - settings.test_days,
     )
-    first = training_flow(flow_settings(first_settings))
+    with _steps_said(say, "training the first champion"):
+        first = training_flow(flow_settings(first_settings))
     say("training the first champion", 1, 1)
 
     port = free_port()

@@ -73,13 +73,11 @@ def run(app: Callable[[], object]) -> None:
         raise SystemExit(1) from None
 
 
-#: The logger the flows write their progress lines to ("training: fit challenger (4/11)").
-PROGRESS_LOGGER = "fraudops.progress"
-
-
 @contextlib.contextmanager
 def progress() -> Iterator[None]:
     """Print the flows' progress lines on stderr while the block runs."""
+    from pipelines.training import PROGRESS_LOGGER
+
     logger = logging.getLogger(PROGRESS_LOGGER)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
