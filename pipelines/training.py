@@ -160,6 +160,21 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
     )
 
 
+def _link_runs(settings: Settings, run_id: str) -> None:
+    """Tag the MLflow run with this Prefect flow run (its id and, on a server, its page)."""
+    from prefect.runtime import flow_run
+
+    url = flow_run.ui_url  # "None/flow-runs/..." on the ephemeral API, which has no UI
+    links = {
+        "prefect.flow_run_id": flow_run.id,
+        "prefect.flow_run_url": url if url and url.startswith("http") else None,
+    }
+    client = registry.client_for(settings)
+    for key, value in links.items():
+        if value:
+            client.set_tag(run_id, key, str(value))
+
+
 def flow_settings(settings: Settings) -> Settings:
     """``settings`` as a flow parameter: the same object without the secrets flows never read.
 
@@ -214,11 +229,12 @@ def training_flow(
         test_end=test_end,
     )
     result = run_training(settings, step=as_task)
+    _link_runs(settings, result.run_id)
     create_markdown_artifact(
         key="gate-decision",
         markdown=(
             f"## Gate: {'promoted' if result.promoted else 'kept champion'}"
-            f" ({settings.model_name} v{result.version})\n\n"
+            f" ({settings.model_name} v{result.version}, MLflow run {result.run_id})\n\n"
             + "\n".join(f"- {reason}" for reason in result.reasons)
             + f"\n\n```json\n{json.dumps(result.gate, indent=2)}\n```\n"
         ),

@@ -235,6 +235,13 @@ def feature_means(features: pd.DataFrame, spec: DatasetSpec) -> dict[str, float]
     return {f: float(v) for f, v in features[numeric].mean().items() if np.isfinite(v)}
 
 
+def run_name(dataset: Dataset, settings: Settings) -> str:
+    """``train <spec> <first day>..<last day> <model kind>``: the run's name in MLflow."""
+    windows = dataset.windows
+    last = windows.train_end - dt.timedelta(days=1)
+    return f"train {settings.spec.name} {windows.train_start}..{last} {settings.model_kind}"
+
+
 def register_challenger(
     experiment_id: str,
     client: MlflowClient,
@@ -280,6 +287,8 @@ def register_challenger(
         tags=tags,
         frames={registry.REFERENCE_ARTIFACT: reference},
         texts={registry.SPEC_ARTIFACT: spec_yaml(settings.spec)},
+        run_name=run_name(dataset, settings),
+        training_data=(dataset.train_features, f"{settings.spec.name} training window"),
     )
     sealed = registry.seal(settings, model_uri, tags)
     version = registry.register_version(
@@ -362,6 +371,21 @@ def apply_decision(
     return decision, previous
 
 
+def version_description(decision: GateDecision, outcome: str) -> str:
+    """The gate's verdict in words, for the version's description in the MLflow UI."""
+    figures = decision.challenger
+    verdict = {
+        "promoted": "promoted to @champion",
+        "rejected": f"kept out: the champion v{decision.champion_version} stays",
+        "stale": "not promoted: @champion moved while this version was gated",
+    }.get(outcome, outcome)
+    return (
+        f"Gate: {verdict}. Holdout average precision {figures['average_precision']:.3f}, ROC "
+        f"AUC {figures['roc_auc']:.3f}, recall at the operating FPR "
+        f"{figures['recall_at_fpr']:.3f}. Reasons: " + "; ".join(decision.reasons) + "."
+    )
+
+
 def _record(
     client: MlflowClient,
     run_id: str,
@@ -372,6 +396,9 @@ def _record(
 ) -> None:
     client.log_dict(run_id, decision.as_dict(), "gate/decision.json")
     outcome = gate or ("promoted" if decision.promote else "rejected")
+    client.update_model_version(
+        settings.model_name, version, description=version_description(decision, outcome)
+    )
     registry.set_version_tags(
         client, settings.model_name, version, {"gate": outcome, "gate_reasons": decision.summary}
     )

@@ -62,6 +62,15 @@ def test_flow_registers_first_champion_then_gate_rejects_a_worse_challenger(env,
     gate_file = client.download_artifacts(first["run_id"], "gate/decision.json")
     with open(gate_file) as fh:
         assert json.load(fh)["promote"] is True
+    # what a person sees in the MLflow UI: a named run linked to its Prefect flow run, its
+    # training window as a dataset input, the gate's verdict in words on the version
+    run = client.get_run(first["run_id"])
+    assert run.info.run_name == "train handbook 2018-05-01..2018-05-07 hist_gradient_boosting"
+    assert len(run.data.tags["prefect.flow_run_id"]) == 36
+    (inputs,) = run.inputs.dataset_inputs
+    assert inputs.dataset.name == "handbook training window"
+    assert client.get_model_version(name, "1").description.startswith("Gate: promoted to @champ")
+    assert "audit log" in client.get_registered_model(name).description
 
     second = training_flow(model_kind="logistic_regression", train_days=2)
     assert second["version"] == "2" and not second["promoted"]
@@ -69,6 +78,9 @@ def test_flow_registers_first_champion_then_gate_rejects_a_worse_challenger(env,
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
     assert client.get_model_version(name, "2").tags["gate"] == "rejected"
+    assert client.get_model_version(name, "2").description.startswith(
+        "Gate: kept out: the champion v1 stays"
+    )
     assert registry.version_by_alias(client, name, "previous") is None
 
     assert registry.promote(client, name, "2", reason="operator override: test") == "1"

@@ -197,6 +197,8 @@ def log_challenger(
     tags: dict[str, str],
     frames: dict[str, pd.DataFrame] | None = None,
     texts: dict[str, str] | None = None,
+    run_name: str | None = None,
+    training_data: tuple[pd.DataFrame, str] | None = None,
 ) -> tuple[str, str]:
     """Log one training run with its params, holdout metrics, tags and the fitted pipeline.
 
@@ -206,14 +208,21 @@ def log_challenger(
         sample_features: a few rows of its input frame, to infer the model signature.
         frames: artifact path (e.g. ``reference/reference.parquet``) → frame to store as Parquet.
         texts: artifact path (e.g. ``spec/dataset.yaml``) → text to store as it is.
+        run_name: the run's name in the MLflow UI.
+        training_data: (the training rows' features, a name for them): logged as the run's
+            dataset input (MLflow keeps its digest, row count and schema, not its rows).
 
     Returns:
         (run id, model URI).
     """
     import mlflow.sklearn
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        if training_data is not None:
+            frame, name = training_data
+            mlflow.log_input(from_pandas(frame, name=name), context="training")
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.set_tags(tags)
@@ -261,7 +270,20 @@ def register_version(
         existing = []
     if existing:
         return existing[0]
-    return mlflow.register_model(model_uri, name, tags=tags)
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    if not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=MODEL_DESCRIPTION)
+    return version
+
+
+#: The registered model's description in the MLflow UI.
+MODEL_DESCRIPTION = (
+    "Fraud model trained by fraudops. Each version is a training run gated against @champion "
+    "on the same holdout: its description says the verdict, its tags hold the model card, its "
+    "run holds the model report (report/model_report.html). @champion is what the service "
+    "scores with, @previous what a rollback returns to; every move is in the audit log (the "
+    "audit.* tags here, `fraudops audit`)."
+)
 
 
 def set_version_tags(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> None:
