@@ -130,7 +130,8 @@ def test_audit_lists_gate_decisions_overrides_and_rollbacks_oldest_first(home):
 def test_audit_of_a_model_never_trained_names_it(tmp_path, monkeypatch):
     monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "empty"))
     result = runner.invoke(app, ["audit"])
-    assert result.exit_code == 2 and "no model 'fraud-detector' is registered yet" in result.output
+    assert result.exit_code == 2 and "no model is registered under" in result.output
+    assert not (tmp_path / "empty" / "mlflow.db").exists()
 
 
 def _cli(*args: str, home) -> tuple[subprocess.CompletedProcess, float]:
