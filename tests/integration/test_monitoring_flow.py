@@ -163,5 +163,8 @@ def test_monitor_command_without_champion_exits_2_naming_the_problem(tmp_path):
         timeout=300,
     )
     assert done.returncode == 2
-    assert "no @champion" in done.stderr
+    # refused before the flow starts: one line, and no registry is created to say so
+    assert done.stderr.startswith("error: no model is registered under"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "fresh" / "reports" / "decisions.jsonl").exists()
+    assert not (tmp_path / "fresh" / "mlflow.db").exists()
