@@ -457,9 +457,10 @@ def demo(
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(stage, total=total)
-            bars.update(tasks[stage], completed=done)
+            bar = stage.split(":")[0]  # "training the first champion: gate": one bar, its step
+            if bar not in tasks:
+                tasks[bar] = bars.add_task(stage, total=total)
+            bars.update(tasks[bar], description=stage, completed=done, total=total)
 
         try:
             result = run_demo(plan, settings, progress)
@@ -488,7 +489,7 @@ def demo(
     console.print(
         f"{result.retrains} retrain(s), {result.promotions} promotion(s); champions "
         f"{' -> '.join('v' + v for v in result.champion_versions)}; {result.seconds:.0f} s\n"
-        f"reports: {result.reports}/*.html (fraudops ui to browse them)\n"
+        f"reports: {result.reports}/*.html (browse them: FRAUDOPS_HOME={home} fraudops ui)\n"
         f"registry: mlflow ui --backend-store-uri {settings.resolved_tracking_uri}"
     )
 
@@ -576,13 +577,28 @@ def ui() -> None:
     from fraudops.drift.monitor import workspace_path
 
     workspace = workspace_path(settings)
+    local = settings.resolved_tracking_uri.removeprefix("sqlite:///")
+    registry_file = Path(local) if local != settings.resolved_tracking_uri else None
+    if (
+        registry_file is not None  # a team registry keeps its runs on its server
+        and not registry_file.exists()
+        and not any(settings.reports_dir.glob("drift-*.html"))
+    ):
+        demo = settings.home / "demo"
+        hint = (
+            f"; the demo's are under {demo}: FRAUDOPS_HOME={demo} fraudops ui"
+            if (demo / "mlflow.db").exists()
+            else "; train or run the demo first"
+        )
+        typer.secho(f"warning: {settings.home} holds no run yet{hint}", fg=typer.colors.YELLOW)
     workspace.mkdir(parents=True, exist_ok=True)
     typer.echo(
         f"Evidently UI: http://127.0.0.1:{settings.ui_port} (workspace {workspace})\n"
         f"HTML reports: {settings.reports_dir}/*.html\n"
         f"Model reports: fraudops report [--version N] (writes {settings.reports_dir}/models/)\n"
         f"MLflow UI:    mlflow ui --backend-store-uri {settings.resolved_tracking_uri}\n"
-        f"Prefect UI:   prefect server start --host 127.0.0.1 (then http://127.0.0.1:4200)"
+        f"Prefect UI:   PREFECT_HOME={settings.prefect_home} prefect server start --host "
+        "127.0.0.1 (then http://127.0.0.1:4200)"
     )
     command = [
         sys.executable,

@@ -471,3 +471,16 @@ def test_audit_counts_a_few_unaudited_packages_unless_allowed(audit):
     assert code == audit.INCOMPLETE and "gone0" in lines[-1]
     allowed = frozenset({"Gone0"})  # names compare as PyPI does
     assert audit.verdict(summary, service="pypi", allow_unaudited=allowed)[0] == audit.OK
+
+
+def test_ui_on_an_empty_home_warns_and_points_at_the_demos_home(clean_env, captured_exec, tmp_path):
+    from fraudops_cli.main import app
+
+    empty = CliRunner().invoke(app, ["ui"])
+    assert empty.exit_code == 0 and "holds no run yet; train or run the demo first" in empty.output
+    demo = tmp_path / "home" / "demo"
+    demo.mkdir(parents=True)
+    (demo / "mlflow.db").write_bytes(b"")
+    pointed = CliRunner().invoke(app, ["ui"])
+    assert f"FRAUDOPS_HOME={demo} fraudops ui" in pointed.output
+    assert [c[c.index("ui")] for c in captured_exec] == ["ui", "ui"]  # Evidently still starts
