@@ -68,9 +68,7 @@ def importance(model: Pipeline, dataset: Dataset, settings: Settings) -> tuple[d
     except Unexplainable as exc:
         return {}, f"No feature importance: {exc}."
     rows = dataset.test_features.head(IMPORTANCE_ROWS)[features]
-    categorical = set(features) & set(settings.spec.categorical_features())
-    inputs = rows if categorical else rows.to_numpy(dtype=np.float64)
-    return mean_abs_contributions(explainer.contributions(inputs), features), ""
+    return mean_abs_contributions(explainer.contributions(rows), features), ""
 
 
 def record_report(

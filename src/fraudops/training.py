@@ -209,11 +209,6 @@ def evaluate_holdout(
     return ModelOnHoldout(label, scores, metrics, slices)
 
 
-def score_holdout(model: Pipeline, dataset: Dataset, settings: Settings) -> Metrics:
-    """The model's holdout metrics on the dataset's test window."""
-    return evaluate_holdout(model, dataset, settings).metrics
-
-
 def champion_on_holdout(
     client: MlflowClient, dataset: Dataset, settings: Settings
 ) -> tuple[str | None, ModelOnHoldout | None]:

@@ -128,8 +128,8 @@ class Explainer:
         """Contributions (n rows × m features in :attr:`features` order, log-odds).
 
         Args:
-            inputs: n rows of the model's input: an n × m float matrix, or with categorical
-                inputs a frame holding the features (categories as they are).
+            inputs: n rows of the model's input: a frame holding the features (categories
+                as they are), or without categorical inputs an n × m float matrix.
 
         ``self.base + contributions.sum(axis=1)`` is the model's raw score of each row.
         """
