@@ -310,6 +310,8 @@ class FraudService:
                 row.label_time or now,
                 external=row.external,
                 correction=row.correction,
+                source=row.source,
+                labelled_by=row.labelled_by,
             )
             for row in rows
         ]

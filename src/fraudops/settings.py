@@ -203,9 +203,36 @@ class Settings(BaseSettings):
         200_000, ge=1, description="Log rows held while writes fail; more are counted dropped."
     )
 
+    case_store_url: str | None = Field(
+        None,
+        description="Case store (SQLAlchemy URL): default sqlite:///<home>/cases.db; a "
+        "postgresql:// URL in team mode (shared by the service replicas and the console).",
+    )
+    open_cases: bool = Field(True, description="Every alert of the service opens a case.")
+    review_capacity: int = Field(
+        200, ge=0, description="Cases the analysts review per day: the console's queue length."
+    )
+    case_lock_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="How long a claim holds a case for one analyst."
+    )
+    console_host: str = Field("127.0.0.1", description="Address the analyst console binds to.")
+    console_port: int = Field(8300, ge=1, le=65535)
+    console_secret: SecretStr | None = Field(
+        None,
+        description="Key of the console's session cookies; default: a random key in "
+        "<home>/secrets; required on a non-loopback bind.",
+    )
+    label_service_url: str | None = Field(
+        None,
+        description="Service whose /feedback receives the analysts' labels; default "
+        "http://<serve_host>:<serve_port>.",
+    )
+
     _spec: DatasetSpec = PrivateAttr()
 
-    @field_validator("api_token", "label_token", "hash_secret", "model_signing_key")
+    @field_validator(
+        "api_token", "label_token", "hash_secret", "model_signing_key", "console_secret"
+    )
     @classmethod
     def _not_a_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().lower().startswith(PLACEHOLDER):
@@ -305,6 +332,16 @@ class Settings(BaseSettings):
     def reports_dir(self) -> Path:
         """Drift reports (written by the monitoring jobs)."""
         return self.home / "reports"
+
+    @property
+    def resolved_case_store_url(self) -> str:
+        """The case store's URL: ``case_store_url``, or SQLite under the home."""
+        return self.case_store_url or f"sqlite:///{self.home / 'cases.db'}"
+
+    @property
+    def resolved_label_service_url(self) -> str:
+        """Where the console sends labels: ``label_service_url`` or the local service."""
+        return self.label_service_url or f"http://{self.serve_host}:{self.serve_port}"
 
     def ensure_home(self) -> Path:
         """Create the home folder (and nothing else); return it."""

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from fraudops.settings import MODEL_KINDS, Settings
 from fraudops_cli import quiet
+from fraudops_cli.console_commands import analyst_app, console
 from fraudops_cli.env import settings_env
 from fraudops_cli.spec_commands import spec_app
 
@@ -44,6 +45,8 @@ class DriftScenario(StrEnum):
 
 
 app.add_typer(spec_app, name="spec")
+app.add_typer(analyst_app, name="analyst")
+app.command("console")(console)
 
 
 def _print_version(value: bool) -> None:

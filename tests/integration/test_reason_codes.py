@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy.special import logit
 
+from fraudops.cases.store import CaseStore
 from fraudops.data import contract as c
 from fraudops.logs.predlog import read_log
 from fraudops.serving.scorer import Scorer
@@ -86,6 +87,33 @@ def test_every_alert_and_only_alerts_get_reason_codes_which_the_log_keeps(scorer
         assert json.loads(logged_row.reason_codes or "[]") == [
             [r["feature"], round(r["contribution"], 6)] for r in served
         ]
+
+
+def test_every_alert_opens_one_case_with_its_figures_and_ids_even_when_retried(
+    scorer, small_history
+):
+    events = _events(small_history, 92_000_000, 30)
+    champion = scorer.champion
+    scorer.champion = dataclasses.replace(champion, threshold=0.0)  # every event alerts
+    try:
+        out = scorer.score(events)
+        scorer.score(events)  # a retry of the same request
+    finally:
+        scorer.champion = champion
+    store = CaseStore.open(scorer.settings.resolved_case_store_url)
+    deadline = time.monotonic() + 30
+    while len(cases := [c for c in store.queue(10_000)[0] if c.event_id >= 92_000_000]) < 30:
+        assert time.monotonic() < deadline, f"{len(cases)} of 30 cases opened"
+        time.sleep(0.1)
+    store.close()
+    assert len(cases) == 30  # the retry opened none
+    by_id = {row["transaction_id"]: row for row in out}
+    for case in cases:
+        served, event = by_id[case.event_id], events[case.event_id - 92_000_000]
+        assert case.score == served["fraud_probability"] and case.model_version == "1"
+        assert case.entities == {"customer": event[c.CUSTOMER_ID], "terminal": event[c.TERMINAL_ID]}
+        assert case.entity_hashes["customer_hash"] == scorer.hasher(event[c.CUSTOMER_ID])
+        assert [r[0] for r in case.reasons] == [r["feature"] for r in served["reasons"]]
 
 
 def test_explain_gives_reasons_for_a_pass_that_add_up_with_the_rest(scorer, small_history):

@@ -85,13 +85,17 @@ def test_the_handbook_log_keeps_its_column_names():
     )
 
 
-def test_a_label_row_says_whether_it_is_external_or_a_correction():
+def test_a_label_row_says_whether_it_is_external_or_a_correction_and_where_it_came_from():
     assert LabelRecord("tx-1", 1, WHEN).row() == {
         "transaction_id": "tx-1",
         "is_fraud": 1,
         "label_time": WHEN,
         "external": False,
         "correction": False,
+        "source": "chargeback",
+        "labelled_by": "",
     }
     corrected = LabelRecord("tx-1", 0, WHEN, correction=True).row()
     assert corrected["correction"] is True and corrected["external"] is False
+    decided = LabelRecord("tx-1", 1, WHEN, source="analyst", labelled_by="ann").row()
+    assert (decided["source"], decided["labelled_by"]) == ("analyst", "ann")

@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from fraudops import registry
+from fraudops.cases.labels import resolve_labels
 from fraudops.drift.header import ReportHeader, with_header
 from fraudops.drift.report import (
     HANDBOOK_COLUMNS,
@@ -44,7 +45,7 @@ from fraudops.drift.report import (
     check_finite,
     sample_by_day,
 )
-from fraudops.logs.records import LABEL_ID, LABEL_VALUE, LOG_ID, LOG_TIME
+from fraudops.logs.records import LABEL_VALUE, LOG_ID, LOG_TIME
 from fraudops.registry.card import ModelCard, ModelCardError
 from fraudops.settings import Settings
 from fraudops.spec import (
@@ -351,7 +352,7 @@ def labelled_window(settings: Settings, window_end: dt.date) -> pd.DataFrame | N
         return None
     labels = pd.concat(label_parts, ignore_index=True)
     scored = pd.concat(parts, ignore_index=True)
-    last = labels.drop_duplicates(LABEL_ID, keep="last").set_index(LABEL_ID)
+    last = resolve_labels(labels)  # a chargeback wins over an analyst's decision
     scored[LABEL_COLUMN] = scored[LOG_ID].map(last[LABEL_VALUE])
     scored = scored.dropna(subset=[LABEL_COLUMN])
     return scored if len(scored) else None

@@ -26,6 +26,11 @@ LOG_ID, LOG_TIME, LOG_SCORE = "transaction_id", "tx_datetime", "score"
 #: The label log's columns (any spec).
 LABEL_ID, LABEL_VALUE, LABEL_TIME = "transaction_id", "is_fraud", "label_time"
 LABEL_EXTERNAL, LABEL_CORRECTION = "external", "correction"
+#: The label log's provenance columns: where a label came from and who gave it.
+LABEL_SOURCE, LABEL_BY = "source", "labelled_by"
+#: Label sources: a chargeback (or the bank's confirmation) and an analyst's case decision.
+CHARGEBACK, ANALYST = "chargeback", "analyst"
+LABEL_SOURCES = (CHARGEBACK, ANALYST)
 #: The prediction log's reason codes: JSON ``[[feature, contribution], ...]``, "" when none.
 REASON_CODES = "reason_codes"
 
@@ -116,21 +121,27 @@ class PredictionRecord:
 class LabelRecord:
     """One label received at ``/feedback``: the event id, 0/1, when it became known (naive
     UTC), whether it is external (a transaction the service did not score) and whether it
-    corrects a confirmed fraud (see :mod:`fraudops.streaming.labels`)."""
+    corrects a confirmed fraud (see :mod:`fraudops.streaming.labels`); its provenance:
+    ``source`` (:data:`LABEL_SOURCES`) and ``labelled_by`` (the analyst, or None)."""
 
     event_id: Hashable
     is_fraud: int
     label_time: dt.datetime
     external: bool = False
     correction: bool = False
+    source: str = CHARGEBACK
+    labelled_by: str | None = None
 
     def row(self) -> dict[str, Any]:
         """The label log row (:data:`LABEL_ID`, :data:`LABEL_VALUE`, :data:`LABEL_TIME`,
-        :data:`LABEL_EXTERNAL`, :data:`LABEL_CORRECTION`)."""
+        :data:`LABEL_EXTERNAL`, :data:`LABEL_CORRECTION`, :data:`LABEL_SOURCE`,
+        :data:`LABEL_BY`; the analyst is "" when none)."""
         return {
             LABEL_ID: self.event_id,
             LABEL_VALUE: self.is_fraud,
             LABEL_TIME: self.label_time,
             LABEL_EXTERNAL: self.external,
             LABEL_CORRECTION: self.correction,
+            LABEL_SOURCE: self.source,
+            LABEL_BY: self.labelled_by or "",
         }

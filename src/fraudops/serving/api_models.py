@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -51,6 +51,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from fraudops.data import contract as c
+from fraudops.logs.records import LABEL_SOURCES
 from fraudops.spec import format_duration, spec_sha256
 from fraudops.spec.model import DatasetSpec, Numeric, api_field
 
@@ -354,6 +355,24 @@ def _label_model(spec: DatasetSpec) -> type[BaseModel]:
                     False,
                     description="Required to label a confirmed fraud false; logged as a "
                     "correction.",
+                ),
+            ),
+            "source": (
+                Literal[LABEL_SOURCES],
+                Field(
+                    "chargeback",
+                    description="Where the label comes from: a chargeback (the default) or an "
+                    "analyst's case decision (the console sends these). When both exist for "
+                    "one event, the chargeback wins.",
+                ),
+            ),
+            "labelled_by": (
+                str | None,
+                Field(
+                    None,
+                    max_length=64,
+                    pattern=r"^[A-Za-z0-9_-]+$",
+                    description="The analyst who decided (with source analyst).",
                 ),
             ),
         },

@@ -71,3 +71,32 @@ def require_safe_exposure(settings: Settings) -> None:
             f"{bind}: FRAUDOPS_API_TOKEN and FRAUDOPS_LABEL_TOKEN must differ (whoever scores "
             "must not be able to write labels); refusing to start"
         )
+
+
+def require_safe_console(settings: Settings) -> None:
+    """Refuse a console reachable by others whose session key is weak or made up locally.
+
+    Raises:
+        UnsafeExposure: ``console_host`` is not a loopback address and ``console_secret`` is
+            unset or shorter than :data:`MIN_TOKEN_CHARS` (a key only this machine knows
+            would sign sessions that other replicas refuse; a short one can be guessed).
+    """
+    if is_loopback(settings.console_host):
+        return
+    secret = settings.console_secret
+    value = secret.get_secret_value() if secret is not None else ""
+    if len(value) < MIN_TOKEN_CHARS:
+        raise UnsafeExposure(
+            f"FRAUDOPS_CONSOLE_HOST={settings.console_host} is reachable from other machines "
+            f"and FRAUDOPS_CONSOLE_SECRET is {'unset' if not value else 'too short'}: set it to "
+            f"a secret of at least {MIN_TOKEN_CHARS} characters, or bind to 127.0.0.1; "
+            "refusing to start"
+        )
+
+
+def console_hosts(settings: Settings) -> list[str]:
+    """``Host`` header values the console answers: the loopback names on a loopback bind (no
+    DNS rebinding), else ``allowed_hosts`` or any."""
+    if is_loopback(settings.console_host):
+        return list(LOOPBACK_HOSTS)
+    return list(settings.allowed_hosts) or ["*"]

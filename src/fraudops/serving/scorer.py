@@ -9,6 +9,7 @@ new ``@champion`` in a background thread before swapping; a failed load keeps th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -23,6 +24,8 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from fraudops import registry
+from fraudops.cases.intake import CaseIntake
+from fraudops.cases.store import CaseStore, NewCase
 from fraudops.data.history import load
 from fraudops.logs.predlog import IdHasher, LogWriter, load_or_create_key
 from fraudops.logs.records import (
@@ -287,8 +290,10 @@ class Scorer:
         predictions: LogWriter,
         labels: LogWriter,
         hasher: IdHasher,
+        cases: CaseIntake | None = None,
     ) -> None:
         self.settings = settings
+        self.cases = cases
         self.online = online
         self.champion = champion
         self.predictions = predictions
@@ -322,6 +327,9 @@ class Scorer:
                 if settings.hash_secret
                 else load_or_create_key(home / "secrets" / "id-hash.key")
             ),
+            cases=CaseIntake(functools.partial(CaseStore.open, settings.resolved_case_store_url))
+            if settings.open_cases
+            else None,
         )
         if champion is None:
             logger.warning(
@@ -401,7 +409,7 @@ class Scorer:
         scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         spec, id_field = self.settings.spec, self.api.id_field
         id_column, time_column = spec.event_id.column, spec.event_time.column
-        out, logged = [], []
+        out, logged, alerts = [], [], []
         for i, (event, features, score) in enumerate(zip(events, rows, scores, strict=True)):
             decision = ALERT if score >= model.threshold else PASS
             codes = reasons.get(i)
@@ -432,8 +440,31 @@ class Scorer:
                 reasons=tuple((code.feature, code.contribution) for code in codes or ()),
             )
             logged.append(record.row())
+            if decision == ALERT and self.cases is not None:
+                alerts.append(self._new_case(event, record, codes or (), model.threshold))
         self.predictions.append_many(logged)  # journaled before the response is sent
+        if alerts:
+            self.cases.submit(alerts)  # type: ignore[union-attr]
         return out
+
+    def _new_case(
+        self,
+        event: Mapping[str, Any],
+        record: PredictionRecord,
+        codes: Sequence[ReasonCode],
+        threshold: float,
+    ) -> NewCase:
+        """The case an alert opens: the log record's figures, the entities in clear."""
+        return NewCase(
+            event_id=record.event_id,
+            event_time=record.event_time,
+            score=record.score,
+            threshold=threshold,
+            model_version=record.model_version,
+            reasons=tuple((c.feature, c.contribution, c.phrase) for c in codes),
+            entities={e.name: event[e.column] for e in self.settings.spec.entities},
+            entity_hashes=dict(record.entities),
+        )
 
     def _reasons(
         self,
@@ -529,3 +560,5 @@ class Scorer:
         self._stop.set()
         self.predictions.close()
         self.labels.close()
+        if self.cases is not None:
+            self.cases.close()

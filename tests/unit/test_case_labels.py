@@ -1,0 +1,65 @@
+"""Labels with provenance: a chargeback wins over an analyst's decision; agreement counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from fraudops.cases.labels import agreement, resolve_labels
+from fraudops.logs.records import LabelRecord
+
+pytestmark = pytest.mark.unit
+T0 = dt.datetime(2018, 6, 1)
+
+
+def _log(*labels: LabelRecord) -> pd.DataFrame:
+    return pd.DataFrame([label.row() for label in labels])
+
+
+def _label(event: int, fraud: int, hours: int, source: str = "chargeback") -> LabelRecord:
+    by = "ann" if source == "analyst" else None
+    return LabelRecord(event, fraud, T0 + dt.timedelta(hours=hours), source=source, labelled_by=by)
+
+
+def test_a_chargeback_wins_over_an_earlier_or_later_analyst_decision():
+    resolved = resolve_labels(
+        _log(
+            _label(1, 1, 2, "analyst"),
+            _label(1, 0, 500),  # chargeback says legitimate: it wins
+            _label(2, 1, 400),
+            _label(2, 0, 600, "analyst"),  # an analyst after the chargeback does not win
+            _label(3, 1, 3, "analyst"),  # only an analyst: it counts
+        )
+    )
+    assert resolved.loc[1, "is_fraud"] == 0 and resolved.loc[1, "source"] == "chargeback"
+    assert resolved.loc[2, "is_fraud"] == 1 and resolved.loc[2, "source"] == "chargeback"
+    assert resolved.loc[3, "is_fraud"] == 1 and resolved.loc[3, "labelled_by"] == "ann"
+
+
+def test_the_latest_label_of_one_source_counts_and_old_logs_read_as_chargebacks():
+    old = pd.DataFrame(
+        {"transaction_id": [5, 5], "is_fraud": [1, 0], "label_time": [T0, T0 + dt.timedelta(1)]}
+    )
+    resolved = resolve_labels(old)
+    assert resolved.loc[5, "is_fraud"] == 0 and resolved.loc[5, "source"] == "chargeback"
+
+
+def test_agreement_counts_events_with_both_labels_and_each_kind_of_disagreement():
+    figures = agreement(
+        _log(
+            _label(1, 1, 2, "analyst"),
+            _label(1, 1, 500),  # agree
+            _label(2, 1, 2, "analyst"),
+            _label(2, 0, 500),  # analyst fraud, cleared
+            _label(3, 0, 2, "analyst"),
+            _label(3, 1, 500),  # analyst missed a fraud
+            _label(4, 1, 2, "analyst"),  # no chargeback yet: not compared
+            _label(5, 1, 500),
+        )
+    )
+    assert (figures.compared, figures.agreed) == (3, 1)
+    assert (figures.analyst_frauds_cleared, figures.analyst_misses) == (1, 1)
+    assert figures.rate == pytest.approx(1 / 3)
+    assert agreement(_log(_label(1, 1, 2))).rate is None
