@@ -45,6 +45,8 @@ SWAGGER_PAGE = """<!DOCTYPE html>
 <script>window.ui = SwaggerUIBundle({url: "/docs.json", dom_id: "#swagger-ui"});</script>
 </body></html>
 """
+#: How often the review queue's gauges are read from the case store (and the label log).
+REVIEW_FIGURES_SECONDS = 15.0
 info_app = FastAPI(title="fraudops model info", docs_url=None, redoc_url=None, openapi_url=None)
 
 
@@ -178,6 +180,39 @@ def _metrics() -> dict[str, Any]:
             "Failed prediction-log writes",
             multiprocess_mode="livesum",
         ),
+        "cases_open": prom.Gauge(
+            "fraudops_cases_open",
+            "Cases not yet decided (review queue depth)",
+            multiprocess_mode="max",
+        ),
+        "cases_in_review": prom.Gauge(
+            "fraudops_cases_in_review", "Cases claimed by an analyst", multiprocess_mode="max"
+        ),
+        "case_age": prom.Gauge(
+            "fraudops_case_oldest_open_hours",
+            "Age of the oldest undecided case, hours",
+            multiprocess_mode="max",
+        ),
+        "decided_hour": prom.Gauge(
+            "fraudops_cases_decided_last_hour",
+            "Cases decided in the last hour",
+            multiprocess_mode="max",
+        ),
+        "agreement_compared": prom.Gauge(
+            "fraudops_analyst_chargeback_compared",
+            "Reviewed events that also got a chargeback label (last 120 days of labels)",
+            multiprocess_mode="max",
+        ),
+        "agreement_agreed": prom.Gauge(
+            "fraudops_analyst_chargeback_agreed",
+            "Of those, events where the analyst's label equals the chargeback's",
+            multiprocess_mode="max",
+        ),
+        "cases_waiting": prom.Gauge(
+            "fraudops_case_intake_waiting_alerts",
+            "Alerts waiting for the case store (down or slow)",
+            multiprocess_mode="livesum",
+        ),
         "reload_failures": prom.Gauge(
             "fraudops_model_reload_failures", "Failed champion reloads", multiprocess_mode="livesum"
         ),
@@ -213,6 +248,7 @@ class FraudService:
         self.scorer = Scorer.start(self.settings)
         self._openapi: dict[str, Any] | None = None
         self.metrics = _metrics()
+        self._cases: Any = None  # the case store, opened by the gauge thread
         self._stop = threading.Event()
         self._refresh_gauges()
         threading.Thread(target=self._gauge_loop, name="gauges", daemon=True).start()
@@ -227,11 +263,31 @@ class FraudService:
         self.metrics["log_dropped"].set(stats.predictions.dropped_rows)
         self.metrics["log_failures"].set(stats.predictions.failed_writes)
         self.metrics["reload_failures"].set(stats.counters.reload_failures)
+        if stats.cases is not None:
+            self.metrics["cases_waiting"].set(stats.cases.pending)
+
+    def _refresh_review(self) -> None:
+        from fraudops.cases.figures import review_figures
+        from fraudops.cases.store import CaseStore
+
+        if self._cases is None:
+            self._cases = CaseStore.open(self.settings.resolved_case_store_url)
+        figures = review_figures(self._cases, self.settings.label_log_dir)
+        self.metrics["cases_open"].set(figures.queue.open)
+        self.metrics["cases_in_review"].set(figures.queue.in_review)
+        self.metrics["case_age"].set(figures.queue.oldest_open_hours)
+        self.metrics["decided_hour"].set(figures.queue.decided_last_hour)
+        self.metrics["agreement_compared"].set(figures.agreement.compared)
+        self.metrics["agreement_agreed"].set(figures.agreement.agreed)
 
     def _gauge_loop(self) -> None:
+        review_due = 0.0
         while not self._stop.wait(1.0):
             try:
                 self._refresh_gauges()
+                if self.settings.open_cases and time.monotonic() >= review_due:
+                    review_due = time.monotonic() + REVIEW_FIGURES_SECONDS
+                    self._refresh_review()
             except Exception:  # a failed refresh must not freeze every gauge for good
                 logger.exception("gauge refresh failed; retrying in 1 s")
 
@@ -356,6 +412,8 @@ class FraudService:
         """Flush the prediction and label logs: nothing scored is lost on a clean stop."""
         self._stop.set()
         self.scorer.close()
+        if self._cases is not None:
+            self._cases.close()
 
 
 FraudService.add_asgi_middleware(GuardMiddleware)  # type: ignore[attr-defined]

@@ -319,7 +319,7 @@ def create_app(store: CaseStore, config: ConsoleConfig) -> Starlette:
                 session_cookie="fraudops_console",
                 max_age=SESSION_HOURS * 3600,
                 same_site="strict",
-            )
+            ),
         ],
         exception_handlers={Problem: problem, CaseConflict: problem, CaseNotFound: problem},
     )

@@ -4,7 +4,6 @@ the curves are drawn, the confusion matrices and the slices are there, for both 
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from fraudops.settings import Settings
 from pipelines.training import run_training
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parents[2]
 #: Plotly's first two trace colours (#636efa, #ef553b): the challenger's and champion's curves
 #: (the champion's is drawn over the challenger's where they coincide).
@@ -58,18 +56,6 @@ def report(request, tmp_path_factory) -> tuple[str, Path]:
     second = settings.model_copy(update={"gate_ap_tolerance": 1.0, "gate_recall_tolerance": 1.0})
     run_training(second)
     return name, _report_path(settings, "2")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.fail("Chromium is required (apt-get install chromium; .ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def test_the_report_draws_its_curves_matrices_and_slices(report, browser, tmp_path):

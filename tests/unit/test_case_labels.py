@@ -63,3 +63,21 @@ def test_agreement_counts_events_with_both_labels_and_each_kind_of_disagreement(
     assert (figures.analyst_frauds_cleared, figures.analyst_misses) == (1, 1)
     assert figures.rate == pytest.approx(1 / 3)
     assert agreement(_log(_label(1, 1, 2))).rate is None
+
+
+def test_review_figures_read_the_queue_and_the_recent_label_log(tmp_path):
+    from fraudops.cases.figures import review_figures
+    from fraudops.cases.store import CaseStore, NewCase
+    from fraudops.logs.predlog import LogWriter
+
+    store = CaseStore.open(f"sqlite:///{tmp_path / 'cases.db'}")
+    store.open_cases([NewCase(1, T0, 0.9, 0.5, "1", (), {}, {})], now=T0)
+    writer = LogWriter(tmp_path / "labels", "label_time", flush_seconds=0.05)
+    writer.append_many([r.row() for r in (_label(1, 1, 2, "analyst"), _label(1, 1, 400))])
+    writer.close()
+    figures = review_figures(store, tmp_path / "labels", now=T0 + dt.timedelta(hours=3))
+    store.close()
+    assert (figures.queue.open, figures.queue.oldest_open_hours) == (1, 3.0)
+    assert (figures.agreement.compared, figures.agreement.agreed) == (1, 1)
+    assert figures.summary().startswith("1 cases undecided (oldest 3.0 h)")
+    assert "analysts agreed with 1 of 1 later chargebacks" in figures.summary()

@@ -46,3 +46,12 @@ def test_a_page_without_head_or_body_still_gets_both():
     page = with_header("<div>bare</div>", HEADER)
     assert "<title>Drift report" in page and 'id="fraudops-header"' in page
     assert page.endswith("<div>bare</div>")
+
+
+def test_the_review_queue_line_appears_when_the_home_has_cases():
+    from dataclasses import replace
+
+    assert 'id="review"' not in with_header(PAGE, HEADER)
+    line = "3 cases undecided (oldest 2.0 h), 1 decided in the last hour, 4 today; <none>"
+    page = with_header(PAGE, replace(HEADER, review=line))
+    assert "Review queue: 3 cases undecided (oldest 2.0 h)" in page and "&lt;none&gt;" in page

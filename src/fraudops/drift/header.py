@@ -31,6 +31,8 @@ class ReportHeader:
         champion_version, spec_name: the champion compared with and its dataset spec.
         verdict: the decision in a few words; reasons: the decision's reasons.
         previous_report: file name of the previous report (same folder), if any.
+        review: the analysts' review queue when the report was made
+            (:meth:`fraudops.cases.figures.ReviewFigures.summary`), None without a case store.
     """
 
     window_start: str
@@ -44,6 +46,7 @@ class ReportHeader:
     verdict: str
     reasons: Sequence[str]
     previous_report: str | None = None
+    review: str | None = None
 
     @property
     def title(self) -> str:
@@ -77,7 +80,9 @@ def header_html(header: ReportHeader) -> str:
         f"({header.window_days} days): {header.current_rows:,} scored rows compared with "
         f"{header.reference_rows:,} reference rows of champion v{e(header.champion_version)} "
         f"(spec {e(header.spec_name)}).</p>{warning}"
-        f"<p><strong>Decision: {e(header.verdict)}</strong></p><ul>{reasons}</ul>{previous}</div>"
+        f"<p><strong>Decision: {e(header.verdict)}</strong></p><ul>{reasons}</ul>"
+        + (f'<p id="review">Review queue: {e(header.review)}</p>' if header.review else "")
+        + f"{previous}</div>"
     )
 
 

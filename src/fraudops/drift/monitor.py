@@ -479,7 +479,26 @@ def _header(settings: Settings, decision: Decision, previous: str | None) -> Rep
         verdict=verdict,
         reasons=decision.reasons,
         previous_report=previous,
+        review=review_summary(settings),
     )
+
+
+def review_summary(settings: Settings) -> str | None:
+    """The review queue's figures in one line (:mod:`fraudops.cases.figures`); None when the
+    home has no case store (none is created to say so), the error when it cannot be read."""
+    from fraudops.cases.figures import review_figures
+    from fraudops.cases.store import CaseStore
+
+    if settings.case_store_url is None and not (settings.home / "cases.db").is_file():
+        return None
+    try:
+        store = CaseStore.open(settings.resolved_case_store_url)
+    except Exception as exc:  # the report is still worth writing
+        return f"case store unreadable ({type(exc).__name__}: {exc})"
+    try:
+        return review_figures(store, settings.label_log_dir).summary()
+    finally:
+        store.close()
 
 
 def workspace_path(settings: Settings) -> Path:
