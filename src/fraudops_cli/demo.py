@@ -30,11 +30,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fraudops.cases.outbox import deliver, http_poster
+from fraudops.cases.simulated import AnalystTeam, review_day
+from fraudops.cases.store import FRAUD, Case, CaseStore
 from fraudops.data.history import load
 from fraudops.drift.monitor import MonitorInputError, read_decisions
 from fraudops.logs.predlog import read_log
 from fraudops.model.evaluation import card_precision_at_k
 from fraudops.processes import free_port, stop, wait_http_ok
+from fraudops.serving.api_models import spec_api
 from fraudops.serving.replay import DriftInjector, DriftKind, ReplayClient, drift_entity
 from fraudops.settings import Settings
 from fraudops.spec.data import prepare_events
@@ -50,6 +54,7 @@ class DemoPlan:
     days: int | None = None
     inject: DriftKind | None = None
     drift_from: dt.date | None = None
+    analysts: AnalystTeam | None = None  # None: no analyst reviews the alerts
 
 
 @dataclass
@@ -120,8 +125,31 @@ def _wait_logged(settings: Settings, day: dt.date, rows: int, timeout: float = 1
         time.sleep(0.2)
 
 
-def weekly_table(settings: Settings, truth: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per replayed week: rows, alerts, drift share, decisions, champion, AP and CP@100."""
+def first_fraud_label_hours(
+    log: pd.DataFrame, label: str, decided: list[Case], delay_days: int
+) -> pd.Series:
+    """Hours from each fraud (``log`` rows whose ``label`` is 1) to its first fraud label: an
+    analyst's confirmation when one came, else the demo's chargeback (the event's day plus
+    the label delay, at 23:59)."""
+    frauds = log[log[label] == 1]
+    confirmed = {c.event_id: c.decided_at for c in decided if c.disposition == FRAUD}
+    chargeback = frauds["tx_datetime"].dt.normalize() + pd.Timedelta(
+        days=delay_days, hours=23, minutes=59
+    )
+    analyst = pd.to_datetime(frauds["transaction_id"].map(confirmed))
+    first = analyst.where(analyst.notna() & (analyst < chargeback), chargeback)
+    return (first - frauds["tx_datetime"]).dt.total_seconds() / 3600
+
+
+def weekly_table(
+    settings: Settings, truth: pd.DataFrame, decided: list[Case] | None = None
+) -> list[dict[str, Any]]:
+    """Per replayed week: rows, alerts, drift share, decisions, champion, AP and CP@100; the
+    analysts' decisions and the label delay the frauds saw (median hours to a first fraud
+    label, share known within a day).
+
+    AP and CP@100 are hindsight: computed with every true label, known at the end of the run,
+    not with the labels the monitor had during that week."""
     from sklearn.metrics import average_precision_score
 
     roles = settings.spec.roles()
@@ -142,6 +170,8 @@ def weekly_table(settings: Settings, truth: pd.DataFrame) -> list[dict[str, Any]
         labels = rows[roles.label].to_numpy()
         scored = rows.rename(columns={"tx_datetime": roles.time, "transaction_id": roles.event_id})
         both = len(np.unique(labels)) == 2
+        hours = first_fraud_label_hours(rows, roles.label, decided or [], settings.label_delay_days)
+        reviewed = [c for c in decided or [] if c.event_id in set(rows["transaction_id"])]
         in_week = decisions[decisions["week"] == week] if not decisions.empty else decisions
         weeks.append(
             {
@@ -163,9 +193,36 @@ def weekly_table(settings: Settings, truth: pd.DataFrame) -> list[dict[str, Any]
                 )
                 if both
                 else None,
+                "analyst_decisions": len(reviewed),
+                "fraud_label_hours": round(float(hours.median()), 1) if len(hours) else None,
+                "frauds_known_in_a_day": round(float((hours <= 24).mean()), 3)
+                if len(hours)
+                else None,
             }
         )
     return weeks
+
+
+def _review(
+    cases: CaseStore,
+    team: AnalystTeam,
+    truth: dict[Any, int],
+    day: dt.date,
+    rng: np.random.Generator,
+    alerts: int,
+    post: Any,
+    id_field: str,
+    analyst_frauds: set[Any],
+) -> None:
+    """The simulated analysts work the queue at the end of ``day``; their labels go to the
+    service through the outbox, as the console's do."""
+    deadline = time.monotonic() + 30
+    while cases.count() < alerts and time.monotonic() < deadline:  # the service's intake
+        time.sleep(0.1)
+    for case in review_day(cases, team, truth, day, rng):
+        if case.disposition == FRAUD:
+            analyst_frauds.add(case.event_id)
+    deliver(cases, post, id_field)
 
 
 class _SayStep(logging.Handler):
@@ -251,6 +308,14 @@ def run_demo(
     replayed: dict[dt.date, pd.DataFrame] = {}
     notes: list[str] = []
     client = None
+    team = plan.analysts
+    cases = CaseStore.open(settings.resolved_case_store_url) if team else None
+    analyst_frauds: set[Any] = set()
+    truth_labels: dict[Any, int] = {}
+    alerts_so_far = 0
+    poster = http_poster(url, None)  # the demo's service has no token
+    id_field = spec_api(spec).id_field
+    rng = np.random.default_rng(team.seed if team else 0)
     try:
         wait_http_ok(f"{url}/readyz", server, log=server_log)
         client = ReplayClient(url, spec)
@@ -260,14 +325,39 @@ def run_demo(
             rows = history[history[times].dt.date == day]
             if injector is not None:
                 rows = injector.apply(rows, day, terminals)
-            client.score(rows)
+            answers = client.score(rows)
+            if cases is not None and team is not None:
+                nonlocal alerts_so_far
+                alerts_so_far += sum(1 for a in answers if a["decision"] == "alert")
+                truth_labels.update(
+                    zip(
+                        rows[spec.event_id.column].tolist(),
+                        rows[spec.label.column].astype(int).tolist(),
+                        strict=True,
+                    )
+                )
+                _review(
+                    cases,
+                    team,
+                    truth_labels,
+                    day,
+                    rng,
+                    alerts_so_far,
+                    poster,
+                    id_field,
+                    analyst_frauds,
+                )
             landing = warehouse / f"day-{day}.parquet.tmp"  # a retrain may read the folder now
             rows.to_parquet(landing, index=False)
             landing.rename(warehouse / f"day-{day}.parquet")
             replayed[day] = rows
             labelled_day = day - dt.timedelta(days=settings.label_delay_days)
             if labelled_day in replayed:
-                client.feedback(replayed[labelled_day], dt.datetime.combine(day, dt.time(23, 59)))
+                client.feedback(
+                    replayed[labelled_day],
+                    dt.datetime.combine(day, dt.time(23, 59)),
+                    corrections=analyst_frauds,
+                )
             _wait_logged(settings, day, len(rows))
 
         # Day D+1 is replayed while day D is monitored: the service and the drift job each
@@ -287,6 +377,9 @@ def run_demo(
         if client is not None:
             client.close()
         stop(server)
+        decided = cases.decided() if cases is not None else []
+        if cases is not None:
+            cases.close()
     truth = pd.concat([before, *replayed.values()], ignore_index=True)
     decisions = read_decisions(settings)
     promoted = [
@@ -294,7 +387,7 @@ def run_demo(
     ]
     versions = [first["version"], *(d["retrain_result"]["version"] for d in promoted)]
     return DemoResult(
-        weeks=weekly_table(settings, truth),
+        weeks=weekly_table(settings, truth, decided),
         retrains=sum(1 for d in decisions if d["retrain"]),
         promotions=len(promoted),
         champion_versions=versions,

@@ -416,12 +416,25 @@ def demo(
         dt.datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="First drifted day (default: a week in)."),
     ] = None,
+    analysts: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Cases simulated analysts decide per day (top of the queue); 0: none."
+        ),
+    ] = 100,
+    review_hours: Annotated[
+        float, typer.Option(min=0.01, help="Mean hours from an alert to its decision.")
+    ] = 4.0,
+    analyst_error: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of wrong analyst decisions.")
+    ] = 0.02,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     spec: SpecOption = None,
 ) -> None:
     """The whole loop: train on the first two months, serve, replay the rest day by day through
-    the API, feed labels back after the delay, monitor drift daily, retrain and promote when
-    needed.
+    the API, let simulated analysts review the top alerts (their decisions become labels within
+    hours), feed chargebacks back after the delay, monitor drift daily, retrain and promote
+    when needed.
 
     Example: fraudops demo --spec cards --days 28"""
     import json
@@ -438,6 +451,7 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from fraudops.cases.simulated import AnalystTeam
     from fraudops_cli.demo import DemoPlan, run_demo
 
     console = Console(stderr=as_json)
@@ -449,6 +463,9 @@ def demo(
         days=days,
         inject=None if inject_drift is None else inject_drift.value,
         drift_from=None if drift_from is None else drift_from.date(),
+        analysts=AnalystTeam(analysts, review_hours, error_rate=analyst_error)
+        if analysts
+        else None,
     )
     with Progress(
         TextColumn("{task.description}"),
@@ -474,8 +491,15 @@ def demo(
 
         sys.stdout.write(json.dumps(asdict(result), indent=2, default=str) + "\n")
         return
-    table = Table(title="fraudops demo: the loop, week by week")
-    for column in ("week", "rows", "alerts", "drift share", "decision", "champion", "AP", "CP@100"):
+    table = Table(
+        title="fraudops demo: the loop, week by week",
+        caption="AP and CP@100 in hindsight (every true label, known at the end of the run); "
+        "fraud label h: median hours from a fraud to its first fraud label (an analyst's, or "
+        f"the chargeback {settings.label_delay_days} days later); known <1 d: share of frauds "
+        "labelled within a day",
+    )
+    columns = ("week", "rows", "alerts", "drift share", "decision", "champion", "AP", "CP@100")
+    for column in (*columns, "reviewed", "fraud label h", "known <1 d"):
         table.add_column(column, justify="right")
     for w in result.weeks:
         table.add_row(
@@ -487,6 +511,9 @@ def demo(
             w["champion"],
             str(w["average_precision"]),
             str(w["card_precision_at_100"]),
+            f"{w['analyst_decisions']:,}",
+            str(w["fraud_label_hours"]),
+            str(w["frauds_known_in_a_day"]),
         )
     console.print(table)
     console.print(

@@ -30,16 +30,36 @@ def demo(tmp_path, *args: str, handbook: bool = True) -> dict:
 
 def test_injected_amount_drift_is_detected_and_retrains(tmp_path):
     summary = demo(
-        tmp_path, "--days", "9", "--inject-drift", "amount", "--drift-from", "2018-06-03"
+        tmp_path,
+        *("--days", "9", "--inject-drift", "amount", "--drift-from", "2018-06-03"),
+        *("--analysts", "0"),
     )
     assert summary["retrains"] >= 1
     assert summary["weeks"][0]["rows"] > 0
+    for week in summary["weeks"]:  # no analysts: every fraud waits for its chargeback
+        assert week["analyst_decisions"] == 0 and week["frauds_known_in_a_day"] in (0.0, None)
     assert list((tmp_path / "home" / "demo" / "reports").glob("drift-*.html"))
 
 
-def test_plain_replay_of_the_same_days_does_not_retrain(tmp_path):
-    summary = demo(tmp_path, "--days", "9")
+def test_plain_replay_of_the_same_days_does_not_retrain_and_analysts_label_frauds_in_hours(
+    tmp_path,
+):
+    from fraudops.cases.store import CaseStore
+    from fraudops.logs.predlog import read_log
+
+    summary = demo(tmp_path, "--days", "9", "--analysts", "40")
     assert summary["retrains"] == 0 and summary["champion_versions"] == ["1"]
+    home = tmp_path / "home" / "demo"
+    store = CaseStore.open(f"sqlite:///{home / 'cases.db'}")
+    decided = store.decided()
+    store.close()
+    reviewed = sum(week["analyst_decisions"] for week in summary["weeks"])
+    assert reviewed == len(decided) > 0
+    assert max(week["frauds_known_in_a_day"] for week in summary["weeks"]) > 0
+    labels = read_log(home / "labels")
+    analyst = labels[labels["source"] == "analyst"]
+    assert len(analyst) == sum(c.disposition != "unsure" for c in decided)
+    assert set(analyst["labelled_by"]) <= {f"sim-analyst-{i}" for i in range(1, 6)}
 
 
 def test_the_cards_spec_runs_the_whole_loop_and_logs_no_card_token(tmp_path):
@@ -48,6 +68,7 @@ def test_the_cards_spec_runs_the_whole_loop_and_logs_no_card_token(tmp_path):
     from fraudops.logs.predlog import read_log
 
     summary = demo(tmp_path, "--spec", "cards", "--days", "4", handbook=False)
+    assert sum(week["analyst_decisions"] for week in summary["weeks"]) > 0  # text ids
     assert sum(week["rows"] for week in summary["weeks"]) > 10_000
     assert summary["champion_versions"][0] == "1"
     assert all(week["average_precision"] is not None for week in summary["weeks"])

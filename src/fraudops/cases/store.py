@@ -364,6 +364,19 @@ class CaseStore:
             ).scalar_one()
         return [Case.from_row(r) for r in rows], max(total - len(rows), 0)
 
+    def decided(self) -> list[Case]:
+        """Every decided case, oldest decision first (reports and the demo's table)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(cases).where(cases.c.state == CLOSED).order_by(cases.c.decided_at)
+            ).all()
+        return [Case.from_row(r) for r in rows]
+
+    def count(self) -> int:
+        """Cases in the store, decided or not."""
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.count()).select_from(cases)).scalar_one()
+
     def closed(self, limit: int = 50) -> list[Case]:
         """The latest decided cases, newest first."""
         with self.engine.connect() as connection:

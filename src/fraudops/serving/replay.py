@@ -11,6 +11,7 @@ than the label delay, to ``/feedback``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -149,8 +150,16 @@ class ReplayClient:
             answers.extend(response.json())
         return answers
 
-    def feedback(self, frame: pd.DataFrame, label_time: dt.datetime) -> int:
-        """Send the rows' labels (all of them, frauds and genuine); returns how many."""
+    def feedback(
+        self,
+        frame: pd.DataFrame,
+        label_time: dt.datetime,
+        corrections: Collection[Hashable] = (),
+    ) -> int:
+        """Send the rows' labels (all of them, frauds and genuine) as chargebacks; returns how
+        many. A genuine row whose id is in ``corrections`` (an analyst labelled it fraud) is
+        flagged ``correction``: the chargeback wins, and /feedback refuses a silent
+        downgrade of a fraud."""
         spec = self.spec
         ids = frame[spec.event_id.column].map(_json_value)
         labels = [
@@ -158,6 +167,7 @@ class ReplayClient:
                 api_field(spec.event_id.column): i,
                 "is_fraud": bool(y),
                 "label_time": label_time.isoformat(),
+                **({"correction": True} if not y and i in corrections else {}),
             }
             for i, y in zip(ids, frame[spec.label.column], strict=True)
         ]
