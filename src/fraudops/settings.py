@@ -203,10 +203,11 @@ class Settings(BaseSettings):
         200_000, ge=1, description="Log rows held while writes fail; more are counted dropped."
     )
 
-    case_store_url: str | None = Field(
+    case_store_url: SecretStr | None = Field(
         None,
-        description="Case store (SQLAlchemy URL): default sqlite:///<home>/cases.db; a "
-        "postgresql:// URL in team mode (shared by the service replicas and the console).",
+        description="Case store (SQLAlchemy URL, secret: it may hold a password): default "
+        "sqlite:///<home>/cases.db; a postgresql:// URL in team mode (shared by the service "
+        "replicas and the console).",
     )
     open_cases: bool = Field(True, description="Every alert of the service opens a case.")
     review_capacity: int = Field(
@@ -239,6 +240,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"starts with {PLACEHOLDER!r}: it is the example file's placeholder, not a secret"
             )
+        return value
+
+    @field_validator("case_store_url")
+    @classmethod
+    def _no_placeholder_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and PLACEHOLDER in value.get_secret_value().lower():
+            raise ValueError(f"holds {PLACEHOLDER!r}: the example file's placeholder password")
         return value
 
     @field_validator("model_signing_key")
@@ -336,7 +344,9 @@ class Settings(BaseSettings):
     @property
     def resolved_case_store_url(self) -> str:
         """The case store's URL: ``case_store_url``, or SQLite under the home."""
-        return self.case_store_url or f"sqlite:///{self.home / 'cases.db'}"
+        if self.case_store_url is not None:
+            return self.case_store_url.get_secret_value()
+        return f"sqlite:///{self.home / 'cases.db'}"
 
     @property
     def resolved_label_service_url(self) -> str:

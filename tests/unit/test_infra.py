@@ -416,6 +416,22 @@ def test_service_deployment_reads_settings_and_secrets_from_the_generated_object
     )
 
 
+def test_the_console_reads_the_shared_case_store_and_its_session_key_from_the_secret():
+    deployment = k8s_resource("Deployment", "fraudops-console")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["fraudops", "console"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FRAUDOPS_CONSOLE_HOST"] == "0.0.0.0"
+    refs = {(kind, ref["name"]) for e in container["envFrom"] for kind, ref in e.items()}
+    assert ("secretRef", "fraudops-secrets") in refs
+    secrets = generated_keys("Secret", "fraudops-secrets")
+    assert {"FRAUDOPS_CONSOLE_SECRET", "FRAUDOPS_CASE_STORE_URL", "FRAUDOPS_LABEL_TOKEN"} <= secrets
+    example = (K8S / "secrets.env.example").read_text()
+    assert "FRAUDOPS_CASE_STORE_URL=postgresql://" in example  # shared, never a replica's SQLite
+    port = container["ports"][0]["containerPort"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz" and port == 8300
+
+
 def test_every_configmap_and_secret_key_a_container_reads_is_generated():
     for where, container in containers():
         for env in container.get("env", []):
@@ -482,7 +498,7 @@ def test_k8s_settings_urls_point_at_services_of_the_kustomization():
         for doc in k8s_documents()
         if doc["kind"] == "Service"
     }
-    for key in ("FRAUDOPS_TRACKING_URI", "FRAUDOPS_FEATURE_STORE"):
+    for key in ("FRAUDOPS_TRACKING_URI", "FRAUDOPS_FEATURE_STORE", "FRAUDOPS_LABEL_SERVICE_URL"):
         url = urlsplit(settings[key])
         assert url.hostname in ports and url.port in ports[url.hostname], f"{key}={url.geturl()}"
 
