@@ -16,6 +16,7 @@ checks who asks and renders pages. Security:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import threading
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -139,13 +141,15 @@ def create_app(store: CaseStore, config: ConsoleConfig) -> Starlette:
     def shows_ids(analyst: Analyst) -> bool:
         return analyst.role != READ_ONLY
 
-    async def login_page(request: Request) -> Response:
+    def login_page(request: Request) -> Response:
         request.session.setdefault("csrf", secrets.token_urlsafe(24))
         return page(request, "login.html")
 
     async def login(request: Request) -> Response:
         values = await form_of(request)
-        analyst = store.authenticate(values.get("name", ""), values.get("token", ""))
+        analyst = await run_in_threadpool(
+            store.authenticate, values.get("name", ""), values.get("token", "")
+        )
         if analyst is None:
             return page(request, "login.html", 401, error="wrong name or token")
         request.session.clear()
@@ -157,7 +161,7 @@ def create_app(store: CaseStore, config: ConsoleConfig) -> Starlette:
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
-    async def queue(request: Request) -> Response:
+    def queue(request: Request) -> Response:
         analyst = current(request)
         params = request.query_params
         try:
@@ -194,7 +198,7 @@ def create_app(store: CaseStore, config: ConsoleConfig) -> Starlette:
     def case_id_of(request: Request) -> int:
         return int(request.path_params["case_id"])
 
-    async def view_case(request: Request) -> Response:
+    def view_case(request: Request) -> Response:
         analyst = current(request)
         case_id = case_id_of(request)
         case = store.get(case_id)
@@ -235,29 +239,33 @@ def create_app(store: CaseStore, config: ConsoleConfig) -> Starlette:
         if analyst.role == READ_ONLY:
             raise Problem(403, "a read-only user cannot claim or decide cases")
 
-    async def claim(request: Request) -> Response:
-        analyst = current(request)
-        await form_of(request)
+    async def posted(request: Request) -> tuple[Analyst, dict[str, str]]:
+        """The acting analyst and the form (CSRF checked); store calls leave the event loop."""
+        analyst = await run_in_threadpool(current, request)
+        values = await form_of(request)
         acting(analyst)
+        return analyst, values
+
+    async def claim(request: Request) -> Response:
+        analyst, _ = await posted(request)
         case_id = case_id_of(request)
-        store.claim(case_id, analyst.name, config.lock)
+        await run_in_threadpool(store.claim, case_id, analyst.name, config.lock)
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
     async def release(request: Request) -> Response:
-        analyst = current(request)
-        await form_of(request)
-        acting(analyst)
+        analyst, _ = await posted(request)
         case_id = case_id_of(request)
-        store.release(case_id, analyst.name, force=analyst.role == LEAD)
+        await run_in_threadpool(
+            functools.partial(store.release, force=analyst.role == LEAD), case_id, analyst.name
+        )
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
     async def decide(request: Request) -> Response:
-        analyst = current(request)
-        values = await form_of(request)
-        acting(analyst)
+        analyst, values = await posted(request)
         case_id = case_id_of(request)
         try:
-            store.decide(
+            await run_in_threadpool(
+                store.decide,
                 case_id,
                 analyst.name,
                 values.get("disposition", ""),
@@ -271,10 +279,10 @@ def create_app(store: CaseStore, config: ConsoleConfig) -> Starlette:
         config.wake_outbox()
         return RedirectResponse("/", status_code=303)
 
-    async def healthz(request: Request) -> Response:
+    def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    async def problem(request: Request, exc: Exception) -> Response:
+    def problem(request: Request, exc: Exception) -> Response:
         if isinstance(exc, Problem) and exc.status == 401 and request.method == "GET":
             return RedirectResponse("/login", status_code=303)
         if isinstance(exc, Problem):

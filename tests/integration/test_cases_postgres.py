@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +76,51 @@ def test_a_decision_retried_at_once_is_written_once(database):
     }
     assert query(database, "select count(*) from case_events where action='decide'") == [(1,)]
     store.close()
+
+
+def test_of_six_analysts_claiming_one_case_through_the_console_at_once_one_wins(database):
+    import re
+
+    import httpx
+    import uvicorn
+
+    from fraudops.offline.handbook import handbook_spec
+    from fraudops.processes import free_port
+    from services.console.app import ConsoleConfig, create_app
+
+    store = CaseStore.open(database)
+    store.open_cases([_alert("tx-1")])
+    tokens = {f"analyst-{i}": store.add_analyst(f"analyst-{i}", "analyst") for i in range(6)}
+    config = ConsoleConfig(handbook_spec(), Path("/nonexistent"), 100, LOCK, "k" * 40)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store, config), "127.0.0.1", port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    clients = []
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        for name, token in tokens.items():
+            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+            csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)[1]
+            client.post("/login", data={"name": name, "token": token, "csrf": csrf})
+            page = client.get("/cases/1").text
+            clients.append((client, re.search(r'name="csrf" value="([^"]+)"', page)[1]))
+        start = threading.Barrier(len(clients))
+
+        def claim(pair) -> int:
+            client, csrf = pair
+            start.wait()
+            return client.post("/cases/1/claim", data={"csrf": csrf}).status_code
+
+        with ThreadPoolExecutor(len(clients)) as pool:
+            statuses = sorted(pool.map(claim, clients))
+    finally:
+        for client, _ in clients:
+            client.close()
+        server.should_exit = True
+        thread.join(10)
+        store.close()
+    assert statuses == [303] + [409] * 5
