@@ -265,6 +265,17 @@ def test_compose_service_requires_an_api_token_a_label_token_and_a_hash_secret()
     assert REQUIRED_REFERENCE.match(env["FRAUDOPS_HASH_SECRET"])
 
 
+def test_compose_console_shares_the_services_case_store_and_requires_its_secrets():
+    stack = services()
+    console, service = environment(stack["console"]), environment(stack["service"])
+    assert console["FRAUDOPS_CASE_STORE_URL"] == service["FRAUDOPS_CASE_STORE_URL"]
+    assert console["FRAUDOPS_CASE_STORE_URL"].startswith("postgresql://")
+    assert REQUIRED_REFERENCE.match(console["FRAUDOPS_CONSOLE_SECRET"])
+    assert REQUIRED_REFERENCE.match(console["FRAUDOPS_LABEL_TOKEN"])
+    assert console["FRAUDOPS_LABEL_SERVICE_URL"] == "http://service:3000"
+    assert "CREATE DATABASE cases;" in (ROOT / "infra/postgres/init.sql").read_text()
+
+
 def test_compose_trainer_and_service_require_the_model_signing_key():
     stack = services()
     for name in ("service", "prefect-worker"):
