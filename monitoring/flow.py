@@ -24,6 +24,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from fraudops.drift import monitor
+from fraudops.drift.dashboard import SnapshotLabels
 from fraudops.drift.report import run_drift
 from fraudops.settings import Settings
 
@@ -105,6 +106,7 @@ def run_monitoring(
         min_labelled=settings.min_labelled_rows,
         labelled=labelled,
         columns=champion.columns,
+        labels=SnapshotLabels(start, end, champion.version, champion.columns.spec_name),
     )
     history = monitor.read_decisions(settings)
     wants_retrain, drifted, reasons = step(monitor.decide)(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,13 @@ import numpy as np
 import pytest
 
 from fraudops.data import contract as c
-from fraudops.drift.monitor import _add_to_workspace, workspace_path
+from fraudops.drift.dashboard import (
+    DRIFT_SHARE_PANEL,
+    RETRAIN_PANEL,
+    SCORE_DRIFT_PANEL,
+    SnapshotLabels,
+)
+from fraudops.drift.monitor import Decision, _add_to_workspace, workspace_path
 from fraudops.drift.report import SCORE, run_drift
 from fraudops.offline.handbook import compute_features
 from fraudops.processes import free_port
@@ -65,12 +72,23 @@ def report(tmp_path_factory, small_history):
     reference = frame[frame[c.TX_DATETIME] < "2018-05-20"]
     current = frame[frame[c.TX_DATETIME] >= "2018-06-01"].copy()
     current[c.TX_AMOUNT] *= 3
-    snapshot, figures = run_drift(reference, current, threshold=0.5)
+    end = dt.date(2018, 6, 7)
+    labels = SnapshotLabels(end - dt.timedelta(days=6), end, "1", "handbook")
+    snapshot, figures = run_drift(reference, current, threshold=0.5, labels=labels)
     home = tmp_path_factory.mktemp("ui")
     html = home / "report.html"
     snapshot.save_html(str(html))
     settings = Settings(home=home)
-    _add_to_workspace(settings, snapshot)
+    decision = Decision(
+        window_start="2018-06-01",
+        window_end=end.isoformat(),
+        champion_version="1",
+        drifted=True,
+        retrain=True,
+        reasons=[],
+        figures={},
+    )
+    _add_to_workspace(settings, snapshot, decision)
     return html, settings, figures
 
 
@@ -114,6 +132,11 @@ def test_evidently_ui_serves_the_workspace_project(report, tmp_path):
         assert [p["name"] for p in projects] == ["fraudops drift"]
         dom = rendered_dom(f"{base}/projects/{projects[0]['id']}/reports", tmp_path)
         assert "fraudops drift" in dom
+        assert "drift 2018-06-01..2018-06-07, champion v1" in dom  # the snapshot's name
+        dashboard = rendered_dom(f"{base}/projects/{projects[0]['id']}", tmp_path)
+        for title in (DRIFT_SHARE_PANEL, SCORE_DRIFT_PANEL, RETRAIN_PANEL):
+            assert title in dashboard
+        assert "This dashboard is currently empty" not in dashboard
     finally:
         ui.terminate()
         ui.wait(30)

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from fraudops import registry
 from fraudops.cases.labels import resolve_labels
+from fraudops.drift.dashboard import ensure_panels, tag_decision
 from fraudops.drift.header import ReportHeader, with_header
 from fraudops.drift.report import (
     HANDBOOK_COLUMNS,
@@ -449,7 +450,7 @@ def record(settings: Settings, decision: Decision, snapshot: Any | None) -> Deci
         header = _header(settings, decision, earlier[-1] if earlier else None)
         html.write_text(with_header(html.read_text(encoding="utf-8"), header), encoding="utf-8")
         decision.report_html = str(html)
-        _add_to_workspace(settings, snapshot)
+        _add_to_workspace(settings, snapshot, decision)
         for old in sorted(reports.glob("drift-*.html"), key=lambda p: p.stat().st_mtime)[
             : -settings.reports_keep
         ]:
@@ -460,13 +461,16 @@ def record(settings: Settings, decision: Decision, snapshot: Any | None) -> Deci
     return decision
 
 
+def verdict_of(decision: Decision) -> str:
+    """The decision in a few words: ``retrain``, ``drift, no retrain yet`` or ``no drift``."""
+    if decision.retrain:
+        return "retrain"
+    return "drift, no retrain yet" if decision.drifted else "no drift"
+
+
 def _header(settings: Settings, decision: Decision, previous: str | None) -> ReportHeader:
     figures = decision.figures
-    verdict = (
-        "retrain"
-        if decision.retrain
-        else ("drift, no retrain yet" if decision.drifted else "no drift")
-    )
+    verdict = verdict_of(decision)
     return ReportHeader(
         window_start=decision.window_start,
         window_end=decision.window_end,
@@ -518,6 +522,18 @@ def _workspace_project(path: str) -> tuple[Any, Any]:
 PROJECT_NAME = "fraudops drift"
 
 
-def _add_to_workspace(settings: Settings, snapshot: Any) -> None:
+def _add_to_workspace(settings: Settings, snapshot: Any, decision: Decision | None = None) -> None:
+    """Add a run's snapshot to the project, tagged with its decision; the dashboard's panels
+    are added first where missing (:mod:`fraudops.drift.dashboard`)."""
     workspace, project = _workspace_project(str(workspace_path(settings)))
+    if decision is not None:
+        tag_decision(
+            snapshot,
+            "retrain" if decision.retrain else ("drift" if decision.drifted else "no-drift"),
+        )
+        ensure_panels(
+            workspace.get_project(project.id),
+            decision.champion_version,
+            settings.drift_share_threshold,
+        )
     workspace.add_run(project.id, snapshot, include_data=False)

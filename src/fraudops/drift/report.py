@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from fraudops.data import contract as c
+from fraudops.drift.dashboard import SnapshotLabels
 from fraudops.logs.records import LOG_SCORE
 
 if TYPE_CHECKING:
@@ -313,6 +314,7 @@ def run_drift(
     labelled: pd.DataFrame | None = None,
     min_rows: int = MIN_ROWS,
     columns: DriftColumns = HANDBOOK_COLUMNS,
+    labels: SnapshotLabels | None = None,
 ) -> tuple[Any, DriftFigures]:
     """Compare ``current`` with ``reference`` on ``columns`` (the champion's features, score).
 
@@ -333,6 +335,8 @@ def run_drift(
         min_labelled: fewest labelled rows (both classes) for the quality figures.
         min_rows: fewest rows compared in each window (:data:`MIN_ROWS`).
         columns: the compared columns and their types (default: the handbook's).
+        labels: the snapshot's timestamp, name, tags and metadata (None: Evidently's
+            defaults, the wall clock and no tags).
 
     Returns:
         (Evidently snapshot — ``save_html`` renders it —, the figures).
@@ -374,6 +378,7 @@ def run_drift(
             reference_data=Dataset.from_pandas(
                 drift_frame(reference, columns), data_definition=definition
             ),
+            **(labels.run_kwargs() if labels is not None else {}),
         )
     result = snapshot.dict()
     value_drifts = [
