@@ -176,6 +176,8 @@ def weekly_table(
         weeks.append(
             {
                 "week": str(week),
+                # the days replayed in it: a 3-day replay is not "week 2018-05-28"
+                "days": f"{rows['tx_datetime'].min():%m-%d}..{rows['tx_datetime'].max():%m-%d}",
                 "rows": len(rows),
                 "alerts": int((rows["decision"] == "alert").sum()),
                 "drift_share": None

@@ -498,12 +498,12 @@ def demo(
         f"the chargeback {settings.label_delay_days} days later); known <1 d: share of frauds "
         "labelled within a day",
     )
-    columns = ("week", "rows", "alerts", "drift share", "decision", "champion", "AP", "CP@100")
+    columns = ("days", "rows", "alerts", "drift share", "decision", "champion", "AP", "CP@100")
     for column in (*columns, "reviewed", "fraud label h", "known <1 d"):
         table.add_column(column, justify="right")
     for w in result.weeks:
         table.add_row(
-            w["week"],
+            w["days"],
             f"{w['rows']:,}",
             f"{w['alerts']:,}",
             str(w["drift_share"]),

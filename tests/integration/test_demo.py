@@ -49,6 +49,9 @@ def test_plain_replay_of_the_same_days_does_not_retrain_and_analysts_label_fraud
 
     summary = demo(tmp_path, "--days", "9", "--analysts", "40")
     assert summary["retrains"] == 0 and summary["champion_versions"] == ["1"]
+    for week in summary["weeks"]:  # labelled by the days replayed, inside their week
+        first, last = week["days"].split("..")
+        assert week["week"][5:] <= first <= last
     home = tmp_path / "home" / "demo"
     store = CaseStore.open(f"sqlite:///{home / 'cases.db'}")
     decided = store.decided()
