@@ -171,7 +171,8 @@ def weekly_table(
         scored = rows.rename(columns={"tx_datetime": roles.time, "transaction_id": roles.event_id})
         both = len(np.unique(labels)) == 2
         hours = first_fraud_label_hours(rows, roles.label, decided or [], settings.label_delay_days)
-        reviewed = [c for c in decided or [] if c.event_id in set(rows["transaction_id"])]
+        in_rows = set(rows["transaction_id"].tolist())
+        reviewed = [c for c in decided or [] if c.event_id in in_rows]
         in_week = decisions[decisions["week"] == week] if not decisions.empty else decisions
         weeks.append(
             {
