@@ -628,7 +628,9 @@ def ui() -> None:
         f"Model reports: fraudops report [--version N] (writes {settings.reports_dir}/models/)\n"
         f"MLflow UI:    mlflow ui --backend-store-uri {settings.resolved_tracking_uri}\n"
         f"Prefect UI:   PREFECT_HOME={settings.prefect_home} prefect server start --host "
-        "127.0.0.1 (then http://127.0.0.1:4200)"
+        "127.0.0.1 (then http://127.0.0.1:4200)\n"
+        f"Cases:        fraudops console (http://{settings.console_host}:"
+        f"{settings.console_port}; users: fraudops analyst add NAME)"
     )
     command = [
         sys.executable,
