@@ -139,27 +139,18 @@ def _decided(store, event_id, disposition="fraud") -> int:
     return case_id
 
 
-def test_the_outbox_delivers_each_decided_label_once_with_its_provenance(store):
-    held, unknown, cleared = (
-        _decided(store, 1),
-        _decided(store, 2),
-        _decided(store, 3, "legitimate"),
-    )
+def test_the_outbox_sends_a_clean_batch_in_one_request_with_its_provenance(store):
+    first, second = _decided(store, 1), _decided(store, 2, "legitimate")
     _decided(store, 4, "unsure")  # no label
-    sent = []
+    calls = []
 
     def post(body):
-        sent.append(body[0])
-        row = body[0]
-        if row["transaction_id"] == 2 and not row["external"]:
-            return 422, {"error": "labels[0].transaction_id: transaction 2 was not scored"}
-        if row["transaction_id"] == 3:
-            return 422, {"error": "labels[0].is_fraud: transaction 3 is a confirmed fraud"}
-        return 200, {"accepted": 1, "external": int(row["external"])}
+        calls.append(body)
+        return 200, {"accepted": len(body), "external": 0}
 
     report = deliver(store, post, "transaction_id")
-    assert (report.held, report.external, report.superseded, report.stopped) == (1, 1, 1, None)
-    assert sent[0] == {
+    assert (report.held, report.stopped) == (2, None) and len(calls) == 1
+    assert calls[0][0] == {
         "transaction_id": 1,
         "is_fraud": True,
         "label_time": NOW.isoformat(),
@@ -167,9 +158,33 @@ def test_the_outbox_delivers_each_decided_label_once_with_its_provenance(store):
         "source": "analyst",
         "labelled_by": "ann",
     }
+    assert calls[0][1]["is_fraud"] is False
+    assert {store.get(i).label_outcome for i in (first, second)} == {"held"}
+    assert deliver(store, post, "transaction_id").held == 0 and len(calls) == 1
+
+
+def test_a_refused_batch_is_sent_case_by_case_and_each_outcome_recorded(store):
+    held, unknown, cleared = (
+        _decided(store, 1),
+        _decided(store, 2),
+        _decided(store, 3, "legitimate"),
+    )
+
+    def refusal(row):
+        if row["transaction_id"] == 2 and not row["external"]:
+            return {"error": "labels[0].transaction_id: transaction 2 was not scored"}
+        if row["transaction_id"] == 3:
+            return {"error": "labels[0].is_fraud: transaction 3 is a confirmed fraud"}
+        return None
+
+    def post(body):
+        refused = next((r for r in map(refusal, body) if r), None)
+        return (422, refused) if refused else (200, {"accepted": len(body)})
+
+    report = deliver(store, post, "transaction_id")
+    assert (report.held, report.external, report.superseded, report.stopped) == (1, 1, 1, None)
     outcomes = {i: store.get(i).label_outcome for i in (held, unknown, cleared)}
     assert outcomes == {held: "held", unknown: "external", cleared: "superseded"}
-    assert deliver(store, post, "transaction_id").held == 0 and len(sent) == 4
 
 
 def test_an_unreachable_service_leaves_labels_for_the_next_round(store):

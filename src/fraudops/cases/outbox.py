@@ -77,14 +77,32 @@ def _refused_field(answer: Any) -> str:
 
 
 def deliver(store: CaseStore, post: Post, id_field: str, limit: int = 500) -> DeliveryReport:
-    """Send the labels of decided cases not yet delivered, one case per request.
+    """Send the labels of decided cases not yet delivered: all in one request, and case by
+    case when the service refuses the batch (one refused label refuses a whole request).
 
     Returns:
         What was delivered; ``stopped`` says why the round ended early (the service is
         unreachable or refused the token: the rest waits for the next round).
     """
     report = DeliveryReport()
-    for case in store.undelivered_labels(limit):
+    pending = store.undelivered_labels(limit)
+    if not pending:
+        return report
+    try:
+        status, answer = post([label_body(case, id_field) for case in pending])
+    except httpx.HTTPError as exc:
+        report.stopped = f"service unreachable: {exc}"
+        logger.warning("labels wait for the next round: %s", report.stopped)
+        return report
+    if status == 200:
+        store.mark_delivered([case.id for case in pending], "held")
+        report.held = len(pending)
+        return report
+    if status != 422:
+        report.stopped = f"/feedback answered {status}: {answer}"
+        logger.warning("labels wait for the next round: %s", report.stopped)
+        return report
+    for case in pending:
         try:
             status, answer = post([label_body(case, id_field)])
             outcome = "held"
