@@ -15,7 +15,7 @@ from fraudops.cases import ROLES
 from fraudops.settings import Settings
 
 analyst_app = typer.Typer(
-    help="Console users: add one (prints its token once), list them.",
+    help="Console users: add one (prints its token once), disable one, list them.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -51,6 +51,21 @@ def add(
     finally:
         store.close()
     typer.echo(f"added {name} ({role}); token, shown once:\n{token}")
+
+
+@analyst_app.command("disable")
+def disable(name: Annotated[str, typer.Argument(help="The console user to revoke.")]) -> None:
+    """Revoke a console user: their token and open sessions stop working at once."""
+    from fraudops.cases.store import CaseStore
+
+    store = CaseStore.open(_settings().resolved_case_store_url)
+    try:
+        store.disable_analyst(name)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    typer.echo(f"disabled {name}")
 
 
 @analyst_app.command("list")

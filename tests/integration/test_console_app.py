@@ -144,3 +144,10 @@ def test_the_queue_lists_undecided_cases_by_priority_within_the_days_capacity(co
     assert order == ["1", "2", "3"]
     assert ann.get("/?min_score=0.75").text.count('data-href="/cases/') == 2
     assert ann.get("/?min_score=high").status_code == 422
+
+
+def test_a_disabled_analyst_loses_an_open_session_at_the_next_request(console):
+    store, app, tokens = console
+    ann = _login(app, "ann", tokens["ann"])
+    store.disable_analyst("ann")
+    assert ann.get("/", follow_redirects=False).headers["location"] == "/login"

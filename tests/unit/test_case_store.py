@@ -129,6 +129,10 @@ def test_an_analysts_token_is_shown_once_stored_hashed_and_checked(store):
         store.add_analyst("ann", "lead")
     with pytest.raises(ValueError, match="role"):
         store.add_analyst("eve", "admin")
+    store.disable_analyst("ann")
+    assert store.authenticate("ann", token) is None and store.analyst("ann") is None
+    with pytest.raises(ValueError, match="no analyst"):
+        store.disable_analyst("nobody")
 
 
 def _decided(store, event_id, disposition="fraud") -> int:

@@ -649,6 +649,20 @@ class CaseStore:
             raise ValueError(f"name: analyst {name!r} already exists") from None
         return token
 
+    def disable_analyst(self, name: str) -> None:
+        """Revoke a console user: their token stops working and their open session ends at
+        its next request.
+
+        Raises:
+            ValueError: no analyst is called ``name``.
+        """
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                sa.update(analysts).where(analysts.c.name == name).values(disabled=True)
+            )
+        if result.rowcount != 1:
+            raise ValueError(f"name: no analyst {name!r}")
+
     def authenticate(self, name: str, token: str) -> Analyst | None:
         """The analyst whose name and token these are (None otherwise, or when disabled)."""
         with self.engine.connect() as connection:
