@@ -454,7 +454,8 @@ def demo(
     from fraudops.cases.simulated import AnalystTeam
     from fraudops_cli.demo import DemoPlan, run_demo
 
-    console = Console(stderr=as_json)
+    # a pipe or a file gets rich's 80 columns, which cut the week table's columns to "…"
+    console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
     console.print(
         f"data: {path or 'built-in simulator (183 days)'}, dataset spec {settings.spec.name!r}"
     )
