@@ -221,3 +221,18 @@ def test_the_intake_opens_cases_in_the_background_and_keeps_alerts_while_the_sto
     assert intake.failures == 1 and intake.opened == 2 and intake.pending == 0
     assert len(store.queue(10)[0]) == 2
     store.close()
+
+
+def test_a_store_already_at_the_newest_schema_opens_without_entering_alembic(tmp_path, monkeypatch):
+    from fraudops.cases import store as module
+
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    CaseStore.open(url).close()  # creates and migrates
+
+    def no_migration(*_args, **_kwargs):  # Alembic's environment is module-global: a second
+        raise AssertionError("migrated again")  # one beside MLflow's broke both
+
+    monkeypatch.setattr(module.command, "upgrade", no_migration)
+    again = CaseStore.open(url)
+    assert again.count() == 0
+    again.close()

@@ -24,6 +24,7 @@ import fcntl
 import hashlib
 import json
 import secrets
+import threading
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from fraudops.cases import ROLES
@@ -45,6 +48,8 @@ MAX_NOTE_CHARS = 4000
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: PostgreSQL advisory lock key held while migrating (two processes starting at once).
 _MIGRATION_LOCK = 0x46524F50
+#: One migration at a time in this process (Alembic's environment is module-global).
+_PROCESS_MIGRATION = threading.Lock()
 
 
 class CaseConflict(ValueError):
@@ -217,12 +222,28 @@ def _migration_lock(engine: Engine) -> Iterator[sa.Connection]:
         yield connection
 
 
+def _at_head(connection: sa.Connection, head: str | None) -> bool:
+    return MigrationContext.configure(connection).get_current_revision() == head
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the database to the newest schema (Alembic ``upgrade head``); safe when several
-    processes start at once."""
+    processes start at once.
+
+    A database already at the newest revision is left alone without entering Alembic's
+    environment: that environment lives in module globals (``alembic.context``), so two
+    migrations in one process at once (MLflow migrates its own database the same way) break
+    each other; checking the revision uses no global.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with _migration_lock(engine) as connection:
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as connection:
+        if _at_head(connection, head):
+            return
+    with _PROCESS_MIGRATION, _migration_lock(engine) as connection:
+        if _at_head(connection, head):  # another process migrated it meanwhile
+            return
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -276,6 +276,20 @@ class Counters:
     last_reload_error: str | None = None
 
 
+def _case_intake(settings: Settings) -> CaseIntake:
+    """The intake of alerts into cases, its store opened (and migrated) here, in the starting
+    thread: migrations must not run in a background thread beside MLflow's own (Alembic's
+    environment is module-global). A store that cannot be opened now is opened by the
+    intake's thread later."""
+    url = settings.resolved_case_store_url
+    try:
+        store = CaseStore.open(url)
+    except Exception as exc:  # the service scores without it; alerts wait in memory
+        logger.warning("case store not reachable at start (%s); alerts wait for it", exc)
+        return CaseIntake(functools.partial(CaseStore.open, url))
+    return CaseIntake(lambda: store)
+
+
 class Scorer:
     """Everything one service process needs to answer requests.
 
@@ -327,9 +341,7 @@ class Scorer:
                 if settings.hash_secret
                 else load_or_create_key(home / "secrets" / "id-hash.key")
             ),
-            cases=CaseIntake(functools.partial(CaseStore.open, settings.resolved_case_store_url))
-            if settings.open_cases
-            else None,
+            cases=_case_intake(settings) if settings.open_cases else None,
         )
         if champion is None:
             logger.warning(
