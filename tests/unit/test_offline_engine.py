@@ -167,3 +167,95 @@ def test_a_window_sum_beyond_the_exact_range_is_refused_naming_the_column():
     events["amt"] = 3e12  # 3e18 micro-units each: three in a window pass 2**62
     with pytest.raises(SumOverflowError, match="'amt'"):
         compute_spec_features(events, SPEC)
+
+
+ARRIVAL_SPEC = DatasetSpec.model_validate(
+    {
+        "name": "arrival",
+        "event_id": {"column": "id"},
+        "event_time": {"column": "ts"},
+        "label": {"column": "y", "delay": "1d", "known_at": "known"},
+        "entities": [{"name": "shop", "column": "shop"}],
+        "numeric": [{"column": "amt"}],
+        "aggregations": [
+            {
+                "entity": "shop",
+                "windows": ["1h", "2d"],
+                "lag": "label_arrival",
+                "features": [
+                    {"name": "n_{window}", "kind": "count"},
+                    {"name": "known_risk_{window}", "kind": "label_rate"},
+                ],
+            }
+        ],
+    }
+)
+
+
+def arrival_reference(events: pd.DataFrame) -> pd.DataFrame:
+    """Row by row: frauds of the window (t - w, t] known by t (not the row's own) / rows."""
+    seconds = events["ts"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    known = events["known"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    known = np.where(events["known"].isna(), seconds + 86_400, known)
+    position = np.arange(len(events))
+    shops, labels = events["shop"].to_numpy(), events["y"].to_numpy()
+    rows = []
+    for i in range(len(events)):
+        t = seconds[i]
+        earlier = (seconds < t) | ((seconds == t) & (position <= i))
+        row = {}
+        for name, width in (("1h", 3_600), ("2d", 2 * 86_400)):
+            inside = (shops == shops[i]) & (seconds > t - width) & earlier
+            frauds = inside & (position != i) & (labels == 1) & (known <= t)
+            n = int(inside.sum())
+            row[f"n_{name}"] = float(n)
+            row[f"known_risk_{name}"] = frauds.sum() / n if n else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows, index=events.index)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events_strategy, st.data())
+def test_label_arrival_counts_a_fraud_from_the_second_its_label_is_known(data, more):
+    events = frame(*data)
+    waits = more.draw(
+        st.lists(
+            st.one_of(st.none(), st.integers(0, 3 * 86_400)),
+            min_size=len(events),
+            max_size=len(events),
+        )
+    )
+    events["known"] = [
+        pd.NaT if wait is None else t + pd.Timedelta(seconds=wait)
+        for t, wait in zip(events["ts"], waits, strict=True)
+    ]
+    expected = arrival_reference(events)
+    got = compute_spec_features(events, ARRIVAL_SPEC)[list(expected)]
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_an_analyst_label_counts_hours_after_its_event_a_chargeback_only_after_the_delay():
+    events = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 5],
+            "ts": pd.to_datetime(
+                [
+                    "2024-03-01 10:00",
+                    "2024-03-01 11:00",
+                    "2024-03-01 20:00",
+                    "2024-03-02 10:30",
+                    "2024-03-02 12:00",
+                ]
+            ),
+            "shop": ["s"] * 5,
+            "amt": [1.0] * 5,
+            "y": [1, 1, 0, 0, 0],
+            "known": pd.to_datetime(["2024-03-01 14:00", None, None, None, None]),
+        }
+    )
+    risk = compute_spec_features(events, ARRIVAL_SPEC)["known_risk_2d"].tolist()
+    # event 1's analyst label is known at 14:00: not at 11:00, yes at 20:00; event 2's at its
+    # chargeback, one delay (1 d) after it: 03-02 11:00
+    assert risk == [0.0, 0.0, 1 / 3, 1 / 4, 2 / 5]
+    without = compute_spec_features(events.drop(columns="known"), ARRIVAL_SPEC)
+    assert without["known_risk_2d"].tolist() == [0.0, 0.0, 0.0, 1 / 4, 2 / 5]

@@ -304,3 +304,41 @@ def test_a_fraud_of_the_warm_up_history_is_confirmed_too(make_state):
     fraud = int(frame.loc[frame[spec.label.column] == 1, spec.event_id.column].iloc[-1])
     with pytest.raises(LabelRefused, match="confirmed fraud"):
         state.apply_labels([label(fraud, 0)])
+
+
+def test_labels_by_arrival_count_from_their_arrival_after_a_warm_up(make_state):
+    """A fraud label known after the warm-up history ends is left out of the warmed state and
+    counts from the moment the label feed brings it, as offline with ``label.known_at``."""
+    handbook = load_spec("handbook").model_dump()
+    handbook["label"]["known_at"] = "KNOWN_AT"
+    for block in handbook["aggregations"]:
+        if any(f["kind"] == "label_rate" for f in block["features"]):
+            block["lag"] = "label_arrival"
+    spec = DatasetSpec.model_validate(handbook)
+    _, events = simulated("handbook")
+    rng = np.random.default_rng(3)
+    times = events[spec.event_time.column]
+    analyst = (events[spec.label.column] == 1) & (rng.random(len(events)) < 0.5)
+    events["KNOWN_AT"] = times.where(analyst) + pd.Timedelta(hours=2)
+    cut = times.min() + pd.Timedelta(days=45)
+    history = events[times < cut]
+    live = events.iloc[len(history) : len(history) + 1500]
+    state = make_state(spec, DAY)
+    state.warm_up(history)
+    frauds = events[events[spec.label.column] == 1]
+    known = frauds["KNOWN_AT"].fillna(frauds[spec.event_time.column] + pd.Timedelta(days=7))
+    waiting = sorted(
+        (k, i) for k, i in zip(known, frauds[spec.event_id.column], strict=True) if k >= cut
+    )
+    got = []
+    for event in events_of(live, spec):
+        arrived = [i for k, i in waiting if k <= event[spec.event_time.column]]
+        if arrived:
+            state.feedback(dict.fromkeys(arrived, 1))
+            waiting = waiting[len(arrived) :]
+        got += state.observe_many([event])
+    expected = compute_spec_features(events, spec).iloc[len(history) : len(history) + len(live)]
+    got = pd.DataFrame(got, index=live.index)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    risk = got.filter(like="RISK_1DAY")
+    assert (risk.to_numpy() > 0).any()  # the analysts' labels reached the one-day windows

@@ -43,6 +43,8 @@ aggregations:
       - {name: garage_fraud_rate, kind: label_rate}
 evaluation: {precision_at_k_entity: policy}
 """
+#: The shipped handbook spec's sha256 before `label.known_at` existed (an unset key is left out).
+HANDBOOK_SHA256 = "637d5a77741ee12138293fdabc81a5de561585f609271606fb2637d513065ac5"
 
 
 def test_durations_read_and_write_back():
@@ -64,6 +66,7 @@ def test_durations_read_and_write_back():
         (("of: garage}", "of: nowhere}"), "aggregations.0.features.1.of", "'nowhere'"),
         (("entity: garage\n", "entity: shop\n"), "aggregations.1.entity", "unknown entity"),
         (("    lag: label_delay\n", ""), "aggregations.1", "label_rate needs"),
+        (("lag: label_delay", "lag: label_arival"), "aggregations.1.lag", "label_arrival"),
         (("amount: claim_amount", "amount: vehicle"), "amount", "not declared"),
         (("evaluation: {", "evaluaton: {"), "evaluaton", "unknown key"),
         (("column: claim_id, type: str", "generate: row_order, type: str"), "event_id", "(int)"),
@@ -94,6 +97,49 @@ def test_a_key_type_of_int_is_the_default_and_left_out_of_the_dump():
     assert spec_sha256(parse_spec(explicit)) != spec_sha256(parse_spec(CLAIMS))
     cards = load_spec("cards")
     assert cards.event_id.type == "str" and {e.type for e in cards.entities} == {"str"}
+
+
+def test_an_unset_known_at_is_left_out_of_the_dump_and_the_hash():
+    # the handbook spec's sha256 from before `label.known_at` existed: registered versions
+    # and Redis prefixes made with it stay valid
+    assert spec_sha256(default_spec()) == HANDBOOK_SHA256
+    assert "known_at" not in default_spec().model_dump()["label"]
+    arrival = CLAIMS.replace("delay: 14d}", "delay: 14d, known_at: decided_at}")
+    assert parse_spec(arrival).model_dump()["label"]["known_at"] == "decided_at"
+    assert spec_sha256(parse_spec(arrival)) != spec_sha256(parse_spec(CLAIMS))
+
+
+def test_known_at_is_read_as_times_empty_is_allowed_and_before_the_event_refused():
+    spec = parse_spec(
+        CLAIMS.replace("delay: 14d}", "delay: 14d, known_at: decided}")
+        .replace("amount: claim_amount\n", "")
+        .split("entities:")[0]
+    )
+    frame = pd.DataFrame(
+        {
+            "claim_id": ["a", "b", "c"],
+            "step": [0, 1, 2],
+            "fraud": ["Y", "N", "Y"],
+            "decided": [0.5, None, 2.25],  # steps of the event time's unit (1 d)
+        }
+    )
+    events = prepare_events(frame, spec)
+    assert events["decided"].tolist()[0] == pd.Timestamp("2020-01-01 12:00")
+    assert pd.isna(events["decided"].iloc[1])
+    assert "decided" not in prepare_events(frame.drop(columns="decided"), spec)
+    with pytest.raises(DataValidationError) as raised:
+        prepare_events(frame.assign(decided=[0.5, None, 1.0]), spec)
+    assert "'decided' (label.known_at) has labels known before their event" in str(raised.value)
+
+
+def test_the_handbook_arrival_spec_is_the_handbook_plus_two_known_risk_features():
+    handbook, arrival = default_spec(), load_spec("handbook-arrival")
+    added = [f for f in arrival.feature_names() if f not in handbook.feature_names()]
+    assert added == ["TERMINAL_ID_KNOWN_RISK_1DAY_WINDOW", "TERMINAL_ID_KNOWN_RISK_7DAY_WINDOW"]
+    assert [f for f in arrival.feature_names() if f not in added] == handbook.feature_names()
+    assert arrival.label.known_at == "LABEL_KNOWN_AT" and arrival.labels_by_arrival()
+    assert not handbook.labels_by_arrival()
+    assert arrival.raw_columns() == handbook.raw_columns()  # the known time is not scored
 
 
 def test_a_missing_spec_file_names_the_shipped_specs(tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -77,6 +78,31 @@ def test_split_leaves_the_delay_gap_out_and_drops_cards_known_compromised():
     assert np.flatnonzero(test).tolist() == [5, 7]
     _, all_test = split(tx, w, exclude_known_compromised=False)
     assert np.flatnonzero(all_test).tolist() == [4, 5, 6, 7]
+
+
+def test_an_analyst_label_known_early_drops_its_card_from_the_next_day():
+    rows = [
+        ("2018-05-01 10:00", 1, 1, 5.0, 0),  # train
+        ("2018-05-05 10:00", 4, 1, 5.0, 1),  # delay gap: chargeback too late for the test...
+        ("2018-05-06 10:00", 4, 1, 5.0, 0),  # ...but an analyst confirmed it on 05-05
+        ("2018-05-06 11:00", 5, 1, 5.0, 1),  # test day 1, confirmed the same day
+        ("2018-05-07 11:00", 5, 1, 5.0, 0),  # test day 2: card 5 now known -> dropped
+    ]
+    tx = make_transactions(rows)
+    tx["KNOWN_AT"] = pd.to_datetime([None, "2018-05-05 14:00", None, "2018-05-06 15:00", None])
+    w = plan_windows(
+        tx[c.TX_DATETIME],
+        train_days=2,
+        label_delay_days=3,
+        test_days=2,
+        warmup_days=0,
+        train_start=dt.date(2018, 5, 1),
+    )
+    by_arrival = dataclasses.replace(c.HANDBOOK_ROLES, known_at="KNOWN_AT")
+    _, test = split(tx, w, roles=by_arrival)
+    assert np.flatnonzero(test).tolist() == [3]  # card 4 known on test day 1, card 5 on day 2
+    _, by_delay = split(tx, w)  # the same rows without arrival times: delay only
+    assert np.flatnonzero(by_delay).tolist() == [2, 3, 4]
 
 
 def test_retrain_window_ends_on_test_end_and_shrinks_training_after_the_warm_up():

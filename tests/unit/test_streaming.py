@@ -42,8 +42,8 @@ def specs(draw: st.DrawFn) -> DatasetSpec:
     delay = draw(st.sampled_from([0, 60, 3_600, 86_400, 2 * 86_400]))
     blocks = []
     for b in range(draw(st.integers(1, 3))):
-        lagged = draw(st.booleans())
-        kinds = draw(st.sets(st.sampled_from(KINDS if lagged else KINDS[:-1]), min_size=1))
+        lag = draw(st.sampled_from(["none", "label_delay", "label_arrival"]))
+        kinds = draw(st.sets(st.sampled_from(KINDS if lag != "none" else KINDS[:-1]), min_size=1))
         features = []
         for kind in sorted(kinds):
             feature: dict[str, Any] = {"kind": kind}
@@ -59,17 +59,20 @@ def specs(draw: st.DrawFn) -> DatasetSpec:
             {
                 "entity": draw(st.sampled_from(entities))["name"],
                 "windows": windows,
-                "lag": "label_delay" if lagged else "none",
+                "lag": lag,
                 "features": features,
             }
         )
     gaps = draw(st.sets(st.sampled_from([e["name"] for e in entities])))
+    label: dict[str, Any] = {"column": "y", "delay": delay}
+    if any(block["lag"] == "label_arrival" for block in blocks):
+        label["known_at"] = "known"
     return DatasetSpec.model_validate(
         {
             "name": "random",
             "event_id": {"column": "id"},
             "event_time": {"column": "ts"},
-            "label": {"column": "y", "delay": delay},
+            "label": label,
             "entities": entities,
             "numeric": [{"column": "amt", "min": 0}, {"column": "v", "feature": False}],
             "categorical": [{"column": "cat"}],
@@ -86,7 +89,11 @@ def specs(draw: st.DrawFn) -> DatasetSpec:
 
 @st.composite
 def streams(draw: st.DrawFn, spec: DatasetSpec) -> tuple[pd.DataFrame, list[bool]]:
-    """A stream in arrival order: mostly in time, with same-second ties and some late events."""
+    """A stream in arrival order: mostly in time, with same-second ties and some late events.
+
+    With labels counted by arrival (``label.known_at``) the stream is in time order (a late
+    event counts the labels fed before it arrived, which its time cannot say offline) and the
+    ``known`` column says when ``replay`` feeds each label: at its event when ``early``."""
     n = draw(st.integers(1, 50))
     seconds = sorted(
         draw(
@@ -97,7 +104,8 @@ def streams(draw: st.DrawFn, spec: DatasetSpec) -> tuple[pd.DataFrame, list[bool
             )
         )
     )
-    for _ in range(draw(st.integers(0, 3))):  # late arrivals: move an event later in the stream
+    late = 0 if spec.label.known_at else draw(st.integers(0, 3))
+    for _ in range(late):  # late arrivals: move an event later in the stream
         i, j = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
         seconds.insert(max(i, j), seconds.pop(min(i, j)))
     columns: dict[str, Any] = {
@@ -112,6 +120,10 @@ def streams(draw: st.DrawFn, spec: DatasetSpec) -> tuple[pd.DataFrame, list[bool
         pool = draw(st.sampled_from([INT_KEYS, STR_KEYS]))[: draw(st.integers(1, 4))]
         columns[entity.column] = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
     early = draw(st.lists(st.booleans(), min_size=n, max_size=n))  # labels fed at once
+    if spec.label.known_at:
+        columns[spec.label.known_at] = [
+            t if e else pd.NaT for t, e in zip(columns["ts"], early, strict=True)
+        ]
     return pd.DataFrame(columns), early
 
 
@@ -144,7 +156,7 @@ def replay(
             last_expiry = second
         if watermarks is not None:
             engine.expire(int(watermarks[i]))
-        raw = {k: v for k, v in record.items() if k != label}
+        raw = {k: v for k, v in record.items() if k not in (label, spec.label.known_at)}
         if i % 2:  # both time types the engine accepts
             raw[time_column] = raw[time_column].to_pydatetime()
         out.append(engine.observe(raw))

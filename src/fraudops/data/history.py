@@ -15,12 +15,16 @@ from fraudops.data.sources import DataSourceError
 from fraudops.settings import Settings
 from fraudops.spec.data import read_events
 
+#: Shipped specs of the handbook's columns: the handbook simulator writes their history.
+HANDBOOK_SCHEMA_SPECS = ("handbook", "handbook-arrival")
+
 
 def load(settings: Settings) -> pd.DataFrame:
     """Raw events from ``settings.data_path`` read as the spec says or, when unset, a simulator.
 
     Without a data path (on the local registry only) the shipped ``handbook`` spec gets
-    :mod:`fraudops.data.simulator`'s history and the shipped ``cards`` spec
+    :mod:`fraudops.data.simulator`'s history (so does ``handbook-arrival``, whose labels
+    then all arrive one delay after their event) and the shipped ``cards`` spec
     :mod:`fraudops.data.card_simulator`'s, both ``simulator_days`` long.
 
     Raises:
@@ -42,7 +46,7 @@ def load(settings: Settings) -> pd.DataFrame:
         if settings.column_mapping:
             frame = c.apply_column_mapping(frame, settings.column_mapping)
         return frame
-    if spec.name == "handbook":
+    if spec.name in HANDBOOK_SCHEMA_SPECS:
         simulation = SimulationConfig(days=settings.simulator_days, seed=settings.simulator_seed)
         return simulate_transactions(simulation)
     if spec.name == "cards":

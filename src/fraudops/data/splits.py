@@ -152,7 +152,9 @@ def _known_compromised(
     """Rows whose entity had a fraud since ``known_since``, already labelled by the row's day.
 
     On a test day D the labels known are those of training and of the days up to
-    D - delay - 1 day (the handbook adds one delay day's frauds per test day).
+    D - delay - 1 day (the handbook adds one delay day's frauds per test day). A label with an
+    arrival time (``roles.known_at``, e.g. an analyst's decision) is known from the day after
+    it arrived, when that is earlier.
     """
     times = transactions[roles.time]
     entity = transactions[str(roles.entity)]
@@ -160,8 +162,10 @@ def _known_compromised(
     counted = (transactions[roles.label].to_numpy() == 1) & (
         times >= pd.Timestamp(known_since)
     ).to_numpy()
-    first_fraud_day = day[counted].groupby(entity[counted]).min()
-    first_fraud = entity.map(first_fraud_day)
     delay = pd.Timestamp(windows.test_start) - pd.Timestamp(windows.train_end)
-    known_by = day - delay - pd.Timedelta(days=1)
-    return (first_fraud <= known_by).to_numpy(dtype=bool)
+    known_from = day + delay + pd.Timedelta(days=1)
+    if roles.known_at is not None and roles.known_at in transactions:
+        arrived = transactions[roles.known_at].dt.floor("D") + pd.Timedelta(days=1)
+        known_from = known_from.where(~(arrived < known_from), arrived)
+    first_known = known_from[counted].groupby(entity[counted]).min()
+    return (entity.map(first_known) <= day).to_numpy(dtype=bool)

@@ -16,6 +16,8 @@ Definitions (n rows; windows ``(t - lag - w, t - lag]``, see
 - ``distinct_count``: distinct values of another column in the window;
 - ``label_rate``: share of the window's rows labelled fraud (0 for an empty window); with a
   label delay of 0 the row's own label is left out (it is not known when the row is scored);
+  with ``lag: label_arrival`` the window ends at the row and only labels known by the row's
+  second count (``label.known_at``, else event time + label delay), never the row's own;
 - ``time_since_previous``: seconds since the entity's previous row, -1 for its first;
 - calendar: hour (0–23), weekend (Saturday or Sunday), night (hour within ``hours``, inclusive).
 """
@@ -86,6 +88,7 @@ def compute_spec_features(events: pd.DataFrame, spec: DatasetSpec) -> pd.DataFra
         labels = events[label_column].to_numpy(dtype=np.float64, na_value=0.0).astype(np.int64)
     else:
         labels = np.zeros(len(events), dtype=np.int64)
+    known = known_seconds(events, spec, seconds) if spec.labels_by_arrival() else seconds
 
     out: dict[str, np.ndarray | pd.Series] = {}
     for numeric in spec.numeric:
@@ -106,11 +109,25 @@ def compute_spec_features(events: pd.DataFrame, spec: DatasetSpec) -> pd.DataFra
         return indexes[entity]
 
     for block in spec.aggregations:
-        out.update(_block(block, index_of(block.entity), events, labels, spec))
+        out.update(_block(block, index_of(block.entity), events, labels, known, spec))
     for since in spec.time_since_previous:
         index = index_of(since.entity)
         out[since.name] = index.back(index.previous_gap())
     return pd.DataFrame({name: out[name] for name in spec.feature_names()}, index=events.index)
+
+
+def known_seconds(events: pd.DataFrame, spec: DatasetSpec, seconds: np.ndarray) -> np.ndarray:
+    """Second at which each row's label became known (int64, n): ``label.known_at`` where the
+    frame has it (not earlier than the event), else the event's second + the label delay."""
+    default = seconds + spec.label.delay
+    column = spec.label.known_at
+    if column is None or column not in events:
+        return default
+    known = pd.DatetimeIndex(events[column])
+    given = ~known.isna()
+    out = default.copy()
+    out[given] = np.maximum(event_seconds(known[given]), seconds[given])
+    return out
 
 
 def _block(
@@ -118,10 +135,12 @@ def _block(
     index: EntityIndex,
     events: pd.DataFrame,
     labels: np.ndarray,
+    known: np.ndarray,
     spec: DatasetSpec,
 ) -> Iterable[tuple[str, np.ndarray]]:
-    """(name, values in input order) of one aggregation block's features."""
-    lag = spec.label.delay if block.lag == "label_delay" else 0
+    """(name, values in input order) of one aggregation block's features; ``known``: the
+    second each row's label became known (read by ``lag: label_arrival`` blocks)."""
+    lag = block.lag_seconds(spec.label.delay)
     memo = index.memo  # shared by the blocks of one entity: each array is made once
 
     def values(column: str) -> np.ndarray:
@@ -168,6 +187,12 @@ def _block(
                 pd.MultiIndex.from_arrays([index.codes, index.sorted(events[column].to_numpy())])
             )[0]
             result = distinct_counts(pair.astype(np.int64), window).astype(np.float64)
+        elif block.lag == "label_arrival":  # label_rate of the labels known by then
+            key = ("arrived", width)
+            if key not in memo:
+                memo[key] = index.arrived_counts(sorted_labels, index.sorted(known), width)
+            fraud_share = memo[key].astype(np.float64)
+            result = np.divide(fraud_share, count, out=np.zeros_like(count), where=count > 0)
         else:  # label_rate
             frauds = index.sums(window, sorted_labels, spec.label.column)
             if lag == 0:  # the window ends at the row itself, whose label is not known

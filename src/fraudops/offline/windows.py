@@ -109,6 +109,31 @@ class EntityIndex:
         running = np.concatenate([[0], np.cumsum(units, dtype=np.int64)])
         return running[window.end] - running[window.start]
 
+    def arrived_counts(self, flags: np.ndarray, known: np.ndarray, width: int) -> np.ndarray:
+        """Per row i (sorted order), the flagged earlier rows j of its window ``(t_i - width,
+        t_i]`` whose ``known`` second is at most ``t_i``: the frauds known when row i happens.
+
+        Each flagged row j adds 1 to the contiguous rows of its entity from the later of
+        ``j + 1`` and the first row at or after ``known_j``, up to the last row before
+        ``t_j + width``: a difference array, O(n log n) for all rows.
+
+        Args:
+            flags: n sorted-order 0/1 (the labels).
+            known: n sorted-order int64 seconds at which each row's label became known
+                (at or after its own time).
+            width: the window, in seconds (at most the ``reach`` the index was built with).
+        """
+        n = len(self.key)
+        rows = np.flatnonzero(flags)
+        wait = np.minimum(known[rows] - self.seconds[rows], width)
+        first = np.maximum(rows + 1, np.searchsorted(self.key, self.key[rows] + wait, side="left"))
+        stop = np.searchsorted(self.key, self.key[rows] + width, side="left")
+        live = first < stop
+        change = np.bincount(first[live], minlength=n + 1) - np.bincount(
+            stop[live], minlength=n + 1
+        )
+        return np.cumsum(change[:n])
+
     def previous_gap(self) -> np.ndarray:
         """Seconds since the same entity's previous row (sorted order); -1 for its first row."""
         gap = np.full(len(self.key), -1.0)

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Specs shipped with the package, by name.
-SHIPPED_SPECS: tuple[str, ...] = ("handbook", "cards")
+SHIPPED_SPECS: tuple[str, ...] = ("handbook", "cards", "handbook-arrival")
 
 
 class SpecError(ValueError):

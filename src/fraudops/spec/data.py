@@ -155,14 +155,15 @@ def prepare_events(
         says so) and the entities as their declared type (``int``: int64; ``str``: object
         column of Python str, whole numbers written without a decimal part), naive
         ``datetime64[ns]`` event times, the label as int8 0/1, numeric columns as float64,
-        categoricals as strings (missing values become ``"(missing)"``); sorted by time, then
-        event id.
+        categoricals as strings (missing values become ``"(missing)"``), and ``label.known_at``
+        when declared and present (naive times, NaT where empty); sorted by time, then event id.
 
     Raises:
         DataValidationError: no rows, a missing column, missing or unparseable values, a key
             declared ``type: int`` with values that are not whole numbers in int64 (text, or
             fractions; the message says to declare ``type: str``), a duplicated event id, a
-            number outside its bounds or not finite, a label that is not binary; each problem
+            number outside its bounds or not finite, a label that is not binary, a label known
+            before its event (``label.known_at``); each problem
             names the column, the spec key, the count, values and rows.
     """
     roles = _roles(spec, require_label)
@@ -200,6 +201,13 @@ def prepare_events(
             value = _keys(raw, key_types[column], column, key, problems)
         if value is not None:
             out[column] = value
+    known_at = spec.label.known_at
+    time_column = spec.event_time.column
+    if known_at is not None and known_at in frame and time_column in out:
+        raw_known = frame[known_at].reset_index(drop=True)
+        known = _known_times(raw_known, out[time_column], spec, known_at, problems)
+        if known is not None:
+            out[known_at] = known
     if problems:
         raise DataValidationError("events: " + "; ".join(problems))
     events = pd.DataFrame(out)
@@ -310,14 +318,21 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _times(raw: pd.Series, spec: DatasetSpec, column: str, problems: list[str]) -> pd.Series | None:
-    """Naive event times from timestamps (ISO 8601 text) or a step index with its unit."""
+def _times(
+    raw: pd.Series,
+    spec: DatasetSpec,
+    column: str,
+    problems: list[str],
+    key: str = "event_time.column",
+) -> pd.Series | None:
+    """Naive times from timestamps (ISO 8601 text) or a step index with the event time's unit;
+    ``key`` is the spec key named in problems."""
     unit = spec.event_time.unit
     if unit is not None:
         steps = pd.to_numeric(raw, errors="coerce")
         bad = steps.isna().to_numpy()
         if bad.any():
-            what = "(event_time.column) has steps that are not numbers"
+            what = f"({key}) has steps that are not numbers"
             problems.append(problem_message(column, what, bad, raw))
             return None
         origin = pd.Timestamp(spec.event_time.origin)
@@ -327,14 +342,14 @@ def _times(raw: pd.Series, spec: DatasetSpec, column: str, problems: list[str]) 
         value = parse_iso_times(raw)
         if not is_datetime64_any_dtype(value):
             problems.append(
-                f"column {column!r} (event_time.column) mixes time-zone offsets; give every "
+                f"column {column!r} ({key}) mixes time-zone offsets; give every "
                 f"timestamp in one time zone, e.g. {raw.dropna().head(2).tolist()}"
             )
             return None
         unparsed = value.isna().to_numpy()
         if unparsed.any():
             what = (
-                "(event_time.column) has values that are not timestamps "
+                f"({key}) has values that are not timestamps "
                 "(write ISO 8601, e.g. 2018-04-01 10:00:00, or set event_time.unit for steps)"
             )
             problems.append(problem_message(column, what, unparsed, raw))
@@ -342,6 +357,26 @@ def _times(raw: pd.Series, spec: DatasetSpec, column: str, problems: list[str]) 
     if getattr(value.dt, "tz", None) is not None:
         value = value.dt.tz_convert("UTC").dt.tz_localize(None)
     return value.astype("datetime64[ns]")
+
+
+def _known_times(
+    raw: pd.Series, times: pd.Series, spec: DatasetSpec, column: str, problems: list[str]
+) -> pd.Series | None:
+    """``label.known_at``: naive times (NaT where empty: known one delay after the event),
+    never before the event's own time."""
+    known = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+    present = raw.notna().to_numpy()
+    if present.any():
+        parsed = _times(raw[present], spec, column, problems, key="label.known_at")
+        if parsed is None:
+            return None
+        known[present] = parsed.to_numpy()
+    early = (known < times).to_numpy()
+    if early.any():
+        what = "(label.known_at) has labels known before their event's time"
+        problems.append(problem_message(column, what, early, raw))
+        return None
+    return known
 
 
 def _labels(
@@ -405,7 +440,7 @@ def check_history(events: pd.DataFrame, spec: DatasetSpec) -> list[str]:
     span = int((times.max() - times.min()) / pd.Timedelta(seconds=1)) if len(times) else 0
     problems = []
     for i, block in enumerate(spec.aggregations):
-        lag = spec.label.delay if block.lag == "label_delay" else 0
+        lag = block.lag_seconds(spec.label.delay)
         for j, window in enumerate(block.windows):
             if window + lag >= span:
                 problems.append(

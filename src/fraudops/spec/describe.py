@@ -86,7 +86,12 @@ def _window_phrase(entity: str, window: int, lag: int, feature: WindowFeature) -
         "max": (f"largest {feature.of} {{value}} for {this} {span}", _number),
         "ratio_to_mean": (f"{feature.of} {{value}}× {this}'s average {span}", _number),
         "distinct_count": (f"{{value}} distinct {feature.of} for {this} {span}", _number),
-        "label_rate": (f"{{value}} of {this}'s labelled events {span} were fraud", _share),
+        "label_rate": (
+            f"{{value}} of {this}'s labelled events {span} were fraud"
+            if lag
+            else f"{{value}} of {this}'s events {span} are known to be fraud",  # label_arrival
+            _share,
+        ),
     }
     template, formatter = templates[feature.kind]
     return Phrase("", template, formatter)
@@ -118,7 +123,7 @@ def feature_phrases(spec: DatasetSpec) -> dict[str, Phrase]:
                 lambda v: f"{_share(v)} of events",
             )
     for agg in spec.aggregations:
-        lag = spec.label.delay if agg.lag == "label_delay" else 0
+        lag = agg.lag_seconds(spec.label.delay)
         for name, window, feature in agg.names():
             phrase = _window_phrase(agg.entity, window, lag, feature)
             phrases[name] = Phrase(name, phrase.template, phrase.formatter)

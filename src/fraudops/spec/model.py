@@ -149,7 +149,11 @@ class EventTime(_Strict):
 
 
 class Label(_Strict):
-    """The binary label and how long it takes to be known."""
+    """The binary label and how long it takes to be known.
+
+    An unset ``known_at`` is left out when dumped, so a spec written before it existed keeps
+    its ``spec_sha256`` (as ``type: int`` of :class:`_Keyed`).
+    """
 
     column: str
     positive: list[int | str] = Field(
@@ -157,6 +161,19 @@ class Label(_Strict):
         description="Values meaning fraud; every other is genuine.",
     )
     delay: Duration = Field(7 * 86_400, description="Labels younger than this are unknown.")
+    known_at: str | None = Field(
+        None,
+        description="Optional column: when each label became known (an analyst's decision, a "
+        "chargeback); empty or absent: event time + delay. Read by `lag: label_arrival` blocks "
+        "and the known-fraud rule of evaluation.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_known_at(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("known_at") is None:
+            data.pop("known_at", None)
+        return data
 
 
 class Entity(_Keyed):
@@ -230,13 +247,16 @@ class Aggregation(_Strict):
 
     A window of width *w* for an event at *t* holds the entity's events with time in
     ``(t - lag - w, t - lag]``; with ``lag`` 0 it includes the event itself and earlier events
-    of the same second. ``lag: label_delay`` ends the windows one label delay before the event,
-    which ``label_rate`` requires (no label from inside the delay is used).
+    of the same second. ``lag: label_delay`` ends the windows one label delay before the event
+    (no label from inside the delay is used). ``lag: label_arrival`` keeps the windows
+    ``(t - w, t]`` and counts in ``label_rate`` only the labels known by ``t`` (``label.known_at``,
+    else event time + delay; never the event's own): a label known earlier, such as an
+    analyst's decision, counts earlier. ``label_rate`` needs one of the two.
     """
 
     entity: str
     windows: list[Duration] = Field(min_length=1)
-    lag: Literal["none", "label_delay"] = "none"
+    lag: Literal["none", "label_delay", "label_arrival"] = "none"
     features: list[WindowFeature] = Field(min_length=1)
 
     @field_validator("windows")
@@ -250,9 +270,17 @@ class Aggregation(_Strict):
 
     @model_validator(mode="after")
     def _label_rate_lagged(self) -> Aggregation:
-        if self.lag != "label_delay" and any(f.kind == "label_rate" for f in self.features):
-            raise ValueError("label_rate needs `lag: label_delay` (labels inside the delay leak)")
+        if self.lag == "none" and any(f.kind == "label_rate" for f in self.features):
+            raise ValueError(
+                "label_rate needs `lag: label_delay` or `lag: label_arrival` (labels not yet "
+                "known would leak)"
+            )
         return self
+
+    def lag_seconds(self, label_delay: int) -> int:
+        """Seconds the windows end before the event: the label delay with ``lag: label_delay``,
+        else 0 (``label_arrival`` windows end at the event; their labels are filtered)."""
+        return label_delay if self.lag == "label_delay" else 0
 
     def names(self) -> list[tuple[str, int, WindowFeature]]:
         """(feature name, window seconds, feature) in output order: windows outer."""
@@ -338,7 +366,8 @@ class Roles:
     """The columns that splits and metrics read: event id, time, label, the ranked entity.
 
     ``entity`` is the column ranked by Precision@k per day (None: events are ranked);
-    ``drop_known`` says whether test days drop entities already known to be fraudulent.
+    ``drop_known`` says whether test days drop entities already known to be fraudulent;
+    ``known_at`` is the column of label arrival times (``label.known_at``), if any.
     """
 
     event_id: str
@@ -346,6 +375,7 @@ class Roles:
     label: str
     entity: str | None
     drop_known: bool
+    known_at: str | None = None
 
 
 class DatasetSpec(_Strict):
@@ -353,7 +383,7 @@ class DatasetSpec(_Strict):
 
     Raises (on construction, as pydantic's ``ValidationError`` naming the key):
         a duplicated feature or entity name, a feature aggregating an undeclared column, an
-        unknown entity, ``label_rate`` without ``lag: label_delay``, an unparseable duration,
+        unknown entity, ``label_rate`` without a label lag, an unparseable duration,
         a key ``type`` other than int or str, ``event_id.generate`` with ``type: str``, one
         column declared as keys of two types (event id and entities).
     """
@@ -460,6 +490,7 @@ class DatasetSpec(_Strict):
             label=self.label.column,
             entity=None if k_entity is None else self.entity(k_entity).column,
             drop_known=self.evaluation.drop_known_fraud_entities and k_entity is not None,
+            known_at=self.label.known_at,
         )
 
     def raw_columns(self) -> list[str]:
@@ -471,12 +502,17 @@ class DatasetSpec(_Strict):
 
     def longest_reach(self) -> int:
         """Seconds of history the features look back at most (window + lag), 0 if none."""
-        delay = self.label.delay
         reaches = [
-            max(agg.windows) + (delay if agg.lag == "label_delay" else 0)
-            for agg in self.aggregations
+            max(agg.windows) + agg.lag_seconds(self.label.delay) for agg in self.aggregations
         ]
         return max(reaches, default=0)
+
+    def labels_by_arrival(self) -> bool:
+        """Whether a ``label_rate`` counts labels by their arrival (``lag: label_arrival``)."""
+        return any(
+            agg.lag == "label_arrival" and any(f.kind == "label_rate" for f in agg.features)
+            for agg in self.aggregations
+        )
 
 
 def _one_type_per_key_column(event_id: EventId, entities: list[Entity]) -> None:

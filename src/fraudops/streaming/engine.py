@@ -160,7 +160,7 @@ def entity_plan(spec: DatasetSpec, entity: str) -> EntityPlan:
     for agg in spec.aggregations:
         if agg.entity != entity:
             continue
-        lag = spec.label.delay if agg.lag == "label_delay" else 0
+        lag = agg.lag_seconds(spec.label.delay)
         reach = max(reach, max(agg.windows) + lag)
         by_window: dict[int, list[tuple[str, WindowFeature]]] = {}
         for name, width, feature in agg.names():

@@ -44,7 +44,12 @@ from fraudops.streaming.engine import (
 )
 from fraudops.streaming.labels import LabelRefused, LabelsApplied, binary_label
 from fraudops.streaming.redis_lua import SCRIPT
-from fraudops.streaming.state import SECONDS_PER_DAY, StateUnavailable, clock_rule
+from fraudops.streaming.state import (
+    SECONDS_PER_DAY,
+    StateUnavailable,
+    clock_rule,
+    labels_known,
+)
 
 #: Tile widths, seconds: the finest level is one of the first three, chosen from the spec.
 _LEVELS = (60, 300, 900, 3_600, SECONDS_PER_DAY)
@@ -362,7 +367,9 @@ class RedisOnlineState:
         Returns:
             Rows inserted (0 when another replica had loaded it).
         """
-        ordered = history.sort_values([self._time, self._id], kind="stable")
+        ordered = labels_known(history, self.spec).sort_values(
+            [self._time, self._id], kind="stable"
+        )
         if len(ordered) and self._redis.exists(f"{self._prefix}:loaded"):
             newest, _ = event_second(ordered[self._time].iloc[-1])
             watermark = self.watermark

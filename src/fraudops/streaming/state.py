@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from fraudops.logs.records import LabelRecord
+from fraudops.offline.engine import event_seconds, known_seconds
 from fraudops.spec.model import DatasetSpec, api_field
 from fraudops.streaming.clock import ClockRule
 from fraudops.streaming.engine import SpecOnlineEngine, event_second
@@ -49,9 +50,26 @@ def shortest_reach(spec: DatasetSpec) -> int:
     spec's longest reach when no entity is aggregated (then at least one day)."""
     reaches: dict[str, int] = {}
     for agg in spec.aggregations:
-        lag = spec.label.delay if agg.lag == "label_delay" else 0
+        lag = agg.lag_seconds(spec.label.delay)
         reaches[agg.entity] = max(reaches.get(agg.entity, 0), max(agg.windows) + lag)
     return min(reaches.values(), default=max(spec.longest_reach(), SECONDS_PER_DAY))
+
+
+def labels_known(history: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """``history`` with the labels not yet known at its newest event cleared to 0, when the
+    spec counts labels by their arrival (``lag: label_arrival``); otherwise as it is.
+
+    A label known later (``label.known_at``, else event time + delay) must then come through
+    the label feed (``/feedback``), as it would live: counting it at warm-up would let it into
+    windows before its arrival, unlike the offline features."""
+    label = spec.label.column
+    if not spec.labels_by_arrival() or label not in history or history.empty:
+        return history
+    seconds = event_seconds(history[spec.event_time.column])
+    known = known_seconds(history, spec, seconds)
+    cleared = history.copy()
+    cleared.loc[known > seconds.max(), label] = 0
+    return cleared
 
 
 def clock_rule(spec: DatasetSpec, skew: int) -> tuple[ClockRule, tuple[str, ...]]:
@@ -215,11 +233,12 @@ class OnlineState:
         order) into the state, trusted (no clock check); ids already held are skipped.
 
         Returns:
-            The number of rows fed; labels of the history are taken as received, so
+            The number of rows fed; labels of the history are taken as received (those not
+            yet known at its newest event left out, see :func:`labels_known`), so
             ``label_rate`` windows equal the offline features on the same history.
         """
         spec = self.spec
-        ordered = history.sort_values([self._time, self._id], kind="stable")
+        ordered = labels_known(history, spec).sort_values([self._time, self._id], kind="stable")
         label = spec.label.column
         columns = [c for c in [*spec.raw_columns(), label] if c in ordered]
         fed = 0
