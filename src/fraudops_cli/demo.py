@@ -1,12 +1,13 @@
 """The whole loop on real data: train → serve → replay day by day → monitor → retrain → promote.
 
-History before the replay lands in a "warehouse" folder (Parquet) that the training flow reads;
-each replayed day is appended to it with its labels (drift included), as a payment company's
-warehouse would receive them. The service is a real ``fraudops serve`` process; transactions go
-through its REST API in time order, labels through ``/feedback`` once ``label_delay_days`` old.
-After each day the monitoring steps compare the last week of the prediction log with the
-champion's reference and may run the training flow, whose gate decides promotion; the service
-picks a new champion up by polling.
+History before the replay lands in a "warehouse" folder (Parquet, :mod:`fraudops_cli.warehouse`)
+that the training flow reads; each replayed day is appended to it with its labels (drift
+included, and when the spec names ``label.known_at`` the time each label reached the service),
+as a payment company's warehouse would receive them. The service is a real ``fraudops serve``
+process; transactions go through its REST API in time order, labels through ``/feedback`` once
+``label_delay_days`` old. After each day the monitoring steps compare the last week of the
+prediction log with the champion's reference and may run the training flow, whose gate decides
+promotion; the service picks a new champion up by polling.
 
 Settings travel as the object passed to :func:`run_demo`, down to the training and monitoring
 flows; only the service, a child process, gets them through its environment
@@ -43,6 +44,7 @@ from fraudops.serving.replay import DriftInjector, DriftKind, ReplayClient, drif
 from fraudops.settings import Settings
 from fraudops.spec.data import prepare_events
 from fraudops_cli.env import settings_env
+from fraudops_cli.warehouse import DemoWarehouse
 
 
 @dataclass
@@ -216,16 +218,21 @@ def _review(
     post: Any,
     id_field: str,
     analyst_frauds: set[Any],
-) -> None:
+) -> list[Any]:
     """The simulated analysts work the queue at the end of ``day``; their labels go to the
-    service through the outbox, as the console's do."""
+    service through the outbox, as the console's do. Returns the frauds they confirmed
+    rightly (their labels known from the end of ``day``)."""
     deadline = time.monotonic() + 30
     while cases.count() < alerts and time.monotonic() < deadline:  # the service's intake
         time.sleep(0.1)
+    confirmed = []
     for case in review_day(cases, team, truth, day, rng):
         if case.disposition == FRAUD:
             analyst_frauds.add(case.event_id)
+            if truth.get(case.event_id) == 1:
+                confirmed.append(case.event_id)
     deliver(cases, post, id_field)
+    return confirmed
 
 
 class _SayStep(logging.Handler):
@@ -278,10 +285,10 @@ def run_demo(
         if plan.days is None
         else min(last_day, replay_start + dt.timedelta(days=plan.days - 1))
     )
-    warehouse = settings.home / "warehouse"
-    warehouse.mkdir(parents=True, exist_ok=True)
+    store = DemoWarehouse(settings.home / "warehouse", spec)
+    warehouse = store.folder
     before = history[history[times] < pd.Timestamp(replay_start)]
-    before.to_parquet(warehouse / "0000-history.parquet", index=False)
+    store.land_history(before)
 
     first_train = first_day + dt.timedelta(days=settings.warmup_days)
     span = (replay_start - first_train).days
@@ -329,6 +336,7 @@ def run_demo(
             if injector is not None:
                 rows = injector.apply(rows, day, terminals)
             answers = client.score(rows)
+            confirmed: list[Any] = []
             if cases is not None and team is not None:
                 nonlocal alerts_so_far
                 alerts_so_far += sum(1 for a in answers if a["decision"] == "alert")
@@ -339,7 +347,7 @@ def run_demo(
                         strict=True,
                     )
                 )
-                _review(
+                confirmed = _review(
                     cases,
                     team,
                     truth_labels,
@@ -350,14 +358,12 @@ def run_demo(
                     id_field,
                     analyst_frauds,
                 )
-            landing = warehouse / f"day-{day}.parquet.tmp"  # a retrain may read the folder now
-            rows.to_parquet(landing, index=False)
-            landing.rename(warehouse / f"day-{day}.parquet")
-            replayed[day] = rows
-            labelled_day = day - dt.timedelta(days=settings.label_delay_days)
-            if labelled_day in replayed:
+            replayed[day] = store.land_day(day, rows)
+            store.confirmed(confirmed, day)
+            labelled = store.rows_of(day - dt.timedelta(days=settings.label_delay_days))
+            if labelled is not None:
                 client.feedback(
-                    replayed[labelled_day],
+                    labelled,
                     dt.datetime.combine(day, dt.time(23, 59)),
                     corrections=analyst_frauds,
                 )

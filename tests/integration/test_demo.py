@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from tests.conftest import HANDBOOK_FILE
@@ -82,3 +83,23 @@ def test_the_cards_spec_runs_the_whole_loop_and_logs_no_card_token(tmp_path):
     tokens = set(pd.read_parquet(home / "warehouse")["card_token"].astype(str))
     assert not tokens & set(log["card_hash"])
     assert log["transaction_id"].str.startswith("tx-").all()  # the spec's text ids
+
+
+def test_analyst_labels_count_in_terminal_risk_from_their_arrival_as_in_training(tmp_path):
+    """With the ``handbook-arrival`` spec the service counts an analyst's label in the
+    terminal's known risk from the moment it arrives, and the warehouse records that moment:
+    the features served equal the training features recomputed from the warehouse."""
+    from fraudops.logs.predlog import read_log
+    from fraudops.offline.engine import compute_spec_features
+    from fraudops.spec import load_spec
+    from fraudops.spec.data import prepare_events, read_events
+
+    demo(tmp_path, "--spec", "handbook-arrival", "--days", "4", "--analysts", "40")
+    home = tmp_path / "home" / "demo"
+    spec = load_spec("handbook-arrival")
+    events = prepare_events(read_events(home / "warehouse", spec), spec)
+    offline = compute_spec_features(events, spec).set_index(events[spec.event_id.column])
+    served = read_log(home / "predictions").set_index("transaction_id")
+    known = ["TERMINAL_ID_KNOWN_RISK_1DAY_WINDOW", "TERMINAL_ID_KNOWN_RISK_7DAY_WINDOW"]
+    assert (served[known].to_numpy() > 0).sum() > 20  # analysts' labels reached the features
+    pd.testing.assert_frame_equal(served[known], offline.loc[served.index, known])
