@@ -249,6 +249,7 @@ class FraudService:
         self._openapi: dict[str, Any] | None = None
         self.metrics = _metrics()
         self._cases: Any = None  # the case store, opened by the gauge thread
+        self._figures: Any = None  # its FigureReader (reads the label log incrementally)
         self._stop = threading.Event()
         self._refresh_gauges()
         threading.Thread(target=self._gauge_loop, name="gauges", daemon=True).start()
@@ -267,12 +268,13 @@ class FraudService:
             self.metrics["cases_waiting"].set(stats.cases.pending)
 
     def _refresh_review(self) -> None:
-        from fraudops.cases.figures import review_figures
+        from fraudops.cases.figures import FigureReader
         from fraudops.cases.store import CaseStore
 
-        if self._cases is None:
-            self._cases = CaseStore.open(self.settings.resolved_case_store_url)
-        figures = review_figures(self._cases, self.settings.label_log_dir)
+        if self._figures is None:
+            self._cases = self._cases or CaseStore.open(self.settings.resolved_case_store_url)
+            self._figures = FigureReader(self._cases, self.settings.label_log_dir)
+        figures = self._figures.read()
         self.metrics["cases_open"].set(figures.queue.open)
         self.metrics["cases_in_review"].set(figures.queue.in_review)
         self.metrics["case_age"].set(figures.queue.oldest_open_hours)

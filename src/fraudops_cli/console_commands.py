@@ -6,13 +6,19 @@ Composition only: the case store (:mod:`fraudops.cases.store`), the label outbox
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from typing import Annotated
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fraudops.cases import ROLES
 from fraudops.settings import Settings
+from fraudops_cli.failure import fail
+
+if TYPE_CHECKING:
+    from fraudops.cases.store import CaseStore
 
 analyst_app = typer.Typer(
     help="Console users: add one (prints its token once), disable one, list them.",
@@ -21,15 +27,24 @@ analyst_app = typer.Typer(
 )
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(2)
-
-
 def _settings() -> Settings:
     from fraudops_cli.main import _settings as read
 
     return read()
+
+
+@contextlib.contextmanager
+def _case_store() -> Iterator[CaseStore]:
+    """The configured case store, closed afterwards; a refused change exits 2 naming it."""
+    from fraudops.cases.store import CaseStore
+
+    store = CaseStore.open(_settings().resolved_case_store_url)
+    try:
+        yield store
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
 
 
 @analyst_app.command("add")
@@ -40,49 +55,26 @@ def add(
     ] = "analyst",
 ) -> None:
     """Add a console user and print their token (shown once; only its hash is stored)."""
-    from fraudops.cases.store import CaseStore
-
-    settings = _settings()
-    store = CaseStore.open(settings.resolved_case_store_url)
-    try:
+    with _case_store() as store:
         token = store.add_analyst(name, role)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
     typer.echo(f"added {name} ({role}); token, shown once:\n{token}")
 
 
 @analyst_app.command("disable")
 def disable(name: Annotated[str, typer.Argument(help="The console user to revoke.")]) -> None:
     """Revoke a console user: their token and open sessions stop working at once."""
-    from fraudops.cases.store import CaseStore
-
-    store = CaseStore.open(_settings().resolved_case_store_url)
-    try:
+    with _case_store() as store:
         store.disable_analyst(name)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
     typer.echo(f"disabled {name}")
 
 
 @analyst_app.command("list")
 def list_analysts() -> None:
-    """List console users (name, role, disabled)."""
-    import sqlalchemy as sa
-
-    from fraudops.cases.store import CaseStore
-    from fraudops.cases.tables import analysts
-
-    settings = _settings()
-    store = CaseStore.open(settings.resolved_case_store_url)
-    with store.engine.connect() as connection:
-        for row in connection.execute(sa.select(analysts).order_by(analysts.c.name)):
-            state = "disabled" if row.disabled else "enabled"
-            typer.echo(f"{row.name}\t{row.role}\t{state}")
-    store.close()
+    """List console users (name, role, enabled or disabled)."""
+    with _case_store() as store:
+        users = store.analysts()
+    for user, enabled in users:
+        typer.echo(f"{user.name}\t{user.role}\t{'enabled' if enabled else 'disabled'}")
 
 
 def console(
@@ -109,7 +101,7 @@ def console(
     try:
         require_safe_console(settings)
     except UnsafeExposure as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     home = settings.ensure_home()
     secret = (
         settings.console_secret.get_secret_value()

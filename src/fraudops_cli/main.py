@@ -22,6 +22,7 @@ from fraudops.settings import MODEL_KINDS, Settings
 from fraudops_cli import quiet
 from fraudops_cli.console_commands import analyst_app, console
 from fraudops_cli.env import settings_env
+from fraudops_cli.failure import fail
 from fraudops_cli.spec_commands import spec_app
 
 app = typer.Typer(
@@ -94,12 +95,7 @@ def _require(settings: Settings, *conditions: Any) -> None:
     try:
         quiet.check(settings, *conditions)
     except quiet.Unmet as exc:
-        raise _fail(str(exc)) from None
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
+        raise fail(str(exc)) from None
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -118,7 +114,7 @@ def _settings(**overrides: Any) -> Settings:
             )
             for e in exc.errors()
         )
-        raise _fail(f"invalid setting: {problems}") from None
+        raise fail(f"invalid setting: {problems}") from None
     _point_tools_home(settings)
     return settings
 
@@ -176,7 +172,7 @@ def _train(settings: Settings, as_json: bool) -> dict[str, Any]:
         with quiet.progress():
             return training_flow(flow_settings(settings))
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _print_summary(result: dict[str, Any]) -> None:
@@ -245,7 +241,7 @@ def promote(
 ) -> None:
     """Move @champion by hand (an operator's override), or roll back to @previous."""
     if (version is None) == (not rollback):
-        raise _fail("give exactly one of --version N or --rollback")
+        raise fail("give exactly one of --version N or --rollback")
     settings = _settings()
     _require(settings, quiet.registry_exists)
     from fraudops import registry
@@ -263,7 +259,7 @@ def promote(
             client, settings.model_name, version, reason=f"operator override: {reason}"
         )
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"@champion -> v{version}" + (f" (@previous v{old})" if old else ""))
 
 
@@ -284,7 +280,7 @@ def report(
     try:
         path = fetch_report(settings, version)
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"model report: {path.as_uri()}")
 
 
@@ -307,9 +303,9 @@ def audit(
         registry.require_model(client, settings.model_name)
         events = audit_log.read(client, settings.model_name)
     except registry.RegistryError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except ValueError as exc:  # a tag under the audit prefix that is not an event
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     for event in events:
         if as_json:
             typer.echo(event.to_json())
@@ -353,7 +349,7 @@ def simulate(
         frame = simulate_transactions(config)
         write_transactions(frame, out)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"wrote {len(frame):,} transactions ({frame['TX_FRAUD'].mean():.2%} fraud) to {out}")
 
 
@@ -378,10 +374,10 @@ def serve(
     try:
         require_safe_exposure(settings)
     except UnsafeExposure as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     env = {**settings_env(settings), "OMP_NUM_THREADS": "1"}
     if settings.serve_workers > 1 and settings.feature_store == "memory":
-        raise _fail("more than one worker needs FRAUDOPS_FEATURE_STORE=redis://... (shared state)")
+        raise fail("more than one worker needs FRAUDOPS_FEATURE_STORE=redis://... (shared state)")
     command = [
         sys.executable,
         "-m",
@@ -486,7 +482,7 @@ def demo(
         try:
             result = run_demo(plan, settings, progress)
         except _user_errors() as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     if as_json:
         from dataclasses import asdict
 
@@ -548,7 +544,7 @@ def monitor(
             settings=flow_settings(settings),
         )
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         sys.stdout.write(json.dumps(decision, indent=2) + "\n")
         return
@@ -580,7 +576,7 @@ def replay(
     try:
         history = prepare_events(load(settings), settings.spec)
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     token = settings.api_token.get_secret_value() if settings.api_token else None
     label_token = settings.label_token.get_secret_value() if settings.label_token else token
     client = ReplayClient(url, settings.spec, token, label_token=label_token)
@@ -659,7 +655,7 @@ def schedule(
     """
     settings = _settings()
     if not os.environ.get("PREFECT_API_URL"):
-        raise _fail(
+        raise fail(
             "schedules need a Prefect server: start `prefect server start` and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api"
         )
@@ -699,7 +695,7 @@ def score_batch(
         registry.configure_mlflow(settings)
         result = score_file(settings, input_file, output, version)
     except _user_errors() as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(
         f"{result.rows:,} rows scored by v{result.model_version} ({result.alerts:,} alerts) "
         f"-> {result.output} in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)"
@@ -719,7 +715,7 @@ def build_bento(
     try:
         bento, model = build(settings, version)
     except (*_user_errors(), FileNotFoundError) as exc:  # type: ignore[misc]
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(
         f"bento {bento.tag} with {model.tag} (registry v{model.info.labels['registry_version']})\n"
         f"containerize: bentoml containerize {bento.tag} -t fraudops-service:latest"

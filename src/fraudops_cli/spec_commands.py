@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from fraudops_cli.failure import fail
+
 spec_app = typer.Typer(
     help="Describe your data: draft a dataset spec from a file, check a spec against a file.",
     no_args_is_help=True,
@@ -19,11 +21,6 @@ spec_app = typer.Typer(
 
 #: Rows read to draft a spec (a sample is enough to guess roles and types).
 DRAFT_ROWS = 200_000
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(2)
 
 
 @spec_app.command("init")
@@ -47,7 +44,7 @@ def init(
     from fraudops.spec.model import DatasetSpec, Reading
 
     if out.exists() and not force:
-        raise _fail(f"{out} exists; pass --force to overwrite it")
+        raise fail(f"{out} exists; pass --force to overwrite it")
     reading = Reading(sep=sep, decimal=decimal, encoding=encoding)
     reader = DatasetSpec.model_validate(
         {
@@ -61,7 +58,7 @@ def init(
         frame = read_events(data, reader).head(DRAFT_ROWS)
         text = draft_spec(frame, name or data.stem, reading)
     except (DataSourceError, DataValidationError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     typer.echo(f"drafted {out} from {min(len(frame), DRAFT_ROWS):,} rows of {data}; edit it, then")
@@ -89,10 +86,10 @@ def check(
         events = prepare_events(read_events(data, parsed), parsed)
         problems = check_history(events, parsed)
         if problems:
-            raise _fail("; ".join(problems))
+            raise fail("; ".join(problems))
         compute_spec_features(events, parsed)
     except (SpecError, DataSourceError, DataValidationError, SumOverflowError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     times = events[parsed.event_time.column]
     labels = events[parsed.label.column]
     typer.echo(

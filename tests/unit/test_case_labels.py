@@ -81,3 +81,50 @@ def test_review_figures_read_the_queue_and_the_recent_label_log(tmp_path):
     assert (figures.agreement.compared, figures.agreement.agreed) == (1, 1)
     assert figures.summary().startswith("1 cases undecided (oldest 3.0 h)")
     assert "analysts agreed with 1 of 1 later chargebacks" in figures.summary()
+
+
+def test_the_figure_reader_reads_each_label_file_once_and_agrees_with_a_fresh_read(
+    tmp_path, monkeypatch
+):
+    from fraudops.cases.figures import FigureReader
+    from fraudops.cases.store import CaseStore, NewCase
+    from fraudops.logs.predlog import LogWriter
+
+    def write(*labels: LabelRecord) -> None:
+        writer = LogWriter(tmp_path / "labels", "label_time", flush_seconds=0.05)
+        writer.append_many([label.row() for label in labels])
+        writer.close()
+
+    read = []
+    real_read = pd.read_parquet
+    monkeypatch.setattr(pd, "read_parquet", lambda path: read.append(path) or real_read(path))
+    store = CaseStore.open(f"sqlite:///{tmp_path / 'cases.db'}")
+    store.open_cases([NewCase(1, T0, 0.9, 0.5, "1", (), {}, {})], now=T0)
+    write(_label(1, 1, 2, "analyst"), _label(1, 1, 400), _label(9, 1, 400))  # 9: no case
+    reader = FigureReader(store, tmp_path / "labels")
+    now = T0 + dt.timedelta(days=30)
+
+    def parts() -> list:
+        return sorted((tmp_path / "labels").glob("date=*/part-*.parquet"))
+
+    first = parts()
+    assert reader.read(now).agreement.compared == 1 and read == first
+    store.open_cases([NewCase(2, T0, 0.8, 0.5, "1", (), {}, {})], now=T0)
+    write(_label(2, 1, 3, "analyst"), _label(2, 0, 401))
+    figures = reader.read(now)
+    store.close()
+    assert (figures.agreement.compared, figures.agreement.agreed) == (2, 1)
+    assert sorted(read) == parts() and len(read) == len(parts())  # none read twice
+    assert figures.agreement == review_figures_of(tmp_path, now)
+
+
+def review_figures_of(tmp_path, now: dt.datetime):
+    """The agreement read from scratch (the reader's must equal it)."""
+    from fraudops.cases.figures import review_figures
+    from fraudops.cases.store import CaseStore
+
+    store = CaseStore.open(f"sqlite:///{tmp_path / 'cases.db'}")
+    try:
+        return review_figures(store, tmp_path / "labels", now=now).agreement
+    finally:
+        store.close()

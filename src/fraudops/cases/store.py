@@ -370,18 +370,21 @@ class CaseStore:
             the capacity.
         """
         now = now or utcnow()
-        left = max(capacity - self.stats(now).decided_today, 0)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         where = [cases.c.state != CLOSED, cases.c.score >= min_score]
         if model_version:
             where.append(cases.c.model_version == model_version)
         if mine:
             where.append(cases.c.claimed_by == mine)
         with self.engine.connect() as connection:
+            today = connection.execute(
+                sa.select(sa.func.count()).where(cases.c.decided_at >= midnight)
+            ).scalar_one()
             rows = connection.execute(
                 sa.select(cases)
                 .where(*where)
                 .order_by(cases.c.priority.desc(), cases.c.id)
-                .limit(left)
+                .limit(max(capacity - today, 0))
             ).all()
             total = connection.execute(
                 sa.select(sa.func.count()).select_from(cases).where(*where)
@@ -395,6 +398,16 @@ class CaseStore:
                 sa.select(cases).where(cases.c.state == CLOSED).order_by(cases.c.decided_at)
             ).all()
         return [Case.from_row(r) for r in rows]
+
+    def event_ids(self, after: int = 0) -> tuple[int, list[Hashable]]:
+        """(newest case id, event ids of the cases after case id ``after``): read a growing
+        set of alerted events incrementally (:class:`fraudops.cases.figures.FigureReader`)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(cases.c.id, cases.c.event_key).where(cases.c.id > after)
+            ).all()
+        newest = max((row.id for row in rows), default=after)
+        return newest, [json.loads(row.event_key) for row in rows]
 
     def count(self) -> int:
         """Cases in the store, decided or not."""
@@ -693,6 +706,12 @@ class CaseStore:
         if not secrets.compare_digest(row.token_sha256, token_digest(token)):
             return None
         return Analyst(row.name, row.role)
+
+    def analysts(self) -> list[tuple[Analyst, bool]]:
+        """Every console user by name, with whether it is enabled."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(analysts).order_by(analysts.c.name)).all()
+        return [(Analyst(row.name, row.role), not row.disabled) for row in rows]
 
     def analyst(self, name: str) -> Analyst | None:
         """The enabled analyst called ``name`` (None otherwise)."""
