@@ -269,7 +269,9 @@ def run_demo(
     plan: DemoPlan, settings: Settings, progress: Callable[[str, int, int], None] | None = None
 ) -> DemoResult:
     """Run the loop; ``settings.home`` is the demo's own home (wiped first by the caller)."""
-    from monitoring.flow import run_monitoring
+    from prefect import tags
+
+    from monitoring.flow import monitoring_flow
     from pipelines.training import flow_settings, training_flow, with_overrides
 
     began = time.perf_counter()
@@ -378,7 +380,8 @@ def run_demo(
                 if n < len(days):
                     pending = pool.submit(replay_day, days[n])
                 try:
-                    run_monitoring(settings, day)
+                    with tags("fraudops-demo", f"window-end:{day}"):  # a recorded flow run
+                        monitoring_flow(day.isoformat(), flow_settings(settings))
                 except MonitorInputError as exc:
                     notes.append(f"{day}: {exc}")
                 say("replay, monitoring", n, len(days))

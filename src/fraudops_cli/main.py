@@ -119,10 +119,9 @@ def _settings(**overrides: Any) -> Settings:
     return settings
 
 
-def _point_tools_home(settings: Settings) -> None:
-    """Keep Prefect's and BentoML's state under the home folder; telemetry off."""
-    settings.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect does not make parents
-    defaults = {
+def _tools_env(settings: Settings) -> dict[str, str]:
+    """The environment Prefect, BentoML and MLflow read: their state under the home."""
+    return {
         "PREFECT_HOME": str(settings.prefect_home),
         "BENTOML_HOME": str(settings.home / "bentoml"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -133,8 +132,20 @@ def _point_tools_home(settings: Settings) -> None:
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
     }
-    for key, value in defaults.items():
-        os.environ.setdefault(key, value)
+
+
+def _point_tools_home(settings: Settings, moving_from: Settings | None = None) -> None:
+    """Keep Prefect's and BentoML's state under the home folder; telemetry off.
+
+    A variable the user set is kept. ``moving_from``: the settings this process pointed the
+    tools at before (the demo moves them to its own home); their values are replaced."""
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect does not make parents
+    before = _tools_env(moving_from) if moving_from is not None else {}
+    for key, value in _tools_env(settings).items():
+        if key in before and os.environ.get(key) == before[key]:
+            os.environ[key] = value
+        else:
+            os.environ.setdefault(key, value)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -436,12 +447,15 @@ def demo(
     import json
     import shutil
 
+    from fraudops.data.history import HANDBOOK_SCHEMA_SPECS
+
     base = _settings(dataset_spec=spec)
-    handbook = base.spec.name == "handbook"  # the shared file is the handbook's
+    handbook = base.spec.name in HANDBOOK_SCHEMA_SPECS  # the shared file has their columns
     path = data or (SHARED_DATA if handbook and SHARED_DATA.is_file() else None)
     home = base.home / "demo"
     shutil.rmtree(home, ignore_errors=True)  # the demo's own state, rebuilt every run
     settings = _settings(home=home, data_path=home / "warehouse", dataset_spec=spec)
+    _point_tools_home(settings, moving_from=base)  # Prefect's and BentoML's state too
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # Prefect's own, read at import
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -64,6 +65,16 @@ def test_plain_replay_of_the_same_days_does_not_retrain_and_analysts_label_fraud
     analyst = labels[labels["source"] == "analyst"]
     assert len(analyst) == sum(c.disposition != "unsure" for c in decided)
     assert set(analyst["labelled_by"]) <= {f"sim-analyst-{i}" for i in range(1, 6)}
+    # one home: Prefect's database is the demo's, its monitoring runs are recorded flow runs
+    with sqlite3.connect(home / "prefect" / "prefect.db") as prefect:
+        runs = prefect.execute(
+            "SELECT fr.name, fr.tags, fr.state_type FROM flow_run fr JOIN flow f"
+            " ON f.id = fr.flow_id WHERE f.name = 'monitor-fraud-model' ORDER BY fr.name"
+        ).fetchall()
+    days = [f"2018-06-0{d}" for d in range(1, 10)]
+    assert [name for name, _, _ in runs] == [f"monitor window to {day}" for day in days]
+    assert all("fraudops-demo" in json.loads(tags) for _, tags, _ in runs)
+    assert {state for _, _, state in runs} == {"COMPLETED"}
 
 
 def test_the_cards_spec_runs_the_whole_loop_and_logs_no_card_token(tmp_path):
