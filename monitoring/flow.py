@@ -25,7 +25,7 @@ from prefect.cache_policies import NONE
 
 from fraudops.drift import monitor
 from fraudops.drift.dashboard import SnapshotLabels
-from fraudops.drift.report import run_drift
+from fraudops.drift.report import quality_snapshot, run_drift
 from fraudops.settings import Settings
 
 Fn = Callable[..., Any]
@@ -34,6 +34,7 @@ _STEPS: tuple[Fn, ...] = (
     monitor.current_window,
     monitor.labelled_window,
     run_drift,
+    quality_snapshot,
     monitor.decide,
     monitor.record,
 )
@@ -98,6 +99,7 @@ def run_monitoring(
         settings, window_end, champion.columns, champion.version
     )
     labelled = step(monitor.labelled_window)(settings, end)
+    labels = SnapshotLabels(start, end, champion.version, champion.columns.spec_name)
     snapshot, figures = step(run_drift)(
         champion.reference,
         current,
@@ -106,7 +108,10 @@ def run_monitoring(
         min_labelled=settings.min_labelled_rows,
         labelled=labelled,
         columns=champion.columns,
-        labels=SnapshotLabels(start, end, champion.version, champion.columns.spec_name),
+        labels=labels,
+    )
+    quality = step(quality_snapshot)(
+        labelled, champion.threshold, settings.min_labelled_rows, labels
     )
     history = monitor.read_decisions(settings)
     wants_retrain, drifted, reasons = step(monitor.decide)(
@@ -132,10 +137,18 @@ def run_monitoring(
         except Exception as exc:  # a failed retrain is recorded; the champion stays
             decision.retrain_result = {"error": f"{type(exc).__name__}: {exc}", "promoted": False}
             decision.reasons.append(f"retrain failed: {exc}")
-    return step(monitor.record)(settings, decision, snapshot)
+    return step(monitor.record)(settings, decision, snapshot, quality)
 
 
-@flow(name="monitor-fraud-model")
+def _run_name() -> str:
+    """The flow run's name: the window it monitors (Prefect's default is two random words)."""
+    from prefect.runtime import flow_run
+
+    end = flow_run.parameters.get("window_end")
+    return f"monitor window to {end}" if end else "monitor latest window"
+
+
+@flow(name="monitor-fraud-model", flow_run_name=_run_name)
 def monitoring_flow(
     window_end: str | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:

@@ -13,12 +13,15 @@ import pytest
 
 from fraudops.drift.dashboard import (
     DRIFT_SHARE_PANEL,
+    QUALITY_TAG,
+    RECALL_PANEL,
     RETRAIN_PANEL,
+    ROC_AUC_PANEL,
     SCORE_DRIFT_PANEL,
     SnapshotLabels,
 )
 from fraudops.drift.monitor import Decision, _add_to_workspace, _workspace_project, workspace_path
-from fraudops.drift.report import DriftColumns, run_drift
+from fraudops.drift.report import DriftColumns, quality_snapshot, run_drift
 from fraudops.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -27,6 +30,13 @@ COLUMNS = DriftColumns(features=("amount",), spec_name="test")
 
 def _window(rng, shift: float) -> pd.DataFrame:
     return pd.DataFrame({"amount": rng.normal(shift, 1, 2_000), "score": rng.random(2_000)})
+
+
+def _labelled(rng, frauds_caught: float) -> pd.DataFrame:
+    """1,000 labelled rows, 100 frauds: ``frauds_caught`` of them scored 0.9, the rest 0.1."""
+    labels = np.repeat([1, 0], [100, 900])
+    caught = np.arange(1000) < round(100 * frauds_caught)
+    return pd.DataFrame({"score": np.where(caught, 0.9, 0.1), "is_fraud": labels})
 
 
 def _decision(end: dt.date, champion: str, retrain: bool, drifted: bool) -> Decision:
@@ -55,6 +65,12 @@ def workspace(tmp_path_factory):
             reference, _window(rng, shift), threshold=0.5, columns=COLUMNS, labels=labels
         )
         _add_to_workspace(settings, snapshot, _decision(day, champion, retrain, shift > 0))
+        caught = {7: None, 8: 0.8, 9: 0.6}[day.day]  # day 7: too few labels, no snapshot
+        labelled = _labelled(rng, caught) if caught else _labelled(rng, 0.5).head(10)
+        quality = quality_snapshot(labelled, 0.5, 500, labels)
+        assert (quality is None) == (caught is None)
+        if quality is not None:
+            _add_to_workspace(settings, quality)
     from evidently.ui.service.storage.local.base import InMemoryDataStorage
 
     path = str(workspace_path(settings))
@@ -70,6 +86,8 @@ def test_the_dashboard_has_its_panels_once_each_and_one_per_champion(workspace):
         DRIFT_SHARE_PANEL,
         SCORE_DRIFT_PANEL,
         RETRAIN_PANEL,
+        RECALL_PANEL,
+        ROC_AUC_PANEL,
         "Drift share, champion v1",
         "Drift share, champion v2",
     ]
@@ -78,6 +96,12 @@ def test_the_dashboard_has_its_panels_once_each_and_one_per_champion(workspace):
 def test_snapshots_carry_the_window_end_and_champion_day_and_decision_tags(workspace):
     storage, project, days = workspace
     snapshots = sorted(storage.state.snapshots[project.id].values(), key=lambda s: s.timestamp)
+    quality = [s for s in snapshots if QUALITY_TAG in s.tags]
+    assert [sorted(s.tags) for s in quality] == [
+        ["champion:v1", "day:2018-06-08", "quality"],
+        ["champion:v2", "day:2018-06-09", "quality"],
+    ]
+    snapshots = [s for s in snapshots if QUALITY_TAG not in s.tags]
     assert [s.timestamp for s in snapshots] == [
         dt.datetime.combine(day, dt.time(23, 59, 59)) for day in days
     ]
@@ -111,3 +135,5 @@ def test_each_panel_plots_the_snapshots_it_selects(workspace):
     assert points(RETRAIN_PANEL) == [0.5]
     assert len(points("Drift share, champion v1")) == 2
     assert len(points(SCORE_DRIFT_PANEL)) == 3
+    assert points(RECALL_PANEL) == pytest.approx([0.8, 0.6])  # frauds at or above 0.5
+    assert len(points(ROC_AUC_PANEL)) == 2

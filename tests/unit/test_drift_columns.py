@@ -282,7 +282,9 @@ def test_a_log_holding_the_champions_columns_is_monitored_on_them(tmp_path, card
     write_log(settings, log)
 
     def without_records(step):  # the decision as it would be recorded, without the files
-        return (lambda _settings, decision, _snapshot: decision) if step is monitor.record else step
+        return (
+            (lambda _settings, decision, *_snapshots: decision) if step is monitor.record else step
+        )
 
     decision = run_monitoring(settings, step=without_records, retrain=lambda *_: {})
     assert decision.champion_version == "9" and decision.champion_spec == "cards"

@@ -10,7 +10,10 @@ The project's panels (added once each, found by title) plot from those snapshots
 - the windows that decided a retrain (the drift share of snapshots tagged
   ``decision:retrain``: one bar per retrain);
 - per champion, its own drift share (snapshots tagged with its version), added when a
-  champion is first seen.
+  champion is first seen;
+- the labelled window's recall at the alert threshold and ROC AUC, from the quality snapshots
+  (tagged ``quality``; :func:`fraudops.drift.report.quality_snapshot`), one label delay behind
+  the drift windows.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ CHAMPION_TAG, DAY_TAG, DECISION_TAG = "champion:v", "day:", "decision:"
 DRIFT_SHARE_PANEL = "Drift share per window"
 SCORE_DRIFT_PANEL = "Prediction drift: score"
 RETRAIN_PANEL = "Windows that decided a retrain"
+RECALL_PANEL = "Labelled recall at the alert threshold"
+ROC_AUC_PANEL = "Labelled ROC AUC"
+#: Tag of the labelled-quality snapshots.
+QUALITY_TAG = "quality"
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,22 @@ def _panels(champion: str, threshold: float) -> list[Any]:
                 )
             ],
             plot_params={"plot_type": "bar"},
+        ),
+        DashboardPanelPlot(
+            title=RECALL_PANEL,
+            subtitle="share of labelled frauds scored at or above the champion's threshold, "
+            "in the window one label delay before each run",
+            size="half",
+            values=[PanelMetric(legend="recall", metric="Recall", tags=[QUALITY_TAG])],
+            plot_params={"plot_type": "line"},
+        ),
+        DashboardPanelPlot(
+            title=ROC_AUC_PANEL,
+            subtitle="ROC AUC of the score on the labelled window (average precision: in "
+            "each report's header)",
+            size="half",
+            values=[PanelMetric(legend="ROC AUC", metric="RocAuc", tags=[QUALITY_TAG])],
+            plot_params={"plot_type": "line"},
         ),
         DashboardPanelPlot(
             title=f"Drift share, champion v{champion}",

@@ -438,8 +438,11 @@ def last_labelled_day(settings: Settings, window_end: dt.date) -> dt.date:
     return window_end - dt.timedelta(days=settings.label_delay_days)
 
 
-def record(settings: Settings, decision: Decision, snapshot: Any | None) -> Decision:
-    """Write the HTML report, its decision JSON, the decisions log line and a workspace run."""
+def record(
+    settings: Settings, decision: Decision, snapshot: Any | None, quality: Any | None = None
+) -> Decision:
+    """Write the HTML report, its decision JSON, the decisions log line and a workspace run
+    (and the labelled-quality snapshot ``quality``, when there is one, for the dashboard)."""
     reports = settings.reports_dir
     reports.mkdir(parents=True, exist_ok=True)
     stem = f"drift-{decision.window_end}-v{decision.champion_version}"
@@ -451,6 +454,8 @@ def record(settings: Settings, decision: Decision, snapshot: Any | None) -> Deci
         html.write_text(with_header(html.read_text(encoding="utf-8"), header), encoding="utf-8")
         decision.report_html = str(html)
         _add_to_workspace(settings, snapshot, decision)
+        if quality is not None:
+            _add_to_workspace(settings, quality)
         for old in sorted(reports.glob("drift-*.html"), key=lambda p: p.stat().st_mtime)[
             : -settings.reports_keep
         ]:
