@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -128,6 +129,7 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
             no run is started, no version registered, no alias moved.
     """
     step = with_progress(step)
+    started_ms = int(time.time() * 1000)  # the MLflow run spans the training, not its logging
     transactions = step(training.validate)(step(history.load)(settings), settings.spec)
     dataset = step(training.build_dataset)(transactions, settings)
     model = step(training.fit_challenger)(dataset, settings)
@@ -137,7 +139,7 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
     client = registry.client_for(settings)
     champion_version, champion = step(training.champion_on_holdout)(client, dataset, settings)
     run_id, version = step(training.register_challenger)(
-        experiment_id, client, model, dataset, challenger.metrics, settings
+        experiment_id, client, model, dataset, challenger.metrics, settings, started_ms
     )
     decision = step(training.gate)(challenger, champion, champion_version, settings)
     step(report_step.record_report)(
@@ -202,7 +204,19 @@ def with_overrides(settings: Settings, **overrides: Any) -> Settings:
     return Settings(**{**fields, **given})
 
 
-@flow(name="train-fraud-model")
+def _run_name() -> str:
+    """The flow run's name: what it trains on (Prefect's default is two random words)."""
+    from prefect.runtime import flow_run
+
+    given = flow_run.parameters
+    settings = given.get("settings")
+    kind = given.get("model_kind") or getattr(settings, "model_kind", None)
+    end = given.get("test_end") or getattr(settings, "test_end", None)
+    what = f"train {kind}" if kind else "train"
+    return f"{what}, holdout ending {end}" if end else f"{what} on the latest window"
+
+
+@flow(name="train-fraud-model", flow_run_name=_run_name)
 def training_flow(
     settings: Settings | None = None,
     data_path: str | None = None,

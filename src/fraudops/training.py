@@ -244,8 +244,10 @@ def register_challenger(
     dataset: Dataset,
     metrics: Metrics,
     settings: Settings,
+    started_ms: int | None = None,
 ) -> tuple[str, str]:
-    """Log the run, register the version with its tags, point ``@challenger`` at it.
+    """Log the run, register the version with its tags, point ``@challenger`` at it;
+    ``started_ms``: when training began (Unix ms), the run's start time.
 
     Returns:
         (run id, version).
@@ -284,6 +286,7 @@ def register_challenger(
         texts={registry.SPEC_ARTIFACT: spec_yaml(settings.spec)},
         run_name=run_name(dataset, settings),
         training_data=(dataset.train_features, f"{settings.spec.name} training window"),
+        started_ms=started_ms,
     )
     sealed = registry.seal(settings, model_uri, tags)
     version = registry.register_version(

@@ -71,6 +71,11 @@ def test_flow_registers_first_champion_then_gate_rejects_a_worse_challenger(env,
     assert inputs.dataset.name == "handbook training window"
     assert client.get_model_version(name, "1").description.startswith("Gate: promoted to @champ")
     assert "audit log" in client.get_registered_model(name).description
+    from prefect import get_client
+
+    with get_client(sync_client=True) as prefect:
+        flow_run = prefect.read_flow_run(run.data.tags["prefect.flow_run_id"])
+    assert flow_run.name == "train on the latest window"  # not two random words
 
     second = training_flow(model_kind="logistic_regression", train_days=2)
     assert second["version"] == "2" and not second["promoted"]
@@ -121,11 +126,21 @@ def test_bad_input_leaves_registry_and_champion_unchanged(env, handbook_slice, t
     assert _registry_state(env) == before
 
 
-def test_registering_the_same_run_twice_gives_one_version(env):
+def test_registering_the_same_run_twice_gives_one_version(env, monkeypatch):
+    import time
+
+    from fraudops import training
     from pipelines.training import run_training
 
+    fit_started = []
+    fit = training.fit_challenger
+    monkeypatch.setattr(
+        training, "fit_challenger", lambda *a: fit_started.append(time.time() * 1000) or fit(*a)
+    )
     result = run_training(env)
     client = _client(env)
+    # the MLflow run spans the training: it started before the model was fitted
+    assert client.get_run(result.run_id).info.start_time <= fit_started[0]
     version = client.get_model_version(env.model_name, result.version)
     again = registry.register_version(client, env.model_name, result.run_id, version.source, {})
     assert str(again.version) == str(version.version)

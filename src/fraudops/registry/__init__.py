@@ -199,6 +199,7 @@ def log_challenger(
     texts: dict[str, str] | None = None,
     run_name: str | None = None,
     training_data: tuple[pd.DataFrame, str] | None = None,
+    started_ms: int | None = None,
 ) -> tuple[str, str]:
     """Log one training run with its params, holdout metrics, tags and the fitted pipeline.
 
@@ -211,6 +212,8 @@ def log_challenger(
         run_name: the run's name in the MLflow UI.
         training_data: (the training rows' features, a name for them): logged as the run's
             dataset input (MLflow keeps its digest, row count and schema, not its rows).
+        started_ms: when training began (Unix ms), the run's start time: its duration in the
+            UI is the training's, not only the logging's. None: now.
 
     Returns:
         (run id, model URI).
@@ -219,7 +222,10 @@ def log_challenger(
     from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    created = mlflow.MlflowClient().create_run(
+        experiment_id, start_time=started_ms, run_name=run_name
+    )
+    with mlflow.start_run(run_id=created.info.run_id) as run:
         if training_data is not None:
             frame, name = training_data
             mlflow.log_input(from_pandas(frame, name=name), context="training")
