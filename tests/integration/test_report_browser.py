@@ -16,12 +16,14 @@ import pytest
 from fraudops.data import contract as c
 from fraudops.drift.dashboard import (
     DRIFT_SHARE_PANEL,
+    RECALL_PANEL,
     RETRAIN_PANEL,
+    ROC_AUC_PANEL,
     SCORE_DRIFT_PANEL,
     SnapshotLabels,
 )
 from fraudops.drift.monitor import Decision, _add_to_workspace, workspace_path
-from fraudops.drift.report import SCORE, run_drift
+from fraudops.drift.report import LABEL_COLUMN, SCORE, quality_snapshot, run_drift
 from fraudops.offline.handbook import compute_features
 from fraudops.processes import free_port
 from fraudops.settings import Settings
@@ -89,6 +91,8 @@ def report(tmp_path_factory, small_history):
         figures={},
     )
     _add_to_workspace(settings, snapshot, decision)
+    labelled = current.assign(**{LABEL_COLUMN: small_history.loc[current.index, c.LABEL]})
+    _add_to_workspace(settings, quality_snapshot(labelled, 0.5, 1_000, labels))
     return html, settings, figures
 
 
@@ -100,7 +104,17 @@ def test_saved_report_shows_the_per_feature_drift_table(report, tmp_path):
     assert c.TX_AMOUNT in figures.drifted_columns
 
 
-def test_evidently_ui_serves_the_workspace_project(report, tmp_path):
+#: Per panel title, its marks: points of a line (MUI X charts' mark elements) or bars.
+MARKS_JS = """titles => titles.map(title => {
+    const heading = Array.from(document.querySelectorAll('h5, h6, p, span, div'))
+        .find(e => e.childElementCount === 0 && e.innerText === title);
+    let card = heading;
+    while (card && !card.querySelector('svg')) card = card.parentElement;
+    return card ? card.querySelectorAll('.MuiMarkElement-root, .MuiBarElement-root').length : -1;
+})"""
+
+
+def test_evidently_ui_serves_the_workspace_project(report, tmp_path, browser):
     _, settings, _ = report
     port = free_port()
     ui = subprocess.Popen(
@@ -133,10 +147,16 @@ def test_evidently_ui_serves_the_workspace_project(report, tmp_path):
         dom = rendered_dom(f"{base}/projects/{projects[0]['id']}/reports", tmp_path)
         assert "fraudops drift" in dom
         assert "drift 2018-06-01..2018-06-07, champion v1" in dom  # the snapshot's name
-        dashboard = rendered_dom(f"{base}/projects/{projects[0]['id']}", tmp_path)
-        for title in (DRIFT_SHARE_PANEL, SCORE_DRIFT_PANEL, RETRAIN_PANEL):
-            assert title in dashboard
-        assert "This dashboard is currently empty" not in dashboard
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        try:  # the dashboard: every panel plots its point (one window here)
+            page.goto(f"{base}/projects/{projects[0]['id']}")
+            page.locator(".MuiMarkElement-root").first.wait_for(timeout=60_000)
+            titles = [DRIFT_SHARE_PANEL, SCORE_DRIFT_PANEL, RETRAIN_PANEL, RECALL_PANEL]
+            titles += [ROC_AUC_PANEL, "Drift share, champion v1"]
+            assert page.evaluate(MARKS_JS, titles) == [1] * len(titles)
+            assert page.get_by_text("This dashboard is currently empty").count() == 0
+        finally:
+            page.close()
     finally:
         ui.terminate()
         ui.wait(30)
