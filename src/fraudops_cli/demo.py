@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,9 @@ from fraudops.spec.data import prepare_events
 from fraudops_cli.env import settings_env
 from fraudops_cli.warehouse import DemoWarehouse
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 
 @dataclass
 class DemoPlan:
@@ -57,6 +61,10 @@ class DemoPlan:
     inject: DriftKind | None = None
     drift_from: dt.date | None = None
     analysts: AnalystTeam | None = None  # None: no analyst reviews the alerts
+
+
+#: The last run's summary (:meth:`DemoResult.to_json`), in the demo's home.
+SUMMARY_FILE = "demo-summary.json"
 
 
 @dataclass
@@ -71,6 +79,46 @@ class DemoResult:
     home: str
     reports: str
     notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """The summary as indented JSON (``fraudops demo --json`` prints it)."""
+        return json.dumps(asdict(self), indent=2, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> DemoResult:
+        """A summary written by :meth:`to_json`."""
+        return cls(**json.loads(text))
+
+
+def week_table(result: DemoResult, label_delay_days: int) -> Table:
+    """The week table the demo prints (a rich ``Table``; the README's screenshot of it)."""
+    from rich.table import Table
+
+    table = Table(
+        title="fraudops demo: the loop, week by week",
+        caption="AP and CP@100 in hindsight (every true label, known at the end of the run); "
+        "fraud label h: median hours from a fraud to its first fraud label (an analyst's, or "
+        f"the chargeback {label_delay_days} days later); known <1 d: share of frauds "
+        "labelled within a day",
+    )
+    columns = ("days", "rows", "alerts", "drift share", "decision", "champion", "AP", "CP@100")
+    for column in (*columns, "reviewed", "fraud label h", "known <1 d"):
+        table.add_column(column, justify="right")
+    for w in result.weeks:
+        table.add_row(
+            w["days"],
+            f"{w['rows']:,}",
+            f"{w['alerts']:,}",
+            str(w["drift_share"]),
+            w["decision"],
+            w["champion"],
+            str(w["average_precision"]),
+            str(w["card_precision_at_100"]),
+            f"{w['analyst_decisions']:,}",
+            str(w["fraud_label_hours"]),
+            str(w["frauds_known_in_a_day"]),
+        )
+    return table
 
 
 #: Days of simulated history when the demo has no data file.

@@ -444,7 +444,6 @@ def demo(
     when needed.
 
     Example: fraudops demo --spec cards --days 28"""
-    import json
     import shutil
 
     from fraudops.data.history import HANDBOOK_SCHEMA_SPECS
@@ -459,10 +458,9 @@ def demo(
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # Prefect's own, read at import
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from fraudops.cases.simulated import AnalystTeam
-    from fraudops_cli.demo import DemoPlan, run_demo
+    from fraudops_cli.demo import SUMMARY_FILE, DemoPlan, run_demo, week_table
 
     # a pipe or a file gets rich's 80 columns, which cut the week table's columns to "…"
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
@@ -497,35 +495,11 @@ def demo(
             result = run_demo(plan, settings, progress)
         except _user_errors() as exc:
             raise fail(str(exc)) from None
+    (home / SUMMARY_FILE).write_text(result.to_json(), encoding="utf-8")
     if as_json:
-        from dataclasses import asdict
-
-        sys.stdout.write(json.dumps(asdict(result), indent=2, default=str) + "\n")
+        sys.stdout.write(result.to_json() + "\n")
         return
-    table = Table(
-        title="fraudops demo: the loop, week by week",
-        caption="AP and CP@100 in hindsight (every true label, known at the end of the run); "
-        "fraud label h: median hours from a fraud to its first fraud label (an analyst's, or "
-        f"the chargeback {settings.label_delay_days} days later); known <1 d: share of frauds "
-        "labelled within a day",
-    )
-    columns = ("days", "rows", "alerts", "drift share", "decision", "champion", "AP", "CP@100")
-    for column in (*columns, "reviewed", "fraud label h", "known <1 d"):
-        table.add_column(column, justify="right")
-    for w in result.weeks:
-        table.add_row(
-            w["days"],
-            f"{w['rows']:,}",
-            f"{w['alerts']:,}",
-            str(w["drift_share"]),
-            w["decision"],
-            w["champion"],
-            str(w["average_precision"]),
-            str(w["card_precision_at_100"]),
-            f"{w['analyst_decisions']:,}",
-            str(w["fraud_label_hours"]),
-            str(w["frauds_known_in_a_day"]),
-        )
+    table = week_table(result, settings.label_delay_days)
     console.print(table)
     console.print(
         f"{result.retrains} retrain(s), {result.promotions} promotion(s); champions "
@@ -656,6 +630,26 @@ def ui() -> None:
         str(settings.ui_port),
     ]
     os.execvpe(command[0], command, dict(os.environ))
+
+
+@app.command()
+def screenshots(
+    out: Annotated[Path, typer.Option(help="Folder of the four PNGs.")] = Path(
+        ".github/screenshots"
+    ),
+) -> None:
+    """Take the README's pictures from the real UIs of a demo's home: the Evidently dashboard,
+    the newest drift report, the champion's MLflow page and the week table (Chromium).
+
+    Example: FRAUDOPS_HOME=.fraudops/demo fraudops screenshots"""
+    from fraudops_cli.screenshots import ScreenshotError, take
+
+    try:
+        pictures = take(_settings(), out)
+    except ScreenshotError as exc:
+        raise fail(str(exc)) from None
+    for picture in pictures:
+        typer.echo(str(picture))
 
 
 @app.command()

@@ -75,6 +75,24 @@ def test_plain_replay_of_the_same_days_does_not_retrain_and_analysts_label_fraud
     assert [name for name, _, _ in runs] == [f"monitor window to {day}" for day in days]
     assert all("fraudops-demo" in json.loads(tags) for _, tags, _ in runs)
     assert {state for _, _, state in runs} == {"COMPLETED"}
+    # the README's pictures, taken from the real UIs of this home
+    shots = tmp_path / "shots"
+    done = subprocess.run(
+        [sys.executable, "-m", "fraudops_cli", "screenshots", "--out", str(shots)],
+        env={**os.environ, "FRAUDOPS_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    pictures = sorted(shots.glob("*.png"))
+    assert [p.name for p in pictures] == [
+        "dashboard.png",
+        "drift-report.png",
+        "mlflow-version.png",
+        "week-table.png",
+    ]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
 
 
 def test_the_cards_spec_runs_the_whole_loop_and_logs_no_card_token(tmp_path):
