@@ -27,8 +27,9 @@ from fraudops_cli.spec_commands import spec_app
 
 app = typer.Typer(
     help="fraudops: train, gate and register fraud models; serve and monitor them. Settings come "
-    "from FRAUDOPS_* environment variables (README, Settings); every store lives under "
-    "FRAUDOPS_HOME (default ./.fraudops). Start with: fraudops demo",
+    "from FRAUDOPS_* environment variables (README, Settings), read once at start-up; an option "
+    "overrides the variable its help names; every store lives under FRAUDOPS_HOME (default "
+    "./.fraudops). Start with: fraudops demo",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     # plain help: wraps to the terminal instead of cutting at 80 columns, no "<bool>" on flags
@@ -82,7 +83,7 @@ SpecOption = Annotated[
     str | None,
     typer.Option(
         "--spec",
-        help="Dataset spec: a YAML file or a shipped name (handbook, cards); "
+        help="Dataset spec: a YAML file or a shipped name (handbook, cards, handbook-arrival); "
         "default FRAUDOPS_DATASET_SPEC, else handbook.",
     ),
 ]
@@ -208,15 +209,25 @@ def _print_summary(result: dict[str, Any]) -> None:
 def train(
     data: Annotated[
         Path | None,
-        typer.Option(help="Parquet/CSV file or Parquet folder; default: simulator."),
+        typer.Option(
+            help="Parquet/CSV file or Parquet folder; default FRAUDOPS_DATA_PATH, else the "
+            "simulator."
+        ),
     ] = None,
     model: Annotated[
         ModelKind | None,
         typer.Option(help="Model kind; default FRAUDOPS_MODEL_KIND, else hist_gradient_boosting."),
     ] = None,
-    train_days: Annotated[int | None, typer.Option(min=1, help="Training window, days.")] = None,
+    train_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Training window, days; default FRAUDOPS_TRAIN_DAYS (28)."),
+    ] = None,
     train_start: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First training day.")
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="First training day; default FRAUDOPS_TRAIN_START, else the latest window.",
+        ),
     ] = None,
     spec: SpecOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
@@ -369,10 +380,12 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port; default FRAUDOPS_SERVE_PORT (3000).")
     ] = None,
-    host: Annotated[str | None, typer.Option(help="Address; default 127.0.0.1.")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address; default FRAUDOPS_SERVE_HOST (127.0.0.1).")
+    ] = None,
     data: Annotated[
         Path | None,
-        typer.Option(help="History that warms the online state."),
+        typer.Option(help="History that warms the online state; default FRAUDOPS_DATA_PATH."),
     ] = None,
 ) -> None:
     """Serve @champion over REST (BentoML): /score, /score_batch, /feedback, /model."""
