@@ -13,6 +13,7 @@ import pytest
 
 from fraudops.drift.dashboard import (
     DRIFT_SHARE_PANEL,
+    PROMOTION_PANEL,
     QUALITY_TAG,
     RECALL_PANEL,
     RETRAIN_PANEL,
@@ -40,6 +41,7 @@ def _labelled(rng, frauds_caught: float) -> pd.DataFrame:
 
 
 def _decision(end: dt.date, champion: str, retrain: bool, drifted: bool) -> Decision:
+    """A recorded decision; a retrain promotes (v2 follows v1)."""
     return Decision(
         window_start=(end - dt.timedelta(days=6)).isoformat(),
         window_end=end.isoformat(),
@@ -48,6 +50,7 @@ def _decision(end: dt.date, champion: str, retrain: bool, drifted: bool) -> Deci
         retrain=retrain,
         reasons=[],
         figures={},
+        retrain_result={"promoted": True, "version": "2"} if retrain else None,
     )
 
 
@@ -86,6 +89,7 @@ def test_the_dashboard_has_its_panels_once_each_and_one_per_champion(workspace):
         DRIFT_SHARE_PANEL,
         SCORE_DRIFT_PANEL,
         RETRAIN_PANEL,
+        PROMOTION_PANEL,
         RECALL_PANEL,
         ROC_AUC_PANEL,
         "Drift share, champion v1",
@@ -107,7 +111,7 @@ def test_snapshots_carry_the_window_end_and_champion_day_and_decision_tags(works
     ]
     assert [sorted(s.tags) for s in snapshots] == [
         ["champion:v1", "day:2018-06-07", "decision:no-drift"],
-        ["champion:v1", "day:2018-06-08", "decision:retrain"],
+        ["champion:v1", "day:2018-06-08", "decision:retrain", "promoted"],
         ["champion:v2", "day:2018-06-09", "decision:drift"],
     ]
     assert snapshots[0].metadata["window_start"] == "2018-06-01"
@@ -133,6 +137,7 @@ def test_each_panel_plots_the_snapshots_it_selects(workspace):
     share = points(DRIFT_SHARE_PANEL)
     assert len(share) == 3 and share[0] == 0 and share[1] == share[2] == 0.5
     assert points(RETRAIN_PANEL) == [0.5]
+    assert points(PROMOTION_PANEL) == [0.5]
     assert len(points("Drift share, champion v1")) == 2
     assert len(points(SCORE_DRIFT_PANEL)) == 3
     assert points(RECALL_PANEL) == pytest.approx([0.8, 0.6])  # frauds at or above 0.5

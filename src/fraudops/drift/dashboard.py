@@ -8,7 +8,8 @@ The project's panels (added once each, found by title) plot from those snapshots
 - the share of drifted columns per window, with the retrain threshold in the subtitle;
 - prediction drift: the score's drift value per window;
 - the windows that decided a retrain (the drift share of snapshots tagged
-  ``decision:retrain``: one bar per retrain);
+  ``decision:retrain``: one bar per retrain), and those whose retrain promoted a new champion
+  (tagged ``promoted`` too);
 - per champion, its own drift share (snapshots tagged with its version), added when a
   champion is first seen;
 - the labelled window's recall at the alert threshold and ROC AUC, from the quality snapshots
@@ -27,6 +28,9 @@ CHAMPION_TAG, DAY_TAG, DECISION_TAG = "champion:v", "day:", "decision:"
 DRIFT_SHARE_PANEL = "Drift share per window"
 SCORE_DRIFT_PANEL = "Prediction drift: score"
 RETRAIN_PANEL = "Windows that decided a retrain"
+PROMOTION_PANEL = "Retrains that promoted a new champion"
+#: Tag of a snapshot whose run's retrain promoted its version.
+PROMOTED_TAG = "promoted"
 RECALL_PANEL = "Labelled recall at the alert threshold"
 ROC_AUC_PANEL = "Labelled ROC AUC"
 #: Tag of the labelled-quality snapshots.
@@ -62,16 +66,17 @@ class SnapshotLabels:
         }
 
 
-def tag_decision(snapshot: Any, verdict: str) -> None:
-    """Add ``decision:<verdict>`` to a snapshot's tags (the decision follows the metrics).
+def tag_decision(snapshot: Any, verdict: str, promoted: bool = False) -> None:
+    """Add ``decision:<verdict>`` (and ``promoted`` when the run's retrain promoted its
+    version) to a snapshot's tags (the decision follows the metrics).
 
     Evidently 0.7 has no public setter for a run's tags once it ran; its ``_tags`` list is
     what ``Workspace.add_run`` stores (pinned below 0.8; ``tests/unit/test_dashboard.py``
     fails if that changes).
     """
-    tag = f"{DECISION_TAG}{verdict}"
-    if tag not in snapshot._tags:
-        snapshot._tags.append(tag)
+    for tag in [f"{DECISION_TAG}{verdict}", *([PROMOTED_TAG] if promoted else [])]:
+        if tag not in snapshot._tags:
+            snapshot._tags.append(tag)
 
 
 def _panels(champion: str, threshold: float) -> list[Any]:
@@ -110,6 +115,20 @@ def _panels(champion: str, threshold: float) -> list[Any]:
                     metric="DriftedColumnsCount",
                     metric_labels=share,
                     tags=[f"{DECISION_TAG}retrain"],
+                )
+            ],
+            plot_params={"plot_type": "bar"},
+        ),
+        DashboardPanelPlot(
+            title=PROMOTION_PANEL,
+            subtitle="the drift share of each window whose retrain the gate promoted",
+            size="half",
+            values=[
+                PanelMetric(
+                    legend="promoted",
+                    metric="DriftedColumnsCount",
+                    metric_labels=share,
+                    tags=[PROMOTED_TAG],
                 )
             ],
             plot_params={"plot_type": "bar"},

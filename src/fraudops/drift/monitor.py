@@ -535,6 +535,7 @@ def _add_to_workspace(settings: Settings, snapshot: Any, decision: Decision | No
         tag_decision(
             snapshot,
             "retrain" if decision.retrain else ("drift" if decision.drifted else "no-drift"),
+            promoted=bool((decision.retrain_result or {}).get("promoted")),
         )
         ensure_panels(
             workspace.get_project(project.id),
