@@ -8,9 +8,12 @@ settings through its environment, built from the object by :func:`settings_env`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -147,6 +150,22 @@ def _point_tools_home(settings: Settings, moving_from: Settings | None = None) -
             os.environ[key] = value
         else:
             os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM exits like Ctrl-C inside the block: the demo's ``finally`` blocks stop its
+    service and Prefect's temporary server (the default action killed the demo alone and left
+    both running)."""
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -505,7 +524,8 @@ def demo(
             bars.update(tasks[bar], description=stage, completed=done, total=total)
 
         try:
-            result = run_demo(plan, settings, progress)
+            with _stop_on_sigterm():
+                result = run_demo(plan, settings, progress)
         except _user_errors() as exc:
             raise fail(str(exc)) from None
     (home / SUMMARY_FILE).write_text(result.to_json(), encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -132,3 +133,36 @@ def test_analyst_labels_count_in_terminal_risk_from_their_arrival_as_in_training
     known = ["TERMINAL_ID_KNOWN_RISK_1DAY_WINDOW", "TERMINAL_ID_KNOWN_RISK_7DAY_WINDOW"]
     assert (served[known].to_numpy() > 0).sum() > 20  # analysts' labels reached the features
     pd.testing.assert_frame_equal(served[known], offline.loc[served.index, known])
+
+
+def test_a_terminated_demo_stops_its_service_and_prefect_server(tmp_path):
+    """SIGTERM (a CI runner's cancel, `kill`) ends the demo and every process it started."""
+    import time
+
+    import psutil
+
+    env = {**os.environ, "FRAUDOPS_HOME": str(tmp_path / "home")}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "fraudops_cli", "demo", "--days", "5", "--analysts", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started: list[psutil.Process] = []
+    try:
+        service_log = tmp_path / "home" / "demo" / "service.log"
+        deadline = time.monotonic() + 600
+        while not (service_log.is_file() and "BentoServer" in service_log.read_text()):
+            assert demo.poll() is None and time.monotonic() < deadline, "the service never started"
+            time.sleep(1)
+        time.sleep(5)  # its workers
+        started = psutil.Process(demo.pid).children(recursive=True)
+        assert len(started) >= 2  # the service (and its workers), Prefect's temporary server
+        demo.terminate()
+        assert demo.wait(180) == 128 + 15
+        left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not left, [p.cmdline()[:4] for p in left]
+    finally:
+        for process in [psutil.Process(demo.pid), *started] if demo.poll() is None else started:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
