@@ -429,7 +429,9 @@ def run_demo(
                     pending = pool.submit(replay_day, days[n])
                 try:
                     with tags("fraudops-demo", f"window-end:{day}"):  # a recorded flow run
-                        monitoring_flow(day.isoformat(), flow_settings(settings))
+                        monitoring_flow(
+                            day.isoformat(), flow_settings(settings), steps_as_tasks=False
+                        )
                 except MonitorInputError as exc:
                     notes.append(f"{day}: {exc}")
                 say("replay, monitoring", n, len(days))
