@@ -18,16 +18,19 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fraudops.drift.monitor import workspace_path
 from fraudops.processes import free_port, stop, wait_http_ok
 from fraudops.settings import Settings
 from fraudops_cli.demo import SUMMARY_FILE, DemoResult, week_table
 
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
+
 #: Files written, by what they show.
 PICTURES = ("dashboard.png", "drift-report.png", "mlflow-version.png", "week-table.png")
-VIEWPORT = {"width": 1400, "height": 1000}
+VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 
 
 class ScreenshotError(RuntimeError):
