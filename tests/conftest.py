@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,19 @@ def handbook_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     frame.to_parquet(out, index=False)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test leaves the process environment as it found it: a command run in-process
+    (typer's ``CliRunner``) points ``PREFECT_HOME``, ``BENTOML_HOME`` and ``MLFLOW_TRACKING_URI``
+    at its own home, as the CLI does for its process, and that must not leak into later tests
+    or the processes they start (a demo started later kept a leaked ``PREFECT_HOME``)."""
+    saved = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,18 @@ from tests.conftest import HANDBOOK_FILE
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+#: Where the tools keep state: the demo points them at its home unless the caller set them.
+TOOL_HOMES = ("PREFECT_HOME", "BENTOML_HOME", "MLFLOW_TRACKING_URI", "PREFECT_API_URL")
+
+
+def demo_env(tmp_path) -> dict[str, str]:
+    """The environment of a demo run under ``tmp_path/home``, no tool pointed elsewhere."""
+    env = {k: v for k, v in os.environ.items() if k not in TOOL_HOMES}
+    return {**env, "FRAUDOPS_HOME": str(tmp_path / "home")}
+
+
 def demo(tmp_path, *args: str, handbook: bool = True) -> dict:
-    env = {**os.environ, "FRAUDOPS_HOME": str(tmp_path / "home")}
+    env = demo_env(tmp_path)
     data = ["--data", str(HANDBOOK_FILE)] if handbook and HANDBOOK_FILE.is_file() else []
     done = subprocess.run(
         [sys.executable, "-m", "fraudops_cli", "demo", *data, "--json", *args],
@@ -80,7 +90,7 @@ def test_plain_replay_of_the_same_days_does_not_retrain_and_analysts_label_fraud
     shots = tmp_path / "shots"
     done = subprocess.run(
         [sys.executable, "-m", "fraudops_cli", "screenshots", "--out", str(shots)],
-        env={**os.environ, "FRAUDOPS_HOME": str(home)},
+        env={**demo_env(tmp_path), "FRAUDOPS_HOME": str(home)},
         capture_output=True,
         text=True,
         timeout=600,
@@ -141,7 +151,7 @@ def test_a_terminated_demo_stops_its_service_and_prefect_server(tmp_path):
 
     import psutil
 
-    env = {**os.environ, "FRAUDOPS_HOME": str(tmp_path / "home")}
+    env = demo_env(tmp_path)
     demo = subprocess.Popen(
         [sys.executable, "-m", "fraudops_cli", "demo", "--days", "5", "--analysts", "0"],
         env=env,
