@@ -320,13 +320,12 @@ def quality_snapshot(
     Returns:
         None when there are fewer than ``min_labelled`` labelled rows or one class only.
     """
-    rows, _, _ = _quality(labelled, threshold, min_labelled)
-    if labelled is None or rows < min_labelled:
+    if labelled is None or LABEL_COLUMN not in labelled:
         return None
     frame = labelled.dropna(subset=[LABEL_COLUMN])[[SCORE, LABEL_COLUMN]].astype(
         {SCORE: float, LABEL_COLUMN: int}
     )
-    if frame[LABEL_COLUMN].nunique() < 2:
+    if len(frame) < min_labelled or frame[LABEL_COLUMN].nunique() < 2:
         return None
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.metrics import Recall, RocAuc
