@@ -58,6 +58,21 @@ class Settings(BaseSettings):
         description="Your column name -> contract column name, e.g. {'ts': 'TX_DATETIME'}.",
     )
     simulator_days: int = Field(120, ge=1, description="Days simulated when no data path is set.")
+    dask_address: str | None = Field(
+        None,
+        description="Scheduler of an existing Dask cluster (tls://host:8786; tcp:// only with "
+        "a local registry) for the partitioned feature engine; None: a local cluster of "
+        "dask_workers processes, or this process alone when that is 0.",
+    )
+    dask_workers: int = Field(
+        0, ge=0, description="Processes of a local Dask cluster when no address is set; 0: none."
+    )
+    dask_tls_ca_file: Path | None = Field(None, description="CA certificate of the Dask cluster.")
+    dask_tls_cert: Path | None = Field(None, description="This client's certificate (PEM).")
+    dask_tls_key: Path | None = Field(None, description="This client's private key (PEM).")
+    feature_shards: int = Field(
+        16, ge=1, description="Shards each entity's history is split into on Dask (by key hash)."
+    )
     simulator_seed: int = 0
 
     model_kind: ModelKind = "hist_gradient_boosting"
@@ -285,6 +300,33 @@ class Settings(BaseSettings):
         else:
             self.label_delay_days = spec.label.delay // 86_400  # whole days (the spec says)
         self._spec = spec
+        return self
+
+    @model_validator(mode="after")
+    def _dask_authenticated(self) -> Settings:
+        """Fail closed: a Dask scheduler runs whatever its clients send, so a team (remote
+        registry) reaches one only over TLS with a client certificate, and TLS settings come
+        whole."""
+        tls = (self.dask_tls_ca_file, self.dask_tls_cert, self.dask_tls_key)
+        if any(tls) and not all(tls):
+            raise ValueError(
+                "dask_tls_ca_file, dask_tls_cert and dask_tls_key: set all three or none"
+            )
+        address = self.dask_address
+        if address is None:
+            return self
+        scheme = address.split("://", 1)[0] if "://" in address else ""
+        if scheme not in {"tcp", "tls"}:
+            raise ValueError(f"dask_address {address!r}: use tls://host:port (or tcp://)")
+        if scheme == "tls" and not all(tls):
+            raise ValueError(
+                "dask_address is tls://: set dask_tls_ca_file, dask_tls_cert and dask_tls_key"
+            )
+        if scheme == "tcp" and self.remote_registry:
+            raise ValueError(
+                "dask_address: a tcp:// scheduler authenticates no one and runs any client's "
+                "code; with a registry server (team mode) use tls:// with a client certificate"
+            )
         return self
 
     @property

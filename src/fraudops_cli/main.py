@@ -371,6 +371,20 @@ def simulate(
     amount_scale: Annotated[float, typer.Option(help="Amount factor from --drift-from.")] = 1.0,
     fraud_rate_scale: Annotated[float, typer.Option(help="Compromises/day factor.")] = 1.0,
     extra_compromised_terminals: Annotated[int, typer.Option(min=0)] = 0,
+    scale: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Independent regions of the population (ids offset): N times the volume. "
+            "Above 1, --out is a folder partitioned by day (as with --by-day).",
+        ),
+    ] = 1,
+    by_day: Annotated[
+        bool,
+        typer.Option(
+            help="Write a folder day=YYYY-MM-DD/part-0.parquet (the Dask engine's input)."
+        ),
+    ] = False,
 ) -> None:
     """Write a simulated labelled transaction history (the handbook's generative process)."""
     from fraudops.data.simulator import SimulationConfig, simulate_transactions
@@ -387,6 +401,15 @@ def simulate(
             fraud_rate_scale=fraud_rate_scale,
             extra_compromised_terminals_per_day=extra_compromised_terminals,
         )
+        if scale > 1 or by_day:
+            from fraudops.data.partitioned_history import simulate_by_day
+
+            written = simulate_by_day(config, scale, out)
+            typer.echo(
+                f"wrote {written.rows:,} transactions ({written.frauds / written.rows:.2%} "
+                f"fraud) to {written.path}, {written.days} day partitions"
+            )
+            return
         frame = simulate_transactions(config)
         write_transactions(frame, out)
     except ValueError as exc:
@@ -741,6 +764,41 @@ def score_batch(
         f"{result.rows:,} rows scored by v{result.model_version} ({result.alerts:,} alerts) "
         f"-> {result.output} in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)"
     )
+
+
+@app.command("features")
+def features(
+    history: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="Folder of Parquet files partitioned by day (fraudops simulate --by-day).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder, one file per day (atomic).")],
+    dask_address: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler (tls:// or tcp://); default FRAUDOPS_DASK_ADDRESS."),
+    ] = None,
+    dask_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Local Dask cluster of N processes; default FRAUDOPS_DASK_WORKERS (0)."
+        ),
+    ] = None,
+    spec: SpecOption = None,
+) -> None:
+    """Features of a partitioned history: on Dask (by entity) or in this process."""
+    settings = _settings(dataset_spec=spec, dask_address=dask_address, dask_workers=dask_workers)
+    from pipelines.features import run_features
+
+    try:
+        with quiet.progress():
+            result = run_features(settings, history, out)
+    except _user_errors() as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{result['rows']:,} rows, {result['parts']} files -> {result['path']}")
 
 
 @app.command("build-bento")

@@ -20,9 +20,14 @@ from fraudops.settings import Settings
 
 #: The third-party log levels of a quiet command (Prefect's flow-run failures are ERROR with a
 #: traceback: the command says the error in one line itself).
-QUIET_LEVELS = {"PREFECT_LOGGING_LEVEL": "CRITICAL", "MLFLOW_LOGGING_LEVEL": "ERROR"}
+QUIET_LEVELS = {
+    "PREFECT_LOGGING_LEVEL": "CRITICAL",
+    "MLFLOW_LOGGING_LEVEL": "ERROR",
+    # read by dask when it is imported, in this process and the local cluster's workers
+    "DASK_LOGGING__DISTRIBUTED": "error",
+}
 #: Loggers of libraries that log INFO lines a user does not need.
-NOISY_LOGGERS = ("mlflow", "alembic", "httpx", "urllib3", "bentoml", "evidently")
+NOISY_LOGGERS = ("mlflow", "alembic", "httpx", "urllib3", "bentoml", "evidently", "distributed")
 
 
 def quiet() -> Callable[[], None]:

@@ -22,14 +22,8 @@ from fraudops.settings import Settings
 from fraudops.spec.model import DatasetSpec
 from fraudops.streaming.redis_state import RedisOnlineState, tile_levels
 from fraudops.streaming.state import StateUnavailable
-from tests.unit.test_streaming import (
-    _simulated,
-    assert_equal_rows,
-    offline_truth,
-    replay,
-    specs,
-    streams,
-)
+from tests.spec_strategies import specs, streams
+from tests.unit.test_streaming import _simulated, assert_equal_rows, offline_truth, replay
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -89,3 +93,24 @@ def write_transactions(frame: pd.DataFrame, path: Path) -> Path:
     else:
         raise DataSourceError(f"unsupported output {path.name}: use .parquet or .csv")
     return path
+
+
+@contextmanager
+def atomic_folder(out: Path) -> Iterator[Path]:
+    """A hidden folder beside ``out`` to write into; renamed to ``out`` when the block ends
+    without error, deleted when it raises. An existing ``out`` is replaced only once the new
+    one is complete (moved aside, the new one renamed in, the old one deleted)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    partial.mkdir()
+    try:
+        yield partial
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(out, old)
+            os.replace(partial, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(partial, out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)

@@ -81,16 +81,35 @@ def compute_spec_features(events: pd.DataFrame, spec: DatasetSpec) -> pd.DataFra
         SumOverflowError: a window sum would leave the exact int64 range (names the column).
         KeyError: a spec column is missing from ``events`` (validate with the spec first).
     """
-    times = pd.DatetimeIndex(events[spec.event_time.column])
-    seconds = event_seconds(times)
-    label_column = spec.label.column
-    if label_column in events:
-        labels = events[label_column].to_numpy(dtype=np.float64, na_value=0.0).astype(np.int64)
-    else:
-        labels = np.zeros(len(events), dtype=np.int64)
-    known = known_seconds(events, spec, seconds) if spec.labels_by_arrival() else seconds
+    out = row_features(events, spec)
+    for entity in aggregated_entities(spec):
+        out.update(entity_features(events, spec, entity))
+    return pd.DataFrame({name: out[name] for name in spec.feature_names()}, index=events.index)
 
-    out: dict[str, np.ndarray | pd.Series] = {}
+
+def aggregated_entities(spec: DatasetSpec) -> list[str]:
+    """Names of the entities some window aggregation or time-since feature is keyed by, in
+    spec order: the features of each depend on that entity's own rows only."""
+    keyed = {block.entity for block in spec.aggregations}
+    keyed |= {since.entity for since in spec.time_since_previous}
+    return [entity.name for entity in spec.entities if entity.name in keyed]
+
+
+def entity_feature_names(spec: DatasetSpec, entity: str) -> list[str]:
+    """The features keyed by ``entity`` (its aggregations and time since previous), in
+    ``spec.feature_names()`` order."""
+    own = {
+        name for block in spec.aggregations if block.entity == entity for name, *_ in block.names()
+    }
+    own |= {since.name for since in spec.time_since_previous if since.entity == entity}
+    return [name for name in spec.feature_names() if name in own]
+
+
+def row_features(events: pd.DataFrame, spec: DatasetSpec) -> dict[str, np.ndarray]:
+    """The features of each row alone (passthrough columns, calendar), by name, in input
+    order: n values each, float64 but for categorical passthrough (values as given)."""
+    times = pd.DatetimeIndex(events[spec.event_time.column])
+    out: dict[str, np.ndarray] = {}
     for numeric in spec.numeric:
         if numeric.feature:
             out[numeric.column] = events[numeric.column].to_numpy(dtype=np.float64)
@@ -99,21 +118,36 @@ def compute_spec_features(events: pd.DataFrame, spec: DatasetSpec) -> pd.DataFra
             out[categorical.column] = events[categorical.column].to_numpy()
     for feature in spec.calendar:
         out[feature.name] = calendar_value(feature, times)
+    return out
 
-    indexes: dict[str, EntityIndex] = {}
 
-    def index_of(entity: str) -> EntityIndex:
-        if entity not in indexes:
-            ids = events[spec.entity(entity).column].to_numpy()
-            indexes[entity] = EntityIndex(ids, seconds, spec.longest_reach())
-        return indexes[entity]
+def entity_features(events: pd.DataFrame, spec: DatasetSpec, entity: str) -> dict[str, np.ndarray]:
+    """The features keyed by ``entity`` (:func:`entity_feature_names`), by name, float64 in
+    input order. Each row's values depend only on the rows of its own entity value, and on
+    their order where times tie: any subset holding every row of its entity values, in the
+    same relative order, gives those rows the same values bit for bit (what
+    :mod:`fraudops.offline.partitioned` relies on).
 
+    Raises:
+        SumOverflowError: a window sum would leave the exact int64 range (names the column).
+    """
+    seconds = event_seconds(events[spec.event_time.column])
+    label_column = spec.label.column
+    if label_column in events:
+        labels = events[label_column].to_numpy(dtype=np.float64, na_value=0.0).astype(np.int64)
+    else:
+        labels = np.zeros(len(events), dtype=np.int64)
+    known = known_seconds(events, spec, seconds) if spec.labels_by_arrival() else seconds
+    ids = events[spec.entity(entity).column].to_numpy()
+    index = EntityIndex(ids, seconds, spec.longest_reach())
+    out: dict[str, np.ndarray] = {}
     for block in spec.aggregations:
-        out.update(_block(block, index_of(block.entity), events, labels, known, spec))
+        if block.entity == entity:
+            out.update(_block(block, index, events, labels, known, spec))
     for since in spec.time_since_previous:
-        index = index_of(since.entity)
-        out[since.name] = index.back(index.previous_gap())
-    return pd.DataFrame({name: out[name] for name in spec.feature_names()}, index=events.index)
+        if since.entity == entity:
+            out[since.name] = index.back(index.previous_gap())
+    return out
 
 
 def known_seconds(events: pd.DataFrame, spec: DatasetSpec, seconds: np.ndarray) -> np.ndarray:

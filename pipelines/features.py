@@ -1,0 +1,103 @@
+"""Prefect flow: the features of a partitioned history, on Dask when one is configured.
+
+One task, :func:`fraudops.offline.partitioned.write_features`. Where it runs follows the
+settings (:func:`feature_task_runner`):
+
+- ``dask_address``: an existing cluster (``tls://`` with the client certificate in team mode),
+  through ``prefect-dask``'s ``DaskTaskRunner``; the task computes its Dask graph on that
+  cluster with ``get_dask_client``;
+- ``dask_workers`` > 0: a ``LocalCluster`` of that many processes, started for the flow run
+  and closed with it;
+- neither: this process alone, the whole history in memory (the single-process engine).
+
+Each way writes the same files, bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.task_runners import TaskRunner
+
+from fraudops.offline import partitioned
+from fraudops.settings import Settings
+from pipelines.training import flow_settings
+
+
+def feature_task_runner(settings: Settings) -> TaskRunner[Any] | None:
+    """The Dask task runner the settings ask for, or None (Prefect's default, one process).
+
+    Raises:
+        ValueError: never for valid settings (their validator checks the TLS files); the
+            client's own errors (unreachable scheduler, refused certificate) surface when the
+            flow starts.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    if settings.dask_address:
+        return DaskTaskRunner(
+            address=settings.dask_address, client_kwargs={"security": dask_security(settings)}
+        )
+    if settings.dask_workers:
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={
+                "n_workers": settings.dask_workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            },
+        )
+    return None
+
+
+def dask_security(settings: Settings) -> Any:
+    """``distributed.Security`` with the client certificate, encryption required; None
+    without TLS files (a ``tcp://`` scheduler, allowed with a local registry only)."""
+    if settings.dask_tls_ca_file is None:
+        return None
+    from distributed import Security
+
+    return Security(
+        tls_ca_file=str(settings.dask_tls_ca_file),
+        tls_client_cert=str(settings.dask_tls_cert),
+        tls_client_key=str(settings.dask_tls_key),
+        require_encryption=True,
+    )
+
+
+@task(name="compute-features", cache_policy=NONE)
+def compute_features(
+    settings: Settings, history: Path, output: Path, on_dask: bool
+) -> partitioned.FeatureOutput:
+    """Read, compute and write; on a Dask worker the graph runs on that worker's cluster."""
+    files = partitioned.history_parts(history)
+    if not on_dask:
+        return partitioned.write_features_in_process(files, settings.spec, output)
+    from prefect_dask import get_dask_client
+
+    with get_dask_client():
+        return partitioned.write_features(files, settings.spec, output, settings.feature_shards)
+
+
+@flow(name="compute-features", flow_run_name="features of {history}")
+def feature_flow(settings: Settings, history: str, output: str) -> dict[str, Any]:
+    """Features of the partitioned Parquet history under ``history`` into ``output``.
+
+    Call it through :func:`run_features`, which picks the task runner from the settings.
+    """
+    on_dask = bool(settings.dask_address or settings.dask_workers)
+    # submitted, not called: a called task runs in the flow's thread, not on the task runner
+    result = compute_features.submit(settings, Path(history), Path(output), on_dask).result()
+    return {**asdict(result), "path": str(result.path)}
+
+
+def run_features(settings: Settings, history: Path, output: Path) -> dict[str, Any]:
+    """Run :func:`feature_flow` on the task runner the settings ask for."""
+    runner = feature_task_runner(settings)
+    chosen = feature_flow if runner is None else feature_flow.with_options(task_runner=runner)
+    return chosen(settings=flow_settings(settings), history=str(history), output=str(output))
