@@ -1,6 +1,6 @@
-"""Prefect flow: the features of a partitioned history, on Dask when one is configured.
-
-One task, :func:`fraudops.offline.partitioned.write_features`. Where it runs follows the
+"""Prefect flows over a partitioned history, on Dask when one is configured: its features
+(:func:`fraudops.offline.partitioned.write_features`) and its batch scores
+(:func:`fraudops.serving.batch.score_history`), one task each. Where the task runs follows the
 settings (:func:`feature_task_runner`):
 
 - ``dask_address``: an existing cluster (``tls://`` with the client certificate in team mode),
@@ -24,6 +24,7 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import TaskRunner
 
 from fraudops.offline import partitioned
+from fraudops.serving import batch
 from fraudops.settings import Settings
 from pipelines.training import flow_settings
 
@@ -96,8 +97,48 @@ def feature_flow(settings: Settings, history: str, output: str) -> dict[str, Any
     return {**asdict(result), "path": str(result.path)}
 
 
+@task(name="score-history", cache_policy=NONE)
+def score_history(
+    settings: Settings, history: Path, output: Path, version: str | None, on_dask: bool
+) -> batch.BatchResult:
+    """Load and verify the version here, then score every partition (on Dask: the verified
+    model travels inside the graph; workers never read the registry)."""
+    from fraudops import registry
+
+    registry.configure_mlflow(settings)
+    if not on_dask:
+        return batch.score_history(settings, history, output, version)
+    from prefect_dask import get_dask_client
+
+    with get_dask_client():
+        return batch.score_history(settings, history, output, version, on_dask=True)
+
+
+@flow(name="batch-score", flow_run_name="score {history}")
+def score_flow(
+    settings: Settings, history: str, output: str, version: str | None = None
+) -> dict[str, Any]:
+    """Scores of ``version`` (default ``@champion``) for the partitioned history under
+    ``history``, written to ``output``. Call it through :func:`run_batch_score`."""
+    on_dask = bool(settings.dask_address or settings.dask_workers)
+    job = score_history.submit(settings, Path(history), Path(output), version, on_dask)
+    result = job.result()
+    return {**asdict(result), "output": str(result.output)}
+
+
 def run_features(settings: Settings, history: Path, output: Path) -> dict[str, Any]:
     """Run :func:`feature_flow` on the task runner the settings ask for."""
     runner = feature_task_runner(settings)
     chosen = feature_flow if runner is None else feature_flow.with_options(task_runner=runner)
     return chosen(settings=flow_settings(settings), history=str(history), output=str(output))
+
+
+def run_batch_score(
+    settings: Settings, history: Path, output: Path, version: str | None = None
+) -> dict[str, Any]:
+    """Run :func:`score_flow` on the task runner the settings ask for."""
+    runner = feature_task_runner(settings)
+    chosen = score_flow if runner is None else score_flow.with_options(task_runner=runner)
+    return chosen(
+        settings=flow_settings(settings), history=str(history), output=str(output), version=version
+    )

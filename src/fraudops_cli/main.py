@@ -741,10 +741,16 @@ def score_batch(
     input_file: Annotated[
         Path,
         typer.Option(
-            "--input", exists=True, dir_okay=False, help="Parquet or CSV transactions to score."
+            "--input",
+            exists=True,
+            help="Parquet or CSV transactions to score, or a folder partitioned by day "
+            "(scored by the features flow: on Dask when FRAUDOPS_DASK_* say so).",
         ),
     ],
-    output: Annotated[Path, typer.Option(help="Output .parquet or .csv (written atomically).")],
+    output: Annotated[
+        Path,
+        typer.Option(help="Output .parquet or .csv, or a folder for a partitioned input (atomic)."),
+    ],
     version: Annotated[
         str | None, typer.Option(help="Registry version; default the one @champion points to.")
     ] = None,
@@ -753,11 +759,21 @@ def score_batch(
     """Score a file offline with @champion: same features and threshold as the service."""
     settings = _settings(dataset_spec=spec)
     from fraudops import registry
-    from fraudops.serving.batch import score_file
+    from fraudops.serving.batch import BatchResult, score_file
 
     try:
         registry.configure_mlflow(settings)
-        result = score_file(settings, input_file, output, version)
+        if input_file.is_dir():
+            from pipelines.features import run_batch_score
+
+            # before the flow starts (Prefect's server, a cluster): no champion, no wait
+            registry.resolve_version(registry.client_for(settings), settings.model_name, version)
+
+            with quiet.progress():
+                scored = run_batch_score(settings, input_file, output, version)
+            result = BatchResult(**{**scored, "output": Path(scored["output"])})
+        else:
+            result = score_file(settings, input_file, output, version)
     except _user_errors() as exc:
         raise fail(str(exc)) from None
     typer.echo(

@@ -129,3 +129,27 @@ def test_a_worker_killed_mid_computation_is_replaced_and_the_flow_gives_the_same
         check.wait_for_workers(2, timeout=60)  # the nanny started a new worker
         pids = set(check.run(os.getpid).values())
     assert killed["pid"] not in pids and len(pids) == 2
+
+
+def test_batch_scores_on_a_cluster_equal_one_process_and_land_whole(
+    cluster, prefect_api: None, tmp_path: Path
+) -> None:
+    from pipelines.features import run_batch_score
+    from pipelines.training import run_training
+
+    config = SimulationConfig(days=62, n_customers=800, n_terminals=1_200, seed=8)
+    history = simulate_by_day(config, scale=2, out=tmp_path / "history").path
+    settings = Settings(home=tmp_path / "home", data_path=history, train_days=14)
+    assert run_training(settings).promoted
+    one = run_batch_score(settings, history, tmp_path / "one")
+    on_cluster = settings.model_copy(
+        update={"dask_address": cluster.scheduler_address, "feature_shards": 3}
+    )
+    spread = run_batch_score(on_cluster, history, tmp_path / "dask")
+
+    assert one["rows"] == spread["rows"] > 100_000 and one["alerts"] == spread["alerts"] > 0
+    expected = pd.read_parquet(tmp_path / "one")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask"), expected, check_exact=True)
+    assert len(list((tmp_path / "dask").glob("part-*.parquet"))) == 62
+    assert set(expected["model_version"]) == {"1"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dask", "history", "home", "one"]

@@ -21,7 +21,7 @@ distributed scheduler; it survives a worker's loss by recomputing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,10 +203,16 @@ def _read_part(file: Path, offset: int, spec: DatasetSpec, labelled: bool) -> pd
     return _numbered(prepare_events(raw, spec, require_label=labelled), offset)
 
 
+#: A function of one partition of the feature table (event id, time, features) returning the
+#: table to write (e.g. with scores added); it must be picklable to reach Dask's workers.
+Transform = Callable[[pd.DataFrame], pd.DataFrame]
+
+
 @dataclass(frozen=True)
 class FeatureOutput:
     """What :func:`write_features` wrote: a folder of ``parts`` Parquet files, ``rows`` rows
-    (event id, event time, then ``spec.feature_names()``), one file per history part."""
+    (event id, event time, then ``spec.feature_names()``, then what the transform added), one
+    file per history part."""
 
     path: Path
     rows: int
@@ -220,18 +226,27 @@ def output_frame(history: dd.DataFrame, spec: DatasetSpec, shards: int) -> dd.Da
 
 
 def write_features(
-    files: Sequence[Path], spec: DatasetSpec, out: Path, shards: int
+    files: Sequence[Path],
+    spec: DatasetSpec,
+    out: Path,
+    shards: int,
+    transform: Transform | None = None,
 ) -> FeatureOutput:
     """Features of a partitioned history written as ``out/part-NNNNN.parquet`` on the current
     Dask scheduler (a ``distributed`` client when one is active), atomically: see
-    :func:`atomic_folder`. ``out`` must be reachable by every worker (shared storage)."""
+    :func:`~fraudops.data.sources.atomic_folder`. ``out`` must be reachable by every worker
+    (shared storage); ``transform`` is applied to each partition before it is written."""
     with _keep_types(), atomic_folder(Path(out)) as partial:
         frame = output_frame(read_history(files, spec), spec, shards)
+        if transform is not None:
+            frame = frame.map_partitions(transform, meta=transform(frame._meta))
         frame.to_parquet(partial, write_index=False, name_function=_part_name)
     return FeatureOutput(Path(out), int(frame.divisions[-1]) + 1, len(files))
 
 
-def write_features_in_process(files: Sequence[Path], spec: DatasetSpec, out: Path) -> FeatureOutput:
+def write_features_in_process(
+    files: Sequence[Path], spec: DatasetSpec, out: Path, transform: Transform | None = None
+) -> FeatureOutput:
     """The same files as :func:`write_features`, from one process: the whole history read
     into memory and :func:`~fraudops.offline.engine.compute_spec_features` (no Dask)."""
     parts = [_read_part(file, 0, spec, spec.label.column in _example(file, spec)) for file in files]
@@ -242,6 +257,8 @@ def write_features_in_process(files: Sequence[Path], spec: DatasetSpec, out: Pat
     with atomic_folder(Path(out)) as partial:
         for i in range(len(parts)):
             piece = table.iloc[bounds[i] : bounds[i + 1]]
+            if transform is not None:
+                piece = transform(piece)
             piece.to_parquet(partial / _part_name(i), index=False)
     return FeatureOutput(Path(out), len(table), len(parts))
 

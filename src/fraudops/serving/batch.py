@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from fraudops import registry
 from fraudops.data import contract as c
 from fraudops.data.sources import DataSourceError, write_transactions
 from fraudops.offline.engine import compute_spec_features
-from fraudops.serving.scorer import ALERT, PASS, load_model_version
+from fraudops.serving.scorer import ALERT, PASS, ChampionModel, load_model_version
 from fraudops.settings import Settings
 from fraudops.spec import DatasetSpec
 from fraudops.spec.data import prepare_events, read_events
@@ -125,4 +126,95 @@ def score_file(
         model_version=str(scored["model_version"].iloc[0]),
         seconds=seconds,
         rows_per_second=len(scored) / seconds if seconds > 0 else float("inf"),
+    )
+
+
+@dataclass(frozen=True)
+class PartitionScorer:
+    """Adds :data:`SCORE_COLUMNS` to a partition of the feature table (event id, time,
+    features): picklable, so Dask ships it to its workers inside the graph. Built from a
+    model the caller loaded and verified (:func:`load_model_version`); workers never read the
+    registry.
+    """
+
+    estimator: Any
+    features: tuple[str, ...]
+    categorical: bool
+    threshold: float
+    name: str
+    version: str
+    columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, model: ChampionModel, spec: DatasetSpec) -> PartitionScorer:
+        """The scorer of a loaded version, writing :func:`output_columns` of ``spec``."""
+        return cls(
+            estimator=model.estimator,
+            features=model.features,
+            categorical=model.categorical,
+            threshold=model.threshold,
+            name=model.name,
+            version=model.version,
+            columns=output_columns(spec),
+        )
+
+    def __call__(self, table: pd.DataFrame) -> pd.DataFrame:
+        frame = table[list(self.features)]
+        inputs = frame if self.categorical else frame.to_numpy(dtype=np.float64)
+        if len(table):
+            scores = np.asarray(self.estimator.predict_proba(inputs)[:, 1], dtype=np.float64)
+        else:
+            scores = np.zeros(0, dtype=np.float64)
+        out = table.copy()
+        out["fraud_probability"] = scores
+        out["decision"] = np.where(scores >= self.threshold, ALERT, PASS).astype(object)
+        out["threshold"] = self.threshold
+        out["model_name"] = self.name
+        out["model_version"] = self.version
+        return out[list(self.columns)]
+
+
+def score_history(
+    settings: Settings,
+    history: Path,
+    output: Path,
+    version: str | None = None,
+    on_dask: bool = False,
+) -> BatchResult:
+    """Score a history partitioned by day (a folder of Parquet files) into ``output``, a
+    folder of one scored file per history file (:func:`output_columns`), written atomically.
+
+    Args:
+        on_dask: compute on the current Dask scheduler (the features partitioned by entity,
+            :mod:`fraudops.offline.partitioned`), else in this process; both write the same
+            files.
+
+    Raises:
+        fraudops.registry.RegistryError: no ``@champion``, an unknown version, or one trained
+            with another dataset spec. See :func:`score_frame` for the others.
+    """
+    from fraudops.offline import partitioned
+
+    spec = settings.spec
+    began = time.perf_counter()
+    files = partitioned.history_parts(history)
+    found = registry.resolve_version(registry.client_for(settings), settings.model_name, version)
+    registry.require_same_spec(found, spec)
+    model = load_model_version(settings, str(found.version), dict(found.tags))
+    scorer = PartitionScorer.of(model, spec)
+    if on_dask:
+        written = partitioned.write_features(
+            files, spec, output, settings.feature_shards, transform=scorer
+        )
+    else:
+        written = partitioned.write_features_in_process(files, spec, output, transform=scorer)
+    decisions = pd.read_parquet(written.path, columns=["decision"])["decision"]
+    seconds = time.perf_counter() - began
+    return BatchResult(
+        output=written.path,
+        rows=written.rows,
+        alerts=int((decisions == ALERT).sum()),
+        model_version=model.version,
+        seconds=seconds,
+        rows_per_second=written.rows / seconds if seconds > 0 else float("inf"),
     )

@@ -43,7 +43,7 @@ def check_source(path: Path, spec: DatasetSpec) -> str:
     """
     path = Path(path)
     if path.is_dir():
-        if not any(path.glob("*.parquet")):
+        if not any(path.rglob("*.parquet")):
             raise DataSourceError(f"data folder {path} holds no .parquet files")
         return "folder"
     if not path.is_file():
@@ -61,7 +61,7 @@ def check_source(path: Path, spec: DatasetSpec) -> str:
 
 
 def read_events(path: Path, spec: DatasetSpec) -> pd.DataFrame:
-    """Read a Parquet or CSV file (or a folder of Parquet files) as the spec says.
+    """Read a Parquet or CSV file (or a folder of Parquet files, e.g. one per day) as the spec says.
 
     A CSV column that the spec declares as keys of ``type: str`` is read as text (``00123``
     stays ``00123``); every other column is typed by the reader.
@@ -78,7 +78,8 @@ def read_events(path: Path, spec: DatasetSpec) -> pd.DataFrame:
     reading = spec.reading
     kind = check_source(path, spec)
     if kind == "folder":
-        files = sorted(path.glob("*.parquet"))
+        # its files in path order, subfolders included (a dataset partitioned by day)
+        files = sorted(path.rglob("*.parquet"))
         frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     else:
         try:
