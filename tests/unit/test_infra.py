@@ -35,6 +35,7 @@ KUSTOMIZATION = K8S / "kustomization.yaml"
 DOCKERFILES = INFRA / "docker"
 COMPOSE_SCHEMA = "vendor.compose-spec"  # the compose-spec schema check-jsonschema ships
 K8S_VERSION = latest_version()  # newest Kubernetes whose schemas kubernetes-validate ships
+DASK_API = "kubernetes.dask.org/v1"
 
 SETTING_NAMES = frozenset("FRAUDOPS_" + name.upper() for name in Settings.model_fields)
 LONG_RUNNING = {
@@ -117,6 +118,9 @@ def pod_specs() -> Iterator[tuple[str, dict[str, Any]]]:
     for doc in k8s_documents():
         if doc["kind"] in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
             yield doc["metadata"]["name"], doc["spec"]["template"]["spec"]
+        elif doc["kind"] == "DaskCluster":
+            for role in ("scheduler", "worker"):
+                yield f"{doc['metadata']['name']}-{role}", doc["spec"][role]["spec"]
 
 
 def containers() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -375,9 +379,85 @@ def test_every_kustomization_resource_exists_and_validates_strictly():
         assert (K8S / name).is_file(), name
     docs = k8s_documents()
     for doc in docs:
-        validate_k8s(doc, K8S_VERSION, strict=True)
+        if doc["apiVersion"] != DASK_API:  # custom resources: see the DaskCluster tests
+            validate_k8s(doc, K8S_VERSION, strict=True)
     kinds = {doc["kind"] for doc in docs}
     assert kinds >= {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+
+
+def dask_cluster_schema() -> dict[str, Any]:
+    """The DaskCluster CRD's schema, as the pinned dask-kubernetes operator ships it."""
+    from importlib import resources
+
+    chart = "operator/deployment/helm/dask-kubernetes-operator"  # the CRD with its refs resolved
+    crd_file = resources.files("dask_kubernetes") / chart / "crds/daskcluster.yaml"
+    crd = yaml.safe_load(crd_file.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == DASK_API.split("/")[1]]
+    assert crd["spec"]["group"] == DASK_API.split("/")[0]
+    return version["schema"]["openAPIV3Schema"]
+
+
+def validate_dask_cluster(doc: dict[str, Any]) -> None:
+    """The operator's CRD schema, then each embedded pod spec and the scheduler's Service
+    strictly (the CRD leaves unknown fields unchecked)."""
+    import jsonschema
+
+    jsonschema.validate(doc, dask_cluster_schema())
+    for role in ("scheduler", "worker"):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": role}}
+        validate_k8s({**pod, "spec": doc["spec"][role]["spec"]}, K8S_VERSION, strict=True)
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "scheduler"}}
+    validate_k8s({**service, "spec": doc["spec"]["scheduler"]["service"]}, K8S_VERSION, strict=True)
+
+
+def test_the_dask_cluster_validates_against_the_operator_crd_and_kubernetes():
+    cluster = k8s_resource("DaskCluster", "fraudops-dask")
+    validate_dask_cluster(cluster)
+    broken = copy.deepcopy(cluster)
+    broken["spec"]["worker"]["replicas"] = "two"
+    with pytest.raises(Exception, match="two"):
+        validate_dask_cluster(broken)
+    broken = copy.deepcopy(cluster)
+    broken["spec"]["worker"]["spec"]["containers"][0]["memorylimit"] = "8GiB"
+    with pytest.raises(ValidationError):
+        validate_dask_cluster(broken)
+
+
+def test_the_dask_cluster_and_its_clients_speak_mutual_tls_only():
+    cluster = k8s_resource("DaskCluster", "fraudops-dask")
+    worker = cluster["spec"]["worker"]["spec"]["containers"][0]
+    scheduler = cluster["spec"]["scheduler"]["spec"]["containers"][0]
+    assert scheduler["args"][scheduler["args"].index("--protocol") + 1] == "tls"
+    assert next(a for a in worker["args"] if "://" in a).startswith(
+        "tls://fraudops-dask-scheduler:"
+    )
+    for role, container in (("scheduler", scheduler), ("worker", worker)):
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True", role
+        upper = role.upper()
+        assert {
+            f"DASK_DISTRIBUTED__COMM__TLS__{upper}__CERT",
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE",
+        } <= set(env)
+    worker_pod = dict(pod_specs())["prefect-worker"]
+    client = {e["name"]: e.get("value") for e in worker_pod["containers"][0]["env"]}
+    assert client["FRAUDOPS_DASK_ADDRESS"].startswith("tls://fraudops-dask-scheduler:8786")
+    pem = {client[f"FRAUDOPS_DASK_TLS_{k}"] for k in ("CA_FILE", "CERT", "KEY")}
+    assert all(path.startswith("/etc/dask-tls/") for path in pem)
+    generated = {g["name"] for g in kustomization()["secretGenerator"]}
+    assert "dask-tls" in generated
+
+
+def test_only_the_prefect_worker_and_the_dask_pods_reach_the_dask_cluster():
+    policies = {
+        d["metadata"]["name"]: d["spec"] for d in k8s_documents() if d["kind"] == "NetworkPolicy"
+    }
+    for name in ("dask-scheduler-from-worker-and-cluster", "dask-workers-from-cluster"):
+        peers = [p["podSelector"]["matchLabels"] for p in policies[name]["ingress"][0]["from"]]
+        assert peers == [
+            {"app.kubernetes.io/name": "prefect-worker"},
+            {"dask.org/cluster-name": "fraudops-dask"},
+        ], name
 
 
 def test_kubernetes_validation_rejects_a_deployment_with_a_string_replica_count():
@@ -589,13 +669,13 @@ def test_network_policies_deny_by_default_and_open_mlflow_and_redis_to_their_cli
 
     def sources(spec):
         return {
-            peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+            peer["podSelector"]["matchLabels"].get("app.kubernetes.io/name", "dask pods")
             for rule in spec["ingress"]
             for peer in rule.get("from", [])
         }
 
     by_target = {
-        s["podSelector"]["matchLabels"]["app.kubernetes.io/name"]: s
+        s["podSelector"]["matchLabels"].get("app.kubernetes.io/name"): s
         for s in policies.values()
         if s["podSelector"]
     }
@@ -619,10 +699,13 @@ def test_every_pod_runs_as_non_root_with_resource_limits():
 def test_secret_env_files_are_committed_only_as_ignored_examples():
     real = [INFRA / ".env"]
     for spec in kustomization()["secretGenerator"]:
-        for env_file in spec["envs"]:
+        for env_file in spec.get("envs", []):
             assert (K8S / f"{env_file}.example").is_file(), env_file
             real.append(K8S / env_file)
-    assert set(real) <= ignored_by_infra_gitignore()
+        for entry in spec.get("files", []):  # key=path: certificates, made by the user
+            real.append(K8S / entry.split("=")[-1])
+    ignored = ignored_by_infra_gitignore()
+    assert all(path in ignored or set(path.parents) & ignored for path in real), real
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         return  # the .gitignore lines were checked above; git itself confirms below
     paths = [str(path.relative_to(ROOT)) for path in real]
