@@ -51,6 +51,8 @@ bench: install
 	$(RUN) python benchmarks/serving.py
 	$(RUN) python benchmarks/drift.py
 	$(RUN) python benchmarks/batch_scoring.py
+	# 1x, 10x and 50x the handbook's volume: about an hour and 15 GB of scratch space
+	$(RUN) python benchmarks/dask_features.py
 	$(RUN) python benchmarks/spec_models.py
 	$(RUN) python benchmarks/hot_entity.py
 	$(RUN) python benchmarks/reason_codes.py

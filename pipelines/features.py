@@ -21,54 +21,12 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
-from prefect.task_runners import TaskRunner
 
 from fraudops.offline import partitioned
 from fraudops.serving import batch
 from fraudops.settings import Settings
+from pipelines.dask_cluster import feature_task_runner, wants_dask
 from pipelines.training import flow_settings
-
-
-def feature_task_runner(settings: Settings) -> TaskRunner[Any] | None:
-    """The Dask task runner the settings ask for, or None (Prefect's default, one process).
-
-    Raises:
-        ValueError: never for valid settings (their validator checks the TLS files); the
-            client's own errors (unreachable scheduler, refused certificate) surface when the
-            flow starts.
-    """
-    from prefect_dask import DaskTaskRunner
-
-    if settings.dask_address:
-        return DaskTaskRunner(
-            address=settings.dask_address, client_kwargs={"security": dask_security(settings)}
-        )
-    if settings.dask_workers:
-        return DaskTaskRunner(
-            cluster_class="distributed.LocalCluster",
-            cluster_kwargs={
-                "n_workers": settings.dask_workers,
-                "threads_per_worker": 1,
-                "processes": True,
-                "dashboard_address": None,
-            },
-        )
-    return None
-
-
-def dask_security(settings: Settings) -> Any:
-    """``distributed.Security`` with the client certificate, encryption required; None
-    without TLS files (a ``tcp://`` scheduler, allowed with a local registry only)."""
-    if settings.dask_tls_ca_file is None:
-        return None
-    from distributed import Security
-
-    return Security(
-        tls_ca_file=str(settings.dask_tls_ca_file),
-        tls_client_cert=str(settings.dask_tls_cert),
-        tls_client_key=str(settings.dask_tls_key),
-        require_encryption=True,
-    )
 
 
 @task(name="compute-features", cache_policy=NONE)
@@ -91,7 +49,7 @@ def feature_flow(settings: Settings, history: str, output: str) -> dict[str, Any
 
     Call it through :func:`run_features`, which picks the task runner from the settings.
     """
-    on_dask = bool(settings.dask_address or settings.dask_workers)
+    on_dask = wants_dask(settings)
     # submitted, not called: a called task runs in the flow's thread, not on the task runner
     result = compute_features.submit(settings, Path(history), Path(output), on_dask).result()
     return {**asdict(result), "path": str(result.path)}
@@ -120,7 +78,7 @@ def score_flow(
 ) -> dict[str, Any]:
     """Scores of ``version`` (default ``@champion``) for the partitioned history under
     ``history``, written to ``output``. Call it through :func:`run_batch_score`."""
-    on_dask = bool(settings.dask_address or settings.dask_workers)
+    on_dask = wants_dask(settings)
     job = score_history.submit(settings, Path(history), Path(output), version, on_dask)
     result = job.result()
     return {**asdict(result), "output": str(result.output)}

@@ -21,9 +21,10 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from fraudops import registry, report_step, training
+from fraudops import partitioned_training, registry, report_step, training
 from fraudops.data import history
 from fraudops.settings import Settings
+from pipelines.dask_cluster import dask_client, wants_dask
 
 Fn = Callable[..., Any]
 
@@ -48,6 +49,7 @@ _STEPS: tuple[Callable[..., Any], ...] = (
     history.load,
     training.validate,
     training.build_dataset,
+    partitioned_training.build_partitioned_dataset,
     training.fit_challenger,
     training.evaluate_holdout,
     training.gate,
@@ -88,6 +90,8 @@ PROGRESS = (
     "record_report",
     "apply_decision",
 )
+#: Steps that stand in for another in the progress count (on Dask: load, validate and build).
+_SAME_PLACE = {"build_partitioned_dataset": "build_dataset"}
 #: The logger of the progress lines (the CLI and the demo show them).
 PROGRESS_LOGGER = "fraudops.progress"
 progress_log = logging.getLogger(PROGRESS_LOGGER)
@@ -99,7 +103,8 @@ def with_progress(step: Callable[[Fn], Fn]) -> Callable[[Fn], Fn]:
 
     def wrapped(fn: Fn) -> Fn:
         name = fn.__name__
-        position = PROGRESS.index(name) + 1 if name in PROGRESS else 0
+        place = _SAME_PLACE.get(name, name)
+        position = PROGRESS.index(place) + 1 if place in PROGRESS else 0
         called = step(fn)
 
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -114,6 +119,10 @@ def with_progress(step: Callable[[Fn], Fn]) -> Callable[[Fn], Fn]:
 
 def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> training.TrainingResult:
     """Train, evaluate against the champion on the same holdout, register, gate, alias.
+
+    With Dask configured (``dask_address`` or ``dask_workers``) the history under the data
+    path stays partitioned: :func:`fraudops.partitioned_training.build_partitioned_dataset`
+    replaces load, validate and build (the same dataset, from a cluster).
 
     Args:
         settings: the run's configuration.
@@ -130,8 +139,12 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
     """
     step = with_progress(step)
     started_ms = int(time.time() * 1000)  # the MLflow run spans the training, not its logging
-    transactions = step(training.validate)(step(history.load)(settings), settings.spec)
-    dataset = step(training.build_dataset)(transactions, settings)
+    if wants_dask(settings):  # the history stays partitioned: features, split, sample on Dask
+        with dask_client(settings):
+            dataset = step(partitioned_training.build_partitioned_dataset)(settings)
+    else:
+        transactions = step(training.validate)(step(history.load)(settings), settings.spec)
+        dataset = step(training.build_dataset)(transactions, settings)
     model = step(training.fit_challenger)(dataset, settings)
     challenger = step(training.evaluate_holdout)(model, dataset, settings)
 

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     seed: int = 0
     warmup_days: int = Field(30, ge=0, description="History that only fills feature windows.")
     train_days: int = Field(28, ge=1)
+    train_max_rows: int | None = Field(
+        None,
+        ge=1,
+        description="Training rows at most: every fraud, genuine rows sampled by event-id "
+        "hash at one share on every day; None: the whole window.",
+    )
     label_delay_days: int = Field(7, ge=0, description="Labels younger than this are unknown.")
     test_days: int = Field(7, ge=1)
     train_start: dt.date | None = Field(

@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from fraudops import registry
 from fraudops.data import contract as c
 from fraudops.data.sources import frame_sha256
-from fraudops.data.splits import SplitError, Windows, plan_windows, split
+from fraudops.data.splits import SplitError, Windows, plan_windows, split, training_sample
 from fraudops.drift.report import reference_sample
 from fraudops.model.evaluation import Metrics, evaluate
 from fraudops.model.gate import GateDecision, GateRule, decide
@@ -121,7 +121,11 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
     features = compute_spec_features(transactions, spec)
     train, test = split(transactions, windows, roles=roles)
     labels = transactions[roles.label].to_numpy()
-    _require_both_classes(
+    kept, _ = training_sample(
+        transactions[roles.event_id][train], labels[train], settings.train_max_rows
+    )
+    train[np.flatnonzero(train)[~kept]] = False
+    require_both_classes(
         "test",
         windows.test_start,
         windows.test_end,
@@ -130,7 +134,7 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
         note=" (entities already known fraudulent removed)" if roles.drop_known else "",
     )
     if settings.model_kind != "isolation_forest":  # the only model that learns without labels
-        _require_both_classes(
+        require_both_classes(
             "training", windows.train_start, windows.train_end, labels[train], roles.label
         )
     return Dataset(
@@ -145,10 +149,11 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
     )
 
 
-def _require_both_classes(
+def require_both_classes(
     name: str, start: dt.date, end: dt.date, labels: np.ndarray, label: str, note: str = ""
 ) -> None:
-    """Raise ``SplitError`` naming the window and its counts unless it holds both classes."""
+    """Raise ``SplitError`` naming the window (``name``, its first day, its end) and its
+    counts of ``label`` = 1 and 0 unless it holds both classes."""
     frauds = int((labels == 1).sum())
     if 0 < frauds < len(labels):
         return

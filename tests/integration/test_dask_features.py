@@ -153,3 +153,47 @@ def test_batch_scores_on_a_cluster_equal_one_process_and_land_whole(
     assert len(list((tmp_path / "dask").glob("part-*.parquet"))) == 62
     assert set(expected["model_version"]) == {"1"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dask", "history", "home", "one"]
+
+
+def test_the_commands_write_a_scaled_history_and_its_features_and_refuse_scoring_without_champion(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from fraudops_cli.main import app
+
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    history = tmp_path / "history"
+    args = ["simulate", "--out", str(history), "--days", "8", "--scale", "2"]
+    made = runner.invoke(app, [*args, "--customers", "300", "--terminals", "400"])
+    assert made.exit_code == 0, made.output
+    assert "8 day partitions" in made.output
+    done = runner.invoke(app, ["features", "--history", str(history), "--out", str(tmp_path / "f")])
+    assert done.exit_code == 0, done.output
+    features = pd.read_parquet(tmp_path / "f")
+    assert f"{len(features):,} rows, 8 files" in done.output
+    assert list(features.columns[2:]) == load_spec("handbook").feature_names()
+
+    refused = runner.invoke(
+        app, ["score-batch", "--input", str(history), "--output", str(tmp_path / "s")]
+    )
+    assert refused.exit_code == 2 and "no @champion" in refused.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_training_on_a_cluster_fits_the_same_model_as_in_one_process(
+    cluster, tmp_path: Path
+) -> None:
+    from pipelines.training import run_training
+
+    config = SimulationConfig(days=62, n_customers=800, n_terminals=1_200, seed=11)
+    history = simulate_by_day(config, scale=2, out=tmp_path / "history").path
+    common = {"data_path": history, "train_days": 14, "train_max_rows": 60_000}
+    one = run_training(Settings(home=tmp_path / "one", **common))
+    spread = run_training(
+        Settings(home=tmp_path / "dask", dask_address=cluster.scheduler_address, **common)
+    )
+    assert spread.windows == one.windows and spread.promoted and one.promoted
+    assert spread.metrics == one.metrics  # same rows, same sample, same seed: the same model
+    assert one.metrics["average_precision"] > 0.2

@@ -170,3 +170,78 @@ def test_entity_features_of_a_subset_holding_whole_entities_equal_the_full_histo
     rows = subset.index.to_numpy()
     for name, values in part.items():
         np.testing.assert_array_equal(values, full[name][rows])
+
+
+def _cards_history(folder: Path, days: int) -> Path:
+    raw = simulate_card_payments(CardSimulationConfig(days=days, seed=9))
+    spec = load_spec("cards")
+    time_column = next(
+        (old for old, new in spec.reading.rename.items() if new == spec.event_time.column),
+        spec.event_time.column,
+    )
+    for day, rows in raw.groupby(pd.to_datetime(raw[time_column]).dt.date):
+        (folder / f"day={day}").mkdir(parents=True)
+        rows.to_parquet(folder / f"day={day}" / "part-0.parquet", index=False)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "max_rows"), [("handbook", None), ("handbook", 20_000), ("cards", 30_000)]
+)
+def test_the_training_set_of_a_partitioned_history_equals_the_one_built_in_memory(
+    name: str, max_rows: int | None, tmp_path: Path
+) -> None:
+    from fraudops.data import history as configured_history
+    from fraudops.partitioned_training import build_partitioned_dataset
+    from fraudops.settings import Settings
+    from fraudops.training import build_dataset, validate
+
+    if name == "cards":
+        folder = _cards_history(tmp_path / "history", days=60)
+    else:
+        config = SimulationConfig(days=62, n_customers=500, n_terminals=800, seed=3)
+        folder = simulate_by_day(config, scale=2, out=tmp_path / "history").path
+    settings = Settings(
+        home=tmp_path / "home",
+        data_path=folder,
+        dataset_spec=name,
+        train_days=14,
+        train_max_rows=max_rows,
+        feature_shards=3,
+    )
+    expected = build_dataset(validate(configured_history.load(settings), settings.spec), settings)
+    got = build_partitioned_dataset(settings)
+
+    assert got.windows == expected.windows
+    pd.testing.assert_frame_equal(got.train_features, expected.train_features, check_exact=True)
+    np.testing.assert_array_equal(got.train_labels, expected.train_labels)
+    pd.testing.assert_series_equal(got.train_times, expected.train_times)
+    pd.testing.assert_frame_equal(got.test_features, expected.test_features, check_exact=True)
+    pd.testing.assert_frame_equal(got.test_frame, expected.test_frame)
+    pd.testing.assert_frame_equal(got.test_segments, expected.test_segments)
+    assert got.data_sha256 == expected.data_sha256
+    frauds = int(expected.train_labels.sum())
+    if max_rows is not None:  # sampled: every fraud kept, about max_rows rows in all
+        assert frauds > 0 and len(expected.train_labels) < 1.2 * max_rows
+    assert len(got.test_frame) > 1_000 and frauds > 0
+
+
+def test_the_training_sample_keeps_every_fraud_and_one_share_of_genuine_rows_a_day() -> None:
+    from fraudops.data.splits import training_sample
+
+    rng = np.random.default_rng(0)
+    ids = pd.Series(np.arange(200_000, dtype=np.int64) * 7 + 3)
+    labels = (rng.random(len(ids)) < 0.01).astype(np.int8)
+    days = np.repeat(np.arange(20), len(ids) // 20)
+    kept, share = training_sample(ids, labels, max_rows=50_000)
+    assert kept[labels == 1].all()
+    genuine = labels == 0
+    assert share == pytest.approx((50_000 - labels.sum()) / genuine.sum())
+    assert abs(kept.sum() - 50_000) < 600  # binomial: sd about 190
+    per_day = np.array([kept[genuine & (days == d)].mean() for d in range(20)])
+    assert np.abs(per_day - share).max() < 0.02
+    shuffled = rng.permutation(len(ids))
+    again, _ = training_sample(ids.iloc[shuffled].reset_index(drop=True), labels[shuffled], 50_000)
+    np.testing.assert_array_equal(again, kept[shuffled])  # a row's fate is its id's, not its place
+    everything, whole = training_sample(ids, labels, None)
+    assert everything.all() and whole == 1.0

@@ -142,14 +142,18 @@ def split(
         raise SplitError(f"the test window {windows.test_start}..{windows.test_end} is empty")
     if exclude_known_compromised and roles.drop_known and roles.entity is not None:
         known = known_since or windows.train_start
-        test &= ~_known_compromised(transactions, windows, known, roles)
+        test &= ~known_compromised(transactions, windows, known, roles)
     return train, test
 
 
-def _known_compromised(
+def known_compromised(
     transactions: pd.DataFrame, windows: Windows, known_since: dt.date, roles: Roles
 ) -> np.ndarray:
     """Rows whose entity had a fraud since ``known_since``, already labelled by the row's day.
+
+    Only the fraud rows of ``transactions`` decide which entities are known: the mask of any
+    rows, given with every fraud of the history beside them, is the mask those rows have in
+    the whole history (what a partitioned history relies on).
 
     On a test day D the labels known are those of training and of the days up to
     D - delay - 1 day (the handbook adds one delay day's frauds per test day). A label with an
@@ -169,3 +173,32 @@ def _known_compromised(
         known_from = known_from.where(~(arrived < known_from), arrived)
     first_known = known_from[counted].groupby(entity[counted]).min()
     return (entity.map(first_known) <= day).to_numpy(dtype=bool)
+
+
+def training_sample(
+    ids: pd.Series, labels: np.ndarray, max_rows: int | None
+) -> tuple[np.ndarray, float]:
+    """Rows of a training window kept within ``max_rows``: every fraud, and each genuine row
+    whose event-id hash falls below one share, the same on every day.
+
+    Stratified by label (frauds are rare: all kept) and by day (each day keeps the same share
+    of its genuine rows, so the days keep their weights). The hash is pandas' fixed-key hash
+    of the id (``hash_pandas_object``), so a row's fate does not depend on the engine, the
+    partitioning or the order. The model then sees frauds more often than they happen; its
+    threshold comes from the alert budget on the untouched holdout, so decisions are unaffected.
+
+    Args:
+        ids: the window's n event ids.
+        labels: their n labels (1: fraud).
+        max_rows: rows wanted at most (at least the frauds are kept); None: every row.
+
+    Returns:
+        (mask of the n rows kept, the share of genuine rows kept, in (0, 1]).
+    """
+    fraud = np.asarray(labels) == 1
+    genuine = int((~fraud).sum())
+    if max_rows is None or len(fraud) <= max_rows or genuine == 0:
+        return np.ones(len(fraud), dtype=bool), 1.0
+    share = max(max_rows - int(fraud.sum()), 0) / genuine
+    position = pd.util.hash_pandas_object(ids, index=False).to_numpy() / 2.0**64
+    return fraud | (position < share), share

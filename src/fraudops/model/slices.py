@@ -13,6 +13,7 @@ this machine; this takes milliseconds.) :func:`compare_slices` is the gate's che
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
@@ -41,17 +42,28 @@ def _banded(values: pd.Series, cuts: list[float], shown: list[str]) -> pd.Series
     return out.where(values.notna(), "missing")
 
 
-def segment_of(events: pd.DataFrame, spec: DatasetSpec, cut: Slice) -> pd.Series:
+def segment_of(
+    events: pd.DataFrame,
+    spec: DatasetSpec,
+    cut: Slice,
+    first_seen: Mapping[str, pd.Series] | None = None,
+) -> pd.Series:
     """Each event's segment in slice ``cut`` (text labels), aligned with ``events``.
 
     Args:
         events: prepared events (:func:`fraudops.spec.data.prepare_events`) in time order:
             an entity's age is measured from its first event among them.
+        first_seen: entity name -> each key's first event time in the whole history, when
+            ``events`` are only some of its rows (a partitioned history's test days).
     """
     if cut.entity is not None:
         entity = spec.entity(cut.entity).column
         times = events[spec.event_time.column]
-        age = (times - times.groupby(events[entity]).transform("min")).dt.total_seconds()
+        if first_seen is not None:
+            first = events[entity].map(first_seen[cut.entity])
+        else:
+            first = times.groupby(events[entity]).transform("min")
+        age = (times - first).dt.total_seconds()
         cuts = [float(c) for c in cut.age_bands or []]
         return _banded(age, cuts, [format_duration(int(c)) for c in cuts])
     values = events[cut.column]
@@ -60,10 +72,13 @@ def segment_of(events: pd.DataFrame, spec: DatasetSpec, cut: Slice) -> pd.Series
     return values.astype(str).where(values.notna(), "missing")
 
 
-def segments(events: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+def segments(
+    events: pd.DataFrame, spec: DatasetSpec, first_seen: Mapping[str, pd.Series] | None = None
+) -> pd.DataFrame:
     """Every slice of ``spec``: events × slice names → segment label (see :func:`segment_of`)."""
     return pd.DataFrame(
-        {cut.name: segment_of(events, spec, cut) for cut in spec.slices}, index=events.index
+        {cut.name: segment_of(events, spec, cut, first_seen) for cut in spec.slices},
+        index=events.index,
     )
 
 

@@ -49,12 +49,16 @@ ROW = "__fraudops_row"
 
 def history_parts(path: Path) -> list[Path]:
     """The Parquet files of a partitioned history, in history order (sorted by path: one
-    folder or file per day, e.g. ``day=2018-04-01/part-0.parquet``, keeps time order).
+    folder or file per day, e.g. ``day=2018-04-01/part-0.parquet``, keeps time order); a
+    single Parquet file is a history of one part.
 
     Raises:
-        DataValidationError: the folder holds no Parquet file.
+        DataValidationError: the folder holds no Parquet file (or the file is not Parquet).
     """
-    files = sorted(Path(path).rglob("*.parquet"))
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() in {".parquet", ".pq"}:
+        return [path]
+    files = sorted(path.rglob("*.parquet"))
     if not files:
         raise DataValidationError(f"history {path}: no Parquet file found under it")
     return files
@@ -64,9 +68,11 @@ def read_history(files: Sequence[Path], spec: DatasetSpec) -> dd.DataFrame:
     """A partitioned history read lazily, one partition per file, validated as the spec says.
 
     Each partition goes through :func:`fraudops.spec.data.prepare_events` when it is read (on
-    a worker), so it is sorted by time then event id within the file; files must follow each
-    other in time (as day partitions do). Row counts come from the files' footers, so the
-    global positions (the index, :data:`ROW`) are known without reading any data.
+    a worker), so it is sorted by time then event id within the file; with files that follow
+    each other in time (as day partitions do) the history is in the order one process would
+    sort it. Event ids are checked for duplicates within a file only (one process checks the
+    whole history). Row counts come from the files' footers, so the global positions (the
+    index, :data:`ROW`) are known without reading any data.
 
     Returns:
         A Dask frame of the spec's columns (see ``prepare_events``), index :data:`ROW`, one

@@ -83,15 +83,8 @@ def score_frame(
     registry.require_same_spec(found, spec)
     features = compute_spec_features(events, spec)
     model = load_model_version(settings, str(found.version), dict(found.tags))
-    scores = model.predict(features)
-    threshold, name, number = model.threshold, model.name, model.version
-    out = pd.concat([events[[roles.event_id, roles.time]], features], axis=1)
-    out["fraud_probability"] = scores
-    out["decision"] = np.where(scores >= threshold, ALERT, PASS)
-    out["threshold"] = threshold
-    out["model_name"] = name
-    out["model_version"] = number
-    return out[list(output_columns(spec))]
+    table = pd.concat([events[[roles.event_id, roles.time]], features], axis=1)
+    return PartitionScorer.of(model, spec)(table)
 
 
 def score_file(
