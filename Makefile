@@ -51,7 +51,7 @@ bench: install
 	$(RUN) python benchmarks/serving.py
 	$(RUN) python benchmarks/drift.py
 	$(RUN) python benchmarks/batch_scoring.py
-	# 1x, 10x and 50x the handbook's volume: about an hour and 15 GB of scratch space
+	# 1x, 10x and 50x the handbook's volume, then batch scoring at 50x: 33 min on 2 cores
 	$(RUN) python benchmarks/dask_features.py
 	$(RUN) python benchmarks/spec_models.py
 	$(RUN) python benchmarks/hot_entity.py

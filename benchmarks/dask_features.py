@@ -28,9 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from _common import emit
 
-from fraudops.data.partitioned_history import simulate_by_day
+from fraudops.data.partitioned_history import WrittenHistory, simulate_by_day
 from fraudops.data.simulator import SimulationConfig
 
 GIB = 2**30
@@ -68,12 +69,12 @@ if __name__ == "__main__":
         began = time.perf_counter()
         if job == "features":
             files = partitioned.history_parts(history)
-            rows = partitioned.write_features(files, load_spec("handbook"), out, shards=32).rows
+            rows = partitioned.write_features(files, load_spec("handbook"), out).rows
         else:
             from fraudops.serving.batch import score_history
             from fraudops.settings import Settings
             from fraudops import registry
-            settings = Settings(home=Path(sys.argv[6]), feature_shards=32)
+            settings = Settings(home=Path(sys.argv[6]))
             registry.configure_mlflow(settings)
             rows = score_history(settings, history, out, on_dask=True).rows
         seconds = time.perf_counter() - began
@@ -104,6 +105,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=183, help="Days of history.")
     parser.add_argument("--single-limit-gib", type=float, default=16.0)
     parser.add_argument("--scratch", type=Path, default=None, help="Folder for the data.")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Reuse the histories already in --scratch."
+    )
+    parser.add_argument("--skip-scoring", action="store_true", help="Features only.")
     args = parser.parse_args()
     scales = sorted(int(s) for s in args.scales.split(","))
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="fraudops-dask-bench-"))
@@ -112,9 +117,12 @@ def main() -> None:
     try:
         for scale in scales:
             began = time.perf_counter()
-            history = simulate_by_day(
-                SimulationConfig(days=args.days), scale, scratch / f"h{scale}"
-            )
+            folder = scratch / f"h{scale}"
+            if args.reuse and folder.is_dir():  # a history this script wrote before
+                rows = sum(pq.read_metadata(f).num_rows for f in folder.rglob("*.parquet"))
+                history = WrittenHistory(folder, rows, -1, len(list(folder.glob("day=*"))))
+            else:
+                history = simulate_by_day(SimulationConfig(days=args.days), scale, folder)
             written_seconds = time.perf_counter() - began
             figures: dict = {"scale": scale, "rows": history.rows, "days": history.days}
             figures["history_write_seconds"] = round(written_seconds, 1)
@@ -151,7 +159,8 @@ def main() -> None:
             emit("dask_features", figures)
             if scale != scales[-1] and scale != 1:
                 shutil.rmtree(history.path)
-        _batch_scores(scratch, scales[-1], args)
+        if not args.skip_scoring:
+            _batch_scores(scratch, scales[-1], args)
     finally:
         if args.scratch is None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -70,8 +70,11 @@ class Settings(BaseSettings):
     dask_tls_ca_file: Path | None = Field(None, description="CA certificate of the Dask cluster.")
     dask_tls_cert: Path | None = Field(None, description="This client's certificate (PEM).")
     dask_tls_key: Path | None = Field(None, description="This client's private key (PEM).")
-    feature_shards: int = Field(
-        16, ge=1, description="Shards each entity's history is split into on Dask (by key hash)."
+    feature_shards: int | None = Field(
+        None,
+        ge=1,
+        description="Shards each entity's history is split into on Dask (by key hash); None: "
+        "one per million rows, so a shard stays small however long the history.",
     )
     simulator_seed: int = 0
 

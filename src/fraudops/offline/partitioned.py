@@ -14,9 +14,9 @@ or a cluster of machines):
 4. each entity's features return to their rows' partitions by position, and the partitions
    are joined column-wise.
 
-Memory per worker is bounded by a partition (a day of history) and a shard (1/``shards`` of an
-entity's history), not by the whole history. The shuffle is Dask's (peer-to-peer with a
-distributed scheduler; it survives a worker's loss by recomputing).
+Memory per worker is bounded by a partition (a day of history) and a shard (about
+:data:`ROWS_PER_SHARD` rows of one entity's history), not by the whole history. The shuffle is
+Dask's (peer-to-peer with a distributed scheduler; it survives a worker's loss by recomputing).
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ from fraudops.spec.model import DatasetSpec
 
 #: Name of the index holding each row's position in the whole history (0 .. n-1).
 ROW = "__fraudops_row"
+#: Rows per shard when the shards are not given: a shard's entity rows, their sorted copies
+#: and window arrays stay within a few hundred MiB on a worker, however long the history.
+ROWS_PER_SHARD = 1_000_000
 
 
 def history_parts(path: Path) -> list[Path]:
@@ -113,7 +116,9 @@ def from_frame(events: pd.DataFrame, partitions: int) -> dd.DataFrame:
         return dd.from_pandas(_numbered(events, 0), npartitions=max(1, partitions), sort=True)
 
 
-def partitioned_features(history: dd.DataFrame, spec: DatasetSpec, shards: int) -> dd.DataFrame:
+def partitioned_features(
+    history: dd.DataFrame, spec: DatasetSpec, shards: int | None = None
+) -> dd.DataFrame:
     """Every feature of ``spec`` for every row of ``history``, as a lazy graph.
 
     Args:
@@ -121,7 +126,7 @@ def partitioned_features(history: dd.DataFrame, spec: DatasetSpec, shards: int) 
             (:func:`read_history` or :func:`from_frame`).
         spec: the dataset spec.
         shards: partitions each entity's rows are shuffled into (≥ 1); more shards, smaller
-            pieces of history per task.
+            pieces of history per task. None: one per :data:`ROWS_PER_SHARD` rows.
 
     Returns:
         A Dask frame, the same partitions and index as ``history``, columns
@@ -130,7 +135,8 @@ def partitioned_features(history: dd.DataFrame, spec: DatasetSpec, shards: int) 
     """
     if not history.known_divisions:
         raise ValueError("history needs known divisions: read it with read_history/from_frame")
-    shards = max(1, shards)
+    rows = int(history.divisions[-1]) + 1
+    shards = max(1, shards or -(-rows // ROWS_PER_SHARD))
     parts = [history.map_partitions(_row_part, spec, meta=_row_meta(history, spec))]
     for entity in aggregated_entities(spec):
         names = entity_feature_names(spec, entity)
@@ -225,7 +231,9 @@ class FeatureOutput:
     parts: int
 
 
-def output_frame(history: dd.DataFrame, spec: DatasetSpec, shards: int) -> dd.DataFrame:
+def output_frame(
+    history: dd.DataFrame, spec: DatasetSpec, shards: int | None = None
+) -> dd.DataFrame:
     """Event id and time beside :func:`partitioned_features`: the rows a feature file holds."""
     keys = history[[spec.event_id.column, spec.event_time.column]]
     return dd.concat([keys, partitioned_features(history, spec, shards)], axis=1)
@@ -235,7 +243,7 @@ def write_features(
     files: Sequence[Path],
     spec: DatasetSpec,
     out: Path,
-    shards: int,
+    shards: int | None = None,
     transform: Transform | None = None,
 ) -> FeatureOutput:
     """Features of a partitioned history written as ``out/part-NNNNN.parquet`` on the current
