@@ -300,6 +300,9 @@ PLACEHOLDER = re.compile(
     r"(?i)change-?me|example|placeholder|dummy|redacted|your[-_]|xxx|\*\*\*|<[^>]*>|"
     r"^\$|\$\{|^\{|^%|\benv\b|environ|getenv|secretKeyRef|not-a-real"
 )
+#: Names whose value names a Kubernetes object holding the secret, not the secret itself
+#: (``secretName: dask-tls`` mounts Secret dask-tls).
+REFERENCE_NAMES = frozenset({"secretname"})
 #: Values that are code, not literals (``token = settings.api_token``) in source files.
 CODE_SUFFIXES = {".py", ".pyi", ".toml", ".lock"}
 TEXT_LIMIT = 2_000_000
@@ -331,6 +334,8 @@ def secret_findings(path: Path, text: str) -> list[str]:
             value = match.group("quoted")
             if value is None and not code:  # a bare word in Python is a variable, not a literal
                 value = match.group("bare")
+            if match.group("name").lower() in REFERENCE_NAMES:
+                continue
             if value is not None and not _is_placeholder(value):
                 found.append(f"{path}:{number}: literal assigned to {match.group('name')}")
         for match in URL_PASSWORD.finditer(line):
@@ -409,6 +414,7 @@ def test_the_secret_scanner_catches_a_planted_secret(tmp_path, kind):
         "MLFLOW_BACKEND_STORE_URI=postgresql://mlflow:change-me-db-password@db.example:5432/m",
         "self.token = token.get_secret_value().encode() if token else None",
         "secretKeyRef:",
+        "            secretName: dask-tls",
     ],
 )
 def test_the_secret_scanner_lets_documented_placeholders_through(line):
