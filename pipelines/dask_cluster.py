@@ -12,6 +12,16 @@ from prefect.task_runners import TaskRunner
 
 from fraudops.settings import Settings
 
+#: A local cluster's options: worker processes of one thread, no dashboard, and TLS with
+#: certificates made for the run (``security=True``), so no other local user can connect to
+#: its scheduler and run code there.
+LOCAL_CLUSTER: dict[str, Any] = {
+    "threads_per_worker": 1,
+    "processes": True,
+    "dashboard_address": None,
+    "security": True,
+}
+
 
 def wants_dask(settings: Settings) -> bool:
     """Whether the settings ask for Dask (an address, or local worker processes)."""
@@ -35,12 +45,7 @@ def feature_task_runner(settings: Settings) -> TaskRunner[Any] | None:
     if settings.dask_workers:
         return DaskTaskRunner(
             cluster_class="distributed.LocalCluster",
-            cluster_kwargs={
-                "n_workers": settings.dask_workers,
-                "threads_per_worker": 1,
-                "processes": True,
-                "dashboard_address": None,
-            },
+            cluster_kwargs=LOCAL_CLUSTER | {"n_workers": settings.dask_workers},
         )
     return None
 
@@ -78,12 +83,7 @@ def dask_client(settings: Settings) -> Iterator[Any]:
     if not settings.dask_workers:
         raise ValueError("no Dask cluster configured: set FRAUDOPS_DASK_ADDRESS or _DASK_WORKERS")
     with (
-        LocalCluster(
-            n_workers=settings.dask_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        ) as cluster,
+        LocalCluster(**LOCAL_CLUSTER, n_workers=settings.dask_workers) as cluster,
         Client(cluster) as client,
     ):
         yield client

@@ -15,6 +15,8 @@ Each way writes the same files, bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,30 +27,53 @@ from prefect.cache_policies import NONE
 from fraudops.offline import partitioned
 from fraudops.serving import batch
 from fraudops.settings import Settings
-from pipelines.dask_cluster import feature_task_runner, wants_dask
+from pipelines.dask_cluster import dask_client, feature_task_runner, wants_dask
 from pipelines.training import flow_settings
+
+
+@contextmanager
+def _cluster(settings: Settings) -> Iterator[object]:
+    """The Dask client a task computes its graph with: its worker's cluster when the task runs
+    on one (``DaskTaskRunner``), else a client the settings ask for (a deployment run, whose
+    flow keeps Prefect's default task runner)."""
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not on a Dask worker
+        with dask_client(settings) as client:
+            yield client
+        return
+    from prefect_dask import get_dask_client
+
+    # the worker's own credentials: prefect-dask connects a new client to the scheduler
+    # (its annotation types every keyword argument as a dict)
+    credentials: Any = worker.security
+    with get_dask_client(security=credentials) as client:
+        yield client
 
 
 @task(name="compute-features", cache_policy=NONE)
 def compute_features(
     settings: Settings, history: Path, output: Path, on_dask: bool
 ) -> partitioned.FeatureOutput:
-    """Read, compute and write; on a Dask worker the graph runs on that worker's cluster."""
+    """Read, compute and write; on Dask the graph runs on the cluster (:func:`_cluster`)."""
     files = partitioned.history_parts(history)
     if not on_dask:
         return partitioned.write_features_in_process(files, settings.spec, output)
-    from prefect_dask import get_dask_client
-
-    with get_dask_client():
+    with _cluster(settings):
         return partitioned.write_features(files, settings.spec, output, settings.feature_shards)
 
 
 @flow(name="compute-features", flow_run_name="features of {history}")
-def feature_flow(settings: Settings, history: str, output: str) -> dict[str, Any]:
+def feature_flow(history: str, output: str, settings: Settings | None = None) -> dict[str, Any]:
     """Features of the partitioned Parquet history under ``history`` into ``output``.
 
-    Call it through :func:`run_features`, which picks the task runner from the settings.
+    In-process callers use :func:`run_features`, which picks the task runner from the
+    settings; a deployment run (``settings`` None: read once from the worker's environment)
+    reaches the cluster from its task.
     """
+    settings = Settings() if settings is None else settings
     on_dask = wants_dask(settings)
     # submitted, not called: a called task runs in the flow's thread, not on the task runner
     result = compute_features.submit(settings, Path(history), Path(output), on_dask).result()
@@ -66,18 +91,18 @@ def score_history(
     registry.configure_mlflow(settings)
     if not on_dask:
         return batch.score_history(settings, history, output, version)
-    from prefect_dask import get_dask_client
-
-    with get_dask_client():
+    with _cluster(settings):
         return batch.score_history(settings, history, output, version, on_dask=True)
 
 
 @flow(name="batch-score", flow_run_name="score {history}")
 def score_flow(
-    settings: Settings, history: str, output: str, version: str | None = None
+    history: str, output: str, version: str | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Scores of ``version`` (default ``@champion``) for the partitioned history under
-    ``history``, written to ``output``. Call it through :func:`run_batch_score`."""
+    ``history``, written to ``output``. In-process callers use :func:`run_batch_score`; a
+    deployment run reads its settings from the worker's environment."""
+    settings = Settings() if settings is None else settings
     on_dask = wants_dask(settings)
     job = score_history.submit(settings, Path(history), Path(output), version, on_dask)
     result = job.result()

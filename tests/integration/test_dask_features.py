@@ -174,6 +174,11 @@ def test_the_commands_write_a_scaled_history_and_its_features_and_refuse_scoring
     features = pd.read_parquet(tmp_path / "f")
     assert f"{len(features):,} rows, 8 files" in done.output
     assert list(features.columns[2:]) == load_spec("handbook").feature_names()
+    # a local cluster started for the run, its scheduler behind TLS made for the run
+    local = ["features", "--history", str(history), "--out", str(tmp_path / "local")]
+    spread = runner.invoke(app, [*local, "--dask-workers", "1"])
+    assert spread.exit_code == 0, spread.output
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "local"), features, check_exact=True)
 
     refused = runner.invoke(
         app, ["score-batch", "--input", str(history), "--output", str(tmp_path / "s")]
