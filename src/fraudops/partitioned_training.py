@@ -23,11 +23,11 @@ import pandas as pd
 
 from fraudops.data.contract import DataValidationError
 from fraudops.data.sources import frame_sha256
-from fraudops.data.splits import SplitError, known_compromised, plan_windows, training_sample
+from fraudops.data.splits import SplitError, known_compromised, training_sample
 from fraudops.model.slices import segments
 from fraudops.offline import partitioned
 from fraudops.settings import Settings
-from fraudops.training import Dataset, require_both_classes
+from fraudops.training import Dataset, planned_windows, require_both_classes
 
 
 def build_partitioned_dataset(settings: Settings) -> Dataset:
@@ -48,15 +48,7 @@ def build_partitioned_dataset(settings: Settings) -> Dataset:
     history = partitioned.read_history(partitioned.history_parts(settings.data_path), spec)
     time = history[roles.time]
     first, last = dask.compute(time.min(), time.max())
-    windows = plan_windows(
-        pd.Series([first, last]),
-        train_days=settings.train_days,
-        label_delay_days=settings.label_delay_days,
-        test_days=settings.test_days,
-        warmup_days=settings.warmup_days,
-        train_start=settings.train_start,
-        test_end=settings.test_end,
-    )
+    windows = planned_windows(pd.Series([first, last]), settings)
     features = partitioned.partitioned_features(history, spec, settings.feature_shards)
     # passthrough features are the history's own columns (same values): kept once
     computed = [name for name in spec.feature_names() if name not in history.columns]

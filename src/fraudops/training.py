@@ -98,6 +98,24 @@ def validate(raw: pd.DataFrame, spec: DatasetSpec | None = None) -> pd.DataFrame
     return events
 
 
+def planned_windows(times: pd.Series, settings: Settings) -> Windows:
+    """The split's windows in the history spanned by ``times`` (only its first and last
+    matter), as the settings place them (:func:`fraudops.data.splits.plan_windows`).
+
+    Raises:
+        SplitError: the history is too short for warm-up + train + delay + test.
+    """
+    return plan_windows(
+        times,
+        train_days=settings.train_days,
+        label_delay_days=settings.label_delay_days,
+        test_days=settings.test_days,
+        warmup_days=settings.warmup_days,
+        train_start=settings.train_start,
+        test_end=settings.test_end,
+    )
+
+
 def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
     """Features over the whole history, then the time-based split.
 
@@ -109,15 +127,7 @@ def build_dataset(transactions: pd.DataFrame, settings: Settings) -> Dataset:
     """
     spec = settings.spec
     roles = spec.roles()
-    windows = plan_windows(
-        transactions[roles.time],
-        train_days=settings.train_days,
-        label_delay_days=settings.label_delay_days,
-        test_days=settings.test_days,
-        warmup_days=settings.warmup_days,
-        train_start=settings.train_start,
-        test_end=settings.test_end,
-    )
+    windows = planned_windows(transactions[roles.time], settings)
     features = compute_spec_features(transactions, spec)
     train, test = split(transactions, windows, roles=roles)
     labels = transactions[roles.label].to_numpy()

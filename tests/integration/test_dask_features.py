@@ -20,12 +20,12 @@ import pandas as pd
 import psutil
 import pytest
 
-from fraudops.data.card_simulator import CardSimulationConfig, simulate_card_payments
 from fraudops.data.partitioned_history import simulate_by_day
 from fraudops.data.simulator import SimulationConfig
 from fraudops.settings import Settings
 from fraudops.spec import load_spec
 from pipelines.features import run_features
+from tests.day_histories import cards_by_day
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,19 +48,6 @@ def cluster() -> Iterator[object]:
     assert pids and not [pid for pid in pids if psutil.pid_exists(pid)], "a worker outlived"
 
 
-def _cards_by_day(folder: Path) -> Path:
-    raw = simulate_card_payments(CardSimulationConfig(days=10, seed=4))
-    spec = load_spec("cards")
-    time_column = next(
-        (old for old, new in spec.reading.rename.items() if new == spec.event_time.column),
-        spec.event_time.column,
-    )
-    for day, rows in raw.groupby(pd.to_datetime(raw[time_column]).dt.date):
-        (folder / f"day={day}").mkdir(parents=True)
-        rows.to_parquet(folder / f"day={day}" / "part-0.parquet", index=False)
-    return folder
-
-
 def _features(settings: Settings, history: Path, out: Path) -> pd.DataFrame:
     result = run_features(settings, history, out)
     assert result["path"] == str(out)
@@ -72,7 +59,7 @@ def test_the_flow_on_a_cluster_writes_the_single_process_files_bit_for_bit(
     name: str, cluster, prefect_api: None, tmp_path: Path
 ) -> None:
     if name == "cards":  # text keys: card tokens, merchant ids, devices
-        history = _cards_by_day(tmp_path / "history")
+        history = cards_by_day(tmp_path / "history", days=10, seed=4)
     else:
         config = SimulationConfig(days=20, n_customers=1_000, n_terminals=1_500, seed=2)
         history = simulate_by_day(config, scale=2, out=tmp_path / "history").path

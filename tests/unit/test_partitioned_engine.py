@@ -28,6 +28,7 @@ from fraudops.offline.engine import compute_spec_features
 from fraudops.spec import load_spec
 from fraudops.spec.data import prepare_events
 from fraudops.spec.model import DatasetSpec
+from tests.day_histories import cards_by_day
 from tests.spec_strategies import specs, streams
 
 pytestmark = pytest.mark.unit
@@ -172,19 +173,6 @@ def test_entity_features_of_a_subset_holding_whole_entities_equal_the_full_histo
         np.testing.assert_array_equal(values, full[name][rows])
 
 
-def _cards_history(folder: Path, days: int) -> Path:
-    raw = simulate_card_payments(CardSimulationConfig(days=days, seed=9))
-    spec = load_spec("cards")
-    time_column = next(
-        (old for old, new in spec.reading.rename.items() if new == spec.event_time.column),
-        spec.event_time.column,
-    )
-    for day, rows in raw.groupby(pd.to_datetime(raw[time_column]).dt.date):
-        (folder / f"day={day}").mkdir(parents=True)
-        rows.to_parquet(folder / f"day={day}" / "part-0.parquet", index=False)
-    return folder
-
-
 @pytest.mark.parametrize(
     ("name", "max_rows"), [("handbook", None), ("handbook", 20_000), ("cards", 30_000)]
 )
@@ -197,7 +185,7 @@ def test_the_training_set_of_a_partitioned_history_equals_the_one_built_in_memor
     from fraudops.training import build_dataset, validate
 
     if name == "cards":
-        folder = _cards_history(tmp_path / "history", days=60)
+        folder = cards_by_day(tmp_path / "history", days=60, seed=9)
     else:
         config = SimulationConfig(days=62, n_customers=500, n_terminals=800, seed=3)
         folder = simulate_by_day(config, scale=2, out=tmp_path / "history").path
