@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,15 +27,46 @@ from prefect.cache_policies import NONE
 from fraudops.drift import monitor
 from fraudops.drift.dashboard import SnapshotLabels
 from fraudops.drift.report import quality_snapshot, run_drift
+from fraudops.online_promotion import online_gate
 from fraudops.settings import Settings
 
 Fn = Callable[..., Any]
+logger = logging.getLogger(__name__)
+
+
+def judge_challenger(settings: Settings) -> dict[str, Any] | None:
+    """Run the online gate (:func:`fraudops.online_promotion.online_gate`) on a challenger in
+    shadow or canary; its summary, or None when there is none. A failure is logged and
+    returned as ``{"error": ...}``: drift monitoring still runs."""
+    try:
+        run = online_gate(settings)
+    except Exception as exc:
+        logger.error("online gate failed: %s", exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    if run is None:
+        return None
+    ap = run.decision.differences.get("average_precision")
+    return {
+        "version": run.version,
+        "stage": run.stage.stage,
+        "outcome": run.outcome,
+        "summary": run.decision.summary,
+        "frauds": run.decision.frauds,
+        "ap_difference": None
+        if ap is None
+        else {"estimate": ap.estimate, "low": ap.low, "high": ap.high},
+    }
+
+
 _STEPS: tuple[Fn, ...] = (
+    judge_challenger,
     monitor.load_champion_reference,
     monitor.current_window,
     monitor.labelled_window,
     run_drift,
     quality_snapshot,
+    monitor.assess_risk,
+    monitor.estimate_current,
     monitor.decide,
     monitor.record,
 )
@@ -63,6 +95,44 @@ def retrain_in_process(settings: Settings, window_end: dt.date) -> dict[str, Any
 
     test_end = monitor.last_labelled_day(settings, window_end)
     return training_flow(flow_settings(with_overrides(settings, test_end=test_end)))
+
+
+#: The event a retrain decision emits in team mode; ``pipelines/prefect.yaml``'s deployment
+#: ``train-on-drift`` is triggered by it.
+DRIFT_EVENT = "fraudops.drift.detected"
+
+
+def drift_event_payload(
+    settings: Settings, window_end: dt.date, decision: dict[str, Any]
+) -> dict[str, Any]:
+    """The event's payload: the retrain's ``test_end`` (the last labelled day; the trigger
+    passes it to the training flow), the window, the champion and the figures that decided."""
+    test_end = monitor.last_labelled_day(settings, window_end)
+    return {"test_end": test_end.isoformat(), "window_end": window_end.isoformat(), **decision}
+
+
+def retrain_by_event(
+    settings: Settings, window_end: dt.date, decision: dict[str, Any]
+) -> dict[str, Any]:
+    """Emit :data:`DRIFT_EVENT` for model ``settings.model_name``; the Prefect server's
+    deployment trigger starts the training deployment with the payload's ``test_end``.
+
+    Raises:
+        RuntimeError: the event could not be emitted (no events client).
+    """
+    from prefect.events import emit_event
+
+    event = emit_event(
+        event=DRIFT_EVENT,
+        resource={
+            "prefect.resource.id": f"fraudops.model.{settings.model_name}",
+            "prefect.resource.name": settings.model_name,
+        },
+        payload=drift_event_payload(settings, window_end, decision),
+    )
+    if event is None:
+        raise RuntimeError(f"{DRIFT_EVENT} not emitted: Prefect has no events client here")
+    return {"event": DRIFT_EVENT, "event_id": str(event.id)}
 
 
 def retrain_by_deployment(settings: Settings, window_end: dt.date) -> dict[str, Any]:
@@ -94,6 +164,7 @@ def run_monitoring(
             (a champion whose features the log does not hold); nothing is recorded and nothing
             retrains.
     """
+    online = step(judge_challenger)(settings)  # first: a promotion changes the champion
     champion = step(monitor.load_champion_reference)(settings)
     current, start, end = step(monitor.current_window)(
         settings, window_end, champion.columns, champion.version
@@ -114,8 +185,10 @@ def run_monitoring(
         labelled, champion.threshold, settings.min_labelled_rows, labels
     )
     history = monitor.read_decisions(settings)
+    risk = step(monitor.assess_risk)(figures, champion, settings)
+    estimated = step(monitor.estimate_current)(labelled, current, champion)
     wants_retrain, drifted, reasons = step(monitor.decide)(
-        figures, champion, history, end, settings
+        figures, champion, history, end, settings, risk, estimated
     )
     decision = monitor.Decision(
         window_start=start.isoformat(),
@@ -127,17 +200,34 @@ def run_monitoring(
         figures=figures.as_dict(),
         champion_spec=champion.columns.spec_name,
         days_with_rows=monitor.days_with_rows(current),
+        online_gate=online,
+        risk=risk.as_dict(),
+        estimated=None if estimated is None else estimated.as_dict(),
     )
     if wants_retrain:
-        trigger = retrain or (
-            retrain_by_deployment if settings.retrain_deployment else retrain_in_process
-        )
+        trigger = retrain or _retrain_trigger(settings, decision)
         try:
             decision.retrain_result = trigger(settings, end)
         except Exception as exc:  # a failed retrain is recorded; the champion stays
             decision.retrain_result = {"error": f"{type(exc).__name__}: {exc}", "promoted": False}
             decision.reasons.append(f"retrain failed: {exc}")
     return step(monitor.record)(settings, decision, snapshot, quality)
+
+
+def _retrain_trigger(
+    settings: Settings, decision: monitor.Decision
+) -> Callable[[Settings, dt.date], dict[str, Any]]:
+    """How a retrain decision retrains: the event (team mode), a deployment run, a subflow."""
+    if settings.retrain_event:
+        figures = {
+            "champion_version": decision.champion_version,
+            "window_start": decision.window_start,
+            "drift_share": decision.figures.get("drift_share"),
+            "drifted_columns": decision.figures.get("drifted_columns"),
+            "reasons": decision.reasons,
+        }
+        return lambda s, end: retrain_by_event(s, end, figures)
+    return retrain_by_deployment if settings.retrain_deployment else retrain_in_process
 
 
 def _run_name() -> str:

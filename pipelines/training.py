@@ -172,7 +172,14 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
         champion_version=version if decision.promote else champion_version,
         previous_champion=previous,
         reasons=decision.reasons,
+        stage=decision.extra.get("stage"),
     )
+
+
+def _verdict(result: training.TrainingResult) -> str:
+    if result.promoted:
+        return "promoted"
+    return f"passed, @challenger in {result.stage}" if result.stage else "kept champion"
 
 
 def _link_runs(settings: Settings, run_id: str) -> None:
@@ -260,7 +267,7 @@ def training_flow(
     create_markdown_artifact(
         key="gate-decision",
         markdown=(
-            f"## Gate: {'promoted' if result.promoted else 'kept champion'}"
+            f"## Gate: {_verdict(result)}"
             f" ({settings.model_name} v{result.version}, MLflow run {result.run_id})\n\n"
             + "\n".join(f"- {reason}" for reason in result.reasons)
             + f"\n\n```json\n{json.dumps(result.gate, indent=2)}\n```\n"

@@ -123,6 +123,15 @@ class StateDown(BentoMLException):
     expected = True
 
 
+#: ``ChallengerCounters`` fields exported as ``fraudops_challenger_<field>`` gauges.
+CHALLENGER_GAUGES = {
+    "scored": "Events the challenger scored (shadow and canary)",
+    "decided": "Events whose answer was the canary challenger's",
+    "failures": "Challenger scorings that raised (the champion answered)",
+    "dropped": "Events not shadow-scored: the shadow queue was full",
+    "load_failures": "Failed challenger loads",
+    "rollbacks": "Canaries stopped by a guardrail breach",
+}
 _REGISTRY_HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -216,6 +225,17 @@ def _metrics() -> dict[str, Any]:
         "reload_failures": prom.Gauge(
             "fraudops_model_reload_failures", "Failed champion reloads", multiprocess_mode="livesum"
         ),
+        "challenger_version": prom.Gauge(
+            "fraudops_challenger_version",
+            "Challenger version in shadow or canary (0: none)",
+            multiprocess_mode="max",
+        ),
+        **{
+            f"challenger_{key}": prom.Gauge(
+                f"fraudops_challenger_{key}", text, multiprocess_mode="livesum"
+            )
+            for key, text in CHALLENGER_GAUGES.items()
+        },
     }
 
 
@@ -264,6 +284,10 @@ class FraudService:
         self.metrics["log_dropped"].set(stats.predictions.dropped_rows)
         self.metrics["log_failures"].set(stats.predictions.failed_writes)
         self.metrics["reload_failures"].set(stats.counters.reload_failures)
+        challenger = stats.challenger
+        self.metrics["challenger_version"].set(float(challenger.version) if challenger else 0.0)
+        for key in CHALLENGER_GAUGES:
+            self.metrics[f"challenger_{key}"].set(getattr(stats.challenger_counters, key))
         if stats.cases is not None:
             self.metrics["cases_waiting"].set(stats.cases.pending)
 

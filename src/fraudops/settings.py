@@ -130,11 +130,70 @@ class Settings(BaseSettings):
     gate_slice_min_frauds: int = Field(
         30, ge=1, description="Frauds a segment needs before the slice gate judges it."
     )
+    promotion: Literal["direct", "staged"] = Field(
+        "direct",
+        description="After the offline gate passes: `direct` moves @champion at once; `staged` "
+        "puts the version in shadow (or canary) as @challenger for the online gate to judge.",
+    )
+    staged_mode: Literal["shadow", "canary"] = Field(
+        "shadow", description="The stage a staged challenger enters (`fraudops stage` moves it)."
+    )
+    canary_share: float = Field(
+        0.1, gt=0, lt=1, description="Share of entities (sticky by key hash) a canary decides."
+    )
+    online_gate_ap_tolerance: float = Field(
+        0.02, ge=0, le=1, description="Online gate: challenger AP may trail by at most this."
+    )
+    online_gate_recall_tolerance: float = Field(
+        0.05, ge=0, le=1, description="Online gate: recall at the operating FPR may trail by this."
+    )
+    online_gate_min_frauds: int = Field(
+        30, ge=1, description="Labelled frauds scored by both models before the online gate judges."
+    )
+    online_gate_max_days: int = Field(
+        14,
+        ge=1,
+        description="Days in shadow/canary after which an undecided challenger is rejected.",
+    )
+    online_gate_confidence: float = Field(
+        0.9, gt=0, lt=1, description="Level of the paired bootstrap's confidence intervals."
+    )
+    online_gate_resamples: int = Field(
+        500, ge=50, description="Paired bootstrap resamples of the online gate."
+    )
+    guardrail_min_requests: int = Field(
+        200, ge=10, description="Requests per role a canary guardrail waits for before judging."
+    )
+    guardrail_alert_rate_ratio: float = Field(
+        3.0,
+        gt=1,
+        description="Canary rolls back when its alert rate exceeds the champion's x this.",
+    )
+    guardrail_error_rate: float = Field(
+        0.01, ge=0, lt=1, description="Canary rolls back when this share of its scorings fail."
+    )
+    guardrail_p99_ratio: float = Field(
+        3.0,
+        gt=1,
+        description="Canary rolls back when its p99 latency exceeds the champion's x this.",
+    )
 
     reference_rows: int = Field(
         50_000, ge=100, description="Training rows kept (stratified by day) as drift reference."
     )
     monitor_window_days: int = Field(7, ge=1, description="Current window of the drift job.")
+    drift_rule: Literal["risk", "share"] = Field(
+        "risk",
+        description="When a window drifted: `risk` (importance-weighted columns beyond "
+        "thresholds calibrated on the reference, or the score) or `share` (more than "
+        "drift_share_threshold of the columns beyond 0.1).",
+    )
+    drift_risk_threshold: float = Field(
+        0.25, gt=0, le=1, description="Risk rule: share of the importance that must drift."
+    )
+    drift_noise_margin: float = Field(
+        1.5, ge=1, description="Risk rule: a column's threshold is this x its clean-window noise."
+    )
     monitor_max_rows: int = Field(
         20_000, ge=100, description="Current rows compared at most (sampled by day)."
     )
@@ -160,6 +219,12 @@ class Settings(BaseSettings):
     ui_port: int = Field(8000, ge=1, le=65535, description="Evidently UI port.")
     retrain_deployment: str | None = Field(
         None, description="Prefect deployment to retrain with (run_deployment); None: subflow."
+    )
+    retrain_event: bool = Field(
+        False,
+        description="Team mode: a retrain decision emits the Prefect event "
+        "fraudops.drift.detected (figures in its payload); the trigger of the deployment "
+        "train-on-drift (pipelines/prefect.yaml) trains. False: subflow or retrain_deployment.",
     )
 
     serve_host: str = Field("127.0.0.1", description="Address the service binds to.")
@@ -381,6 +446,12 @@ class Settings(BaseSettings):
     def prediction_log_dir(self) -> Path:
         """Parquet prediction log, partitioned by day (written by the service)."""
         return self.home / "predictions"
+
+    @property
+    def challenger_log_dir(self) -> Path:
+        """Parquet log of the challenger's scores beside the champion's, one row per event it
+        scored in shadow or canary (the online gate's paired evidence), partitioned by day."""
+        return self.home / "challenger"
 
     @property
     def label_log_dir(self) -> Path:

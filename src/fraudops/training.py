@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -29,10 +30,13 @@ from fraudops.model.report import ModelOnHoldout
 from fraudops.model.slices import SliceRule, compare_slices, segments, slice_figures
 from fraudops.offline.engine import compute_spec_features
 from fraudops.registry import audit
+from fraudops.registry import stage as stages
 from fraudops.registry.card import ModelCard
 from fraudops.settings import Settings
 from fraudops.spec import DatasetSpec, default_spec, spec_sha256, spec_yaml
 from fraudops.spec.data import prepare_events
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class TrainingResult:
     champion_version: str | None
     previous_champion: str | None
     reasons: list[str] = field(default_factory=list)
+    stage: str | None = None  # shadow/canary: the version passed and is a staged @challenger
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -245,6 +250,41 @@ def feature_means(features: pd.DataFrame, spec: DatasetSpec) -> dict[str, float]
     return {f: float(v) for f, v in features[numeric].mean().items() if np.isfinite(v)}
 
 
+#: Holdout rows (at most) and shuffles per feature of the permutation importance.
+IMPORTANCE_ROWS, IMPORTANCE_REPEATS = 20_000, 3
+
+
+def holdout_importance(model: Pipeline, dataset: Dataset, settings: Settings) -> dict[str, float]:
+    """Each feature's permutation importance on (a sample of) the holdout: the mean drop of
+    average precision over :data:`IMPORTANCE_REPEATS` shuffles of its column (scikit-learn's
+    ``permutation_importance``; Breiman 2001). Empty when the sample holds one class, or the
+    model is not a scikit-learn estimator (logged).
+
+    Returns:
+        Feature → importance (AP points; ≤ 0 for a feature the model does not use).
+    """
+    from sklearn.inspection import permutation_importance
+    from sklearn.metrics import average_precision_score
+
+    labels = dataset.test_frame[settings.spec.label.column].to_numpy()
+    rows = np.random.default_rng(settings.seed).permutation(len(labels))[:IMPORTANCE_ROWS]
+    if len(np.unique(labels[rows])) < 2:
+        return {}
+    if not hasattr(model, "fit"):  # scikit-learn takes only estimators (a test double is not)
+        logger.warning("no feature importance recorded for %s: not an estimator", type(model))
+        return {}
+    result = permutation_importance(
+        model,
+        dataset.test_features.iloc[rows],
+        labels[rows],
+        scoring=lambda estimator, x, y: average_precision_score(y, fraud_scores(estimator, x)),
+        n_repeats=IMPORTANCE_REPEATS,
+        random_state=settings.seed,
+    )
+    names = list(dataset.test_features.columns)
+    return {name: float(v) for name, v in zip(names, result.importances_mean, strict=True)}
+
+
 def run_name(dataset: Dataset, settings: Settings) -> str:
     """``train <spec> <first day>..<last day> <model kind>``: the run's name in MLflow."""
     windows = dataset.windows
@@ -281,6 +321,7 @@ def register_challenger(
         model_params=params,
         metrics=dict(metrics.as_dict()),
         feature_means=feature_means(dataset.train_features, settings.spec),
+        feature_importance=holdout_importance(model, dataset, settings),
     )
     tags = card.to_tags()
     reference = reference_sample(
@@ -361,11 +402,33 @@ def apply_decision(
     gate passed and the champion is still the one gated against (the alias moves last;
     :func:`fraudops.registry.promote`'s compare-and-set).
 
+    With ``promotion: staged`` and a champion to compare with, a passed gate does not move
+    ``@champion``: the version enters ``staged_mode`` (shadow or canary) as ``@challenger``
+    (:func:`fraudops.registry.stage.enter`) for the online gate to judge; the returned
+    decision then does not promote and its ``extra["stage"]`` names the stage.
+
     Returns:
         The decision as applied (a passed gate whose champion moved meanwhile becomes "not
         promoted", tagged ``gate: stale`` with the reason) and the version that held
         ``@champion`` before a promotion, else None.
     """
+    if decision.promote and settings.promotion == "staged" and decision.champion_version:
+        staged = replace(
+            decision,
+            promote=False,
+            reasons=[*decision.reasons, f"staged: enters {settings.staged_mode} as @challenger"],
+            extra={**decision.extra, "stage": settings.staged_mode},
+        )
+        _record(client, run_id, version, staged, settings, gate="staged")
+        stages.enter(
+            client,
+            settings.model_name,
+            version,
+            settings.staged_mode,
+            reason=f"offline gate: {decision.summary}",
+            share=settings.canary_share,
+        )
+        return staged, None
     _record(client, run_id, version, decision, settings)
     if not decision.promote:
         return decision, None
@@ -391,6 +454,7 @@ def version_description(decision: GateDecision, outcome: str) -> str:
         "promoted": "promoted to @champion",
         "rejected": f"kept out: the champion v{decision.champion_version} stays",
         "stale": "not promoted: @champion moved while this version was gated",
+        "staged": "passed; judged on live traffic as @challenger before promotion",
     }.get(outcome, outcome)
     return (
         f"Gate: {verdict}. Holdout average precision {figures['average_precision']:.3f}, ROC "
@@ -415,7 +479,7 @@ def _record(
     registry.set_version_tags(
         client, settings.model_name, version, {"gate": outcome, "gate_reasons": decision.summary}
     )
-    if not decision.promote:  # a promotion is audited by registry.promote itself
+    if not decision.promote and outcome != "staged":  # promotions and stages audit themselves
         audit.record(
             client,
             settings.model_name,

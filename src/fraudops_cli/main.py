@@ -27,6 +27,7 @@ from fraudops_cli.console_commands import analyst_app, console
 from fraudops_cli.env import settings_env
 from fraudops_cli.failure import fail
 from fraudops_cli.spec_commands import spec_app
+from fraudops_cli.stage_commands import stage, status
 
 app = typer.Typer(
     help="fraudops: train, gate and register fraud models; serve and monitor them. Settings come "
@@ -52,6 +53,8 @@ class DriftScenario(StrEnum):
 app.add_typer(spec_app, name="spec")
 app.add_typer(analyst_app, name="analyst")
 app.command("console")(console)
+app.command("status")(status)
+app.command("stage")(stage)
 
 
 def _print_version(value: bool) -> None:
@@ -207,7 +210,13 @@ def _train(settings: Settings, as_json: bool) -> dict[str, Any]:
 
 
 def _print_summary(result: dict[str, Any]) -> None:
-    verdict = "promoted to @champion" if result["promoted"] else "kept the champion"
+    verdict = (
+        "promoted to @champion"
+        if result["promoted"]
+        else f"passed; @challenger in {result['stage']}"
+        if result.get("stage")
+        else "kept the champion"
+    )
     m = result["metrics"]
     typer.echo(
         f"{result['model_name']} v{result['version']} ({result['model_kind']}), trained "
@@ -508,7 +517,10 @@ def demo(
     path = data or (SHARED_DATA if handbook and SHARED_DATA.is_file() else None)
     home = base.home / "demo"
     shutil.rmtree(home, ignore_errors=True)  # the demo's own state, rebuilt every run
-    settings = _settings(home=home, data_path=home / "warehouse", dataset_spec=spec)
+    # staged: a challenger that passes the offline gate is judged in shadow before promotion
+    settings = _settings(
+        home=home, data_path=home / "warehouse", dataset_spec=spec, promotion="staged"
+    )
     _point_tools_home(settings, moving_from=base)  # Prefect's and BentoML's state too
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # Prefect's own, read at import
     from rich.console import Console

@@ -327,3 +327,80 @@ def test_training_killed_mid_run_leaves_no_half_champion_and_a_rerun_succeeds(
             "champion_after_rerun": final,
         },
     )
+
+
+def test_shadow_canary_promotion_and_a_guardrail_rollback_under_load_fail_no_request(
+    history, tmp_path
+):
+    from fraudops.registry import stage as stages
+
+    settings = Settings(home=tmp_path / "home", data_path=history)
+    staged = settings.model_copy(
+        update={"promotion": "staged", "gate_ap_tolerance": 1.0, "gate_recall_tolerance": 1.0}
+    )
+    assert run_training(settings).version == "1"
+    assert run_training(staged.model_copy(update={"seed": 1})).stage == stages.SHADOW
+    client = registry.client_for(settings)
+    name = settings.model_name
+
+    def challenger() -> dict | None:
+        return httpx.get(f"{base}/model", timeout=10).json()["challenger"]
+
+    def until(check, what: str, seconds: float = 60) -> float:  # type: ignore[no-untyped-def]
+        began = time.monotonic()
+        while not check():
+            assert time.monotonic() - began < seconds, what
+            time.sleep(0.2)
+        return time.monotonic() - began
+
+    context, port = serve(
+        settings.home, history, tmp_path / "service.log", FRAUDOPS_GUARDRAIL_MIN_REQUESTS="20"
+    )
+    with ExitStack() as stack:
+        stack.enter_context(context)
+        base = f"http://127.0.0.1:{port}"
+        load = LoadLoop(base)
+        load.start()
+        stack.callback(load.join, 30)
+        stack.callback(load.stop.set)
+        until(lambda: (challenger() or {}).get("stage") == "shadow", "v2 not in shadow")
+        until(lambda: gauge(base, "fraudops_challenger_scored") > 50, "shadow scored nothing")
+        shadow_versions = {v for _, v in load.ok}
+        stages.enter(client, name, "2", stages.CANARY, reason="test", share=0.5)
+        until(lambda: any(v == "2" for _, v in load.ok[-50:]), "the canary never decided")
+        stages.conclude(client, name, "2", stages.PROMOTED, reason="test: promoted")
+        promoted_in = until(
+            lambda: (
+                httpx.get(f"{base}/model", timeout=10).json()["version"] == "2"
+                and challenger() is None
+            ),
+            "v2 not promoted",
+        )
+        loud = staged.model_copy(update={"alert_rate": 0.5, "seed": 2})  # alerts on half
+        assert run_training(loud).stage == stages.SHADOW
+        stages.enter(client, name, "3", stages.CANARY, reason="test: a loud canary", share=0.5)
+        rolled_back_in = until(
+            lambda: client.get_model_version(name, "3").tags.get("stage") == stages.ROLLED_BACK,
+            "the loud canary was not rolled back",
+        )
+        until(lambda: challenger() is None, "the service kept the rolled-back canary", 5)
+        until(  # the gauges are refreshed every second
+            lambda: gauge(base, "fraudops_challenger_rollbacks") >= 1, "no rollback counted", 5
+        )
+        rollbacks = gauge(base, "fraudops_challenger_rollbacks")
+        time.sleep(1)
+    assert shadow_versions == {"1"}  # shadow never answers
+    assert load.failures == [] and len(load.ok) > 200
+    assert {"1", "2"} <= {v for _, v in load.ok}
+    assert rollbacks == 1
+    reason = client.get_model_version(name, "3").tags["stage_reason"]
+    assert "alert rate" in reason
+    record(
+        "staged_promotion",
+        {
+            "requests": len(load.ok) + len(load.failures),
+            "failed": len(load.failures),
+            "promotion_picked_up_seconds": round(promoted_in, 1),
+            "canary_rolled_back_seconds": round(rolled_back_in, 1),
+        },
+    )

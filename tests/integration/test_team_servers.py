@@ -5,7 +5,8 @@
 - Two replicas sharing online state in Redis: a card scored alternately on both gets the same
   features as on one process.
 - `prefect server start`, a process work pool and `prefect worker start`: the deployments of
-  `pipelines/prefect.yaml`; the monitoring deployment retrains through `run_deployment`.
+  `pipelines/prefect.yaml`; a retrain decision of the monitoring deployment emits
+  `fraudops.drift.detected`, whose deployment trigger runs `train-on-drift` on the worker.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def drifted_home(tmp_path, small_history):
     return settings, env
 
 
-def test_monitoring_deployment_retrains_through_run_deployment_on_a_process_worker(
+def test_drift_in_the_monitoring_deployment_emits_an_event_whose_trigger_retrains_on_a_worker(
     drifted_home, tmp_path
 ):
     settings, fraudops_env = drifted_home
@@ -254,7 +255,7 @@ def test_monitoring_deployment_retrains_through_run_deployment_on_a_process_work
             "PREFECT_API_URL": api,
             "PREFECT_API_AUTH_STRING": PREFECT_AUTH,
             "PREFECT_HOME": str(tmp_path / "prefect-client"),
-            "FRAUDOPS_RETRAIN_DEPLOYMENT": "train-fraud-model/train-weekly",
+            "FRAUDOPS_RETRAIN_EVENT": "true",
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
@@ -263,6 +264,7 @@ def test_monitoring_deployment_retrains_through_run_deployment_on_a_process_work
         deployed = _prefect(["deploy", "--all", "--prefect-file", "pipelines/prefect.yaml"], env)
         assert "train-fraud-model/train-weekly" in deployed
         assert "monitor-fraud-model/monitor-daily" in deployed
+        assert "train-fraud-model/train-on-drift" in deployed
         worker = [str(BIN / "prefect"), "worker", "start", "--pool", "fraudops"]
         with (
             server(worker, f"{api}/health", tmp_path / "worker.log", env),
@@ -286,7 +288,18 @@ def test_monitoring_deployment_retrains_through_run_deployment_on_a_process_work
             [training] = runs
             worker_log = (tmp_path / "worker.log").read_text()
             assert training["state_type"] == "COMPLETED", worker_log[-3000:]
-            assert training["deployment_id"] is not None
+            deployment = client.get(f"{api}/deployments/{training['deployment_id']}")
+            assert deployment.json()["name"] == "train-on-drift"  # started by the event's trigger
             assert training["parameters"]["test_end"]  # the last labelled day, chosen by monitoring
+            events = client.post(
+                f"{api}/events/filter",
+                json={"filter": {"event": {"name": ["fraudops.drift.detected"]}}, "limit": 5},
+            )
+            events.raise_for_status()
+            [event] = events.json()["events"]
+            assert event["payload"]["test_end"] == training["parameters"]["test_end"]
+            assert (
+                event["payload"]["drifted_columns"] and event["payload"]["champion_version"] == "1"
+            )
     version = registry.client_for(settings).get_model_version(settings.model_name, "2")
     assert version.tags["gate"] in {"promoted", "rejected"}

@@ -21,8 +21,11 @@ def test_prefect_yaml_deploys_existing_flows_on_cron_schedules_and_on_demand():
     assert flows == {
         "train-weekly": "train-fraud-model",
         "monitor-daily": "monitor-fraud-model",
+        "train-on-drift": "train-fraud-model",
         "features-on-demand": "compute-features",
         "batch-score-on-demand": "batch-score",
     }
     scheduled = {d["name"] for d in spec["deployments"] if d.get("schedules")}
     assert scheduled == {"train-weekly", "monitor-daily"}
+    triggered = {d["name"] for d in spec["deployments"] if d.get("triggers")}
+    assert triggered == {"train-on-drift"}

@@ -325,17 +325,21 @@ def test_prefect_worker_deploys_the_project_flows_to_the_fraudops_pool():
     prefect_yaml = yaml.safe_load((ROOT / "pipelines" / "prefect.yaml").read_text())
     pools = {d["work_pool"]["name"] for d in prefect_yaml["deployments"]}
     train = next(d for d in prefect_yaml["deployments"] if d["name"] == "train-weekly")
-    retrain = f"{flow_name(train['entrypoint'])}/{train['name']}"
+    on_drift = next(d for d in prefect_yaml["deployments"] if d["name"] == "train-on-drift")
+    [trigger] = on_drift["triggers"]
+    assert on_drift["entrypoint"] == train["entrypoint"]
+    assert trigger["expect"] == ["fraudops.drift.detected"] and trigger["enabled"]
+    assert trigger["parameters"] == {"test_end": "{{ event.payload.test_end }}"}
     worker = services()["prefect-worker"]
     command = " ".join(worker["command"])
     assert pools == {"fraudops"}
     assert "prefect worker start --pool fraudops" in command
     assert "--prefect-file pipelines/prefect.yaml" in command
-    assert environment(worker)["FRAUDOPS_RETRAIN_DEPLOYMENT"] == retrain
+    assert environment(worker)["FRAUDOPS_RETRAIN_EVENT"] == "true"
     configmap = dict(
         literal.split("=", 1) for literal in generator("ConfigMap", "fraudops-settings")["literals"]
     )
-    assert configmap["FRAUDOPS_RETRAIN_DEPLOYMENT"] == retrain
+    assert configmap["FRAUDOPS_RETRAIN_EVENT"] == "true"
 
 
 def test_server_images_match_the_locked_client_versions():

@@ -142,3 +142,32 @@ def test_champion_reference_with_an_all_null_column_is_refused():
     with pytest.raises(MonitorInputError, match="champion v7: reference window has no rows"):
         check_reference(stored.iloc[0:0], "7")
     check_reference(stored.assign(score=0.5), "7")  # a constant column Evidently can compare
+
+
+def test_the_risk_rule_decides_whether_a_window_drifted_whatever_the_column_share():
+    from fraudops.drift.risk import RiskFigures
+
+    important = RiskFigures(True, 0.6, ["TX_AMOUNT"], False, {}, {"TX_AMOUNT": 0.6})
+    retrain, drifted, reasons = decide(
+        figures(0.05), CHAMPION, [past(True, 1)], DAY, SETTINGS, important
+    )
+    assert drifted and retrain and reasons[0].startswith("drift risk 0.60 >= 0.25")
+    chronic = RiskFigures(False, 0.0, [], False, {}, {})
+    _, drifted, reasons = decide(figures(0.8), CHAMPION, [], DAY, SETTINGS, chronic)
+    assert not drifted and "prediction drift no" in reasons[0]
+    share_rule = SETTINGS.model_copy(update={"drift_rule": "share"})
+    _, drifted, _ = decide(figures(0.8), CHAMPION, [], DAY, share_rule, chronic)
+    assert drifted  # the old rule, kept for comparison
+
+
+def test_an_estimated_drop_before_labels_retrains_and_real_labels_overrule_the_estimate():
+    from fraudops.drift.estimate import EstimatedPerformance
+
+    low = EstimatedPerformance(0.4, 0.3, 0.5, 0.01, 5000, 20_000)
+    retrain, _, reasons = decide(figures(0.0), CHAMPION, [], DAY, SETTINGS, None, low)
+    assert retrain and "estimated AP (CBPE, before labels) 0.400" in " ".join(reasons)
+    labelled = figures(0.0, ap=0.69, labelled=600)  # enough real labels, no drop
+    retrain, _, reasons = decide(labelled, CHAMPION, [], DAY, SETTINGS, None, low)
+    assert not retrain and "CBPE" not in " ".join(reasons)
+    fine = EstimatedPerformance(0.68, 0.3, 0.5, 0.01, 5000, 20_000)
+    assert not decide(figures(0.0), CHAMPION, [], DAY, SETTINGS, None, fine)[0]

@@ -75,10 +75,11 @@ def test_the_handbook_log_keeps_its_column_names():
         "customer_hash",
         "terminal_hash",
     )
-    assert columns[-6:] == (
+    assert columns[-7:] == (
         "score",
         "decision",
         "model_version",
+        "model_role",
         "latency_ms",
         "scored_at",
         "reason_codes",

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from fraudops import registry
 from fraudops.cases.labels import resolve_labels
 from fraudops.drift.dashboard import ensure_panels, tag_decision
+from fraudops.drift.estimate import EstimatedPerformance, estimate
 from fraudops.drift.header import ReportHeader, with_header
 from fraudops.drift.report import (
     HANDBOOK_COLUMNS,
@@ -45,6 +46,13 @@ from fraudops.drift.report import (
     check_columns,
     check_finite,
     sample_by_day,
+)
+from fraudops.drift.risk import (
+    RiskFigures,
+    assess,
+    cached_calibration,
+    calibrate,
+    importance_weights,
 )
 from fraudops.logs.records import LABEL_VALUE, LOG_ID, LOG_TIME
 from fraudops.registry.card import ModelCard, ModelCardError
@@ -76,6 +84,7 @@ class Champion:
     average_precision: float | None
     train_end: str | None
     columns: DriftColumns = HANDBOOK_COLUMNS
+    importance: dict[str, float] = field(default_factory=dict)  # card's feature_importance
 
 
 @dataclass
@@ -93,6 +102,9 @@ class Decision:
     retrain_result: dict[str, Any] | None = None
     champion_spec: str = "handbook"
     days_with_rows: int | None = None
+    online_gate: dict[str, Any] | None = None  # the challenger judged first, if one is live
+    risk: dict[str, Any] | None = None  # the risk rule's figures (drift_rule: risk)
+    estimated: dict[str, Any] | None = None  # CBPE of the current window (before its labels)
     recorded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
     def as_dict(self) -> dict[str, Any]:
@@ -133,6 +145,7 @@ def load_champion_reference(settings: Settings) -> Champion:
         average_precision=card.metrics.get("average_precision"),
         train_end=card.windows.get("train_end"),
         columns=columns,
+        importance=card.feature_importance,
     )
 
 
@@ -367,12 +380,76 @@ def read_decisions(settings: Settings) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def assess_risk(figures: DriftFigures, champion: Champion, settings: Settings) -> RiskFigures:
+    """The risk rule's view of the window (:mod:`fraudops.drift.risk`): thresholds calibrated
+    once per champion on its reference (cached in the reports folder), its features weighed by
+    its importance."""
+    calibration = cached_calibration(
+        settings.reports_dir,
+        champion.version,
+        lambda: calibrate(
+            champion.reference,
+            champion.columns,
+            figures.column_methods,
+            settings.monitor_window_days,
+            margin=settings.drift_noise_margin,
+        ),
+    )
+    weights = importance_weights(champion.columns.features, champion.importance)
+    return assess(
+        figures.column_scores,
+        figures.column_methods,
+        figures.drifted_columns,
+        calibration,
+        weights,
+        settings.drift_risk_threshold,
+    )
+
+
+def estimate_current(
+    labelled: pd.DataFrame | None, current: pd.DataFrame, champion: Champion
+) -> EstimatedPerformance | None:
+    """The current window's expected performance before its labels arrive (CBPE,
+    :mod:`fraudops.drift.estimate`), calibrated on the labelled window (one label delay
+    earlier, same champion's scores); None without enough labelled rows."""
+    if labelled is None or LABEL_COLUMN not in labelled:
+        return None
+    return estimate(
+        labelled[SCORE].to_numpy(dtype=float),
+        labelled[LABEL_COLUMN].to_numpy(dtype=float),
+        current[SCORE].to_numpy(dtype=float),
+        champion.threshold,
+    )
+
+
+def _drifted(
+    figures: DriftFigures, risk: RiskFigures | None, settings: Settings
+) -> tuple[bool, str]:
+    """Whether the window drifted under ``settings.drift_rule``, and why in words."""
+    if settings.drift_rule == "share" or risk is None:
+        drifted = figures.drift_share > settings.drift_share_threshold
+        return drifted, (
+            f"drift share {figures.drift_share:.2f} {'>' if drifted else '<='} "
+            f"{settings.drift_share_threshold:.2f} ({len(figures.drifted_columns)} columns"
+            f"{': ' + ', '.join(figures.drifted_columns[:6]) if figures.drifted_columns else ''})"
+        )
+    named = ", ".join(risk.drifted_features[:6])
+    return risk.drifted, (
+        f"drift risk {risk.risk:.2f} {'>=' if risk.risk >= settings.drift_risk_threshold else '<'}"
+        f" {settings.drift_risk_threshold:.2f} of the champion's importance"
+        f"{' (' + named + ')' if named else ''}; prediction drift "
+        f"{'yes' if risk.prediction_drift else 'no'}"
+    )
+
+
 def decide(
     figures: DriftFigures,
     champion: Champion,
     history: list[dict[str, Any]],
     window_end: dt.date,
     settings: Settings,
+    risk: RiskFigures | None = None,
+    estimated: EstimatedPerformance | None = None,
 ) -> tuple[bool, bool, list[str]]:
     """Debounced retraining decision.
 
@@ -381,6 +458,10 @@ def decide(
         champion: the champion compared with (its holdout AP is the performance bar).
         history: earlier decisions (dicts as recorded), oldest first.
         window_end: last day of this window (transaction time).
+        risk: the risk rule's figures (:func:`assess_risk`); None (or ``drift_rule: share``):
+            the share-of-columns rule decides whether the window drifted.
+        estimated: the current window's CBPE (:func:`estimate_current`): its AP below the bar
+            is a performance trigger too, unless enough real labels already judge it.
 
     Returns:
         (retrain, this window drifted, reasons).
@@ -392,12 +473,8 @@ def decide(
             False,
             [f"only {figures.current_rows} rows (< {settings.monitor_min_rows}): no decision"],
         )
-    drifted = figures.drift_share > settings.drift_share_threshold
-    reasons.append(
-        f"drift share {figures.drift_share:.2f} {'>' if drifted else '<='} "
-        f"{settings.drift_share_threshold:.2f} ({len(figures.drifted_columns)} columns"
-        f"{': ' + ', '.join(figures.drifted_columns[:6]) if figures.drifted_columns else ''})"
-    )
+    drifted, why = _drifted(figures, risk, settings)
+    reasons.append(why)
     same_champion = [h for h in history if h.get("champion_version") == champion.version]
     recent = [
         bool(h.get("drifted")) for h in same_champion[-(settings.drift_windows_considered - 1) :]
@@ -418,6 +495,18 @@ def decide(
             f"labelled AP {figures.average_precision:.3f} on {figures.labelled_rows} rows vs "
             f"champion {champion.average_precision:.3f} - {settings.performance_drop:.2f}"
             f"{' (dropped)' if performance_trigger else ''}"
+        )
+    if (
+        estimated is not None
+        and champion.average_precision is not None
+        and figures.labelled_rows < settings.min_labelled_rows
+    ):
+        bar = champion.average_precision - settings.performance_drop
+        performance_trigger = performance_trigger or estimated.average_precision < bar
+        reasons.append(
+            f"estimated AP (CBPE, before labels) {estimated.average_precision:.3f} vs champion "
+            f"{champion.average_precision:.3f} - {settings.performance_drop:.2f}"
+            f"{' (dropped)' if estimated.average_precision < bar else ''}"
         )
     retrains = [h for h in history if h.get("retrain")]
     if (drift_trigger or performance_trigger) and retrains:

@@ -192,6 +192,38 @@ def sample_by_day(
     return frame.iloc[np.sort(np.concatenate([np.empty(0, dtype=np.int64), *chosen]))]
 
 
+def like_weekdays(
+    reference: pd.DataFrame, current: pd.DataFrame, time_column: str, max_rows: int, seed: int = 0
+) -> pd.DataFrame:
+    """The reference compared like for like: rows of the weekdays the current window holds, in
+    its weekday shares, each weekday's rows sampled by day (:func:`sample_by_day`).
+
+    A window of three weekdays is then compared with the reference's same three weekdays, not
+    with whole weeks: its weekend share (and any weekly pattern) does not drift by construction.
+
+    Returns:
+        At most ``max_rows`` reference rows, index kept; the reference sampled by day
+        (:func:`sample_by_day`) when it lacks a weekday of the current window, or either
+        frame has no ``time_column``.
+    """
+    if time_column not in reference or time_column not in current:
+        return reference
+    wanted = pd.to_datetime(current[time_column]).dt.dayofweek.value_counts()
+    weekdays = pd.to_datetime(reference[time_column]).dt.dayofweek
+    held = weekdays.value_counts()
+    if not set(wanted.index) <= set(held.index):
+        return sample_by_day(reference, time_column, max_rows, seed)
+    # the largest sample holding the current window's shares within the reference's rows
+    shares = wanted / wanted.sum()
+    total = min(max_rows, int(min(held[d] / shares[d] for d in shares.index)))
+    counts = allocate_by_day(wanted.to_numpy(), total, seed)
+    parts = [
+        sample_by_day(reference[weekdays == day], time_column, int(count), seed)
+        for day, count in zip(shares.index, counts, strict=True)
+    ]
+    return reference.loc[pd.concat(parts).index.sort_values()]
+
+
 def check_columns(frame: pd.DataFrame, name: str, columns: Sequence[str] = MONITORED) -> None:
     """Raise :class:`DriftInputError` naming the window and its missing ``columns``."""
     if frame.empty:
@@ -392,7 +424,7 @@ def run_drift(
     check_columns(current, "current", monitored)
     check_enough_rows(reference, current, min_rows)
     reference = (
-        sample_by_day(reference, c.TX_DATETIME, len(current))
+        like_weekdays(reference, current, c.TX_DATETIME, len(current))
         if c.TX_DATETIME in reference
         else reference
     )

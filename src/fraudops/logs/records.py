@@ -31,6 +31,9 @@ LABEL_SOURCE, LABEL_BY = "source", "labelled_by"
 #: Label sources: a chargeback (or the bank's confirmation) and an analyst's case decision.
 CHARGEBACK, ANALYST = "chargeback", "analyst"
 LABEL_SOURCES = (CHARGEBACK, ANALYST)
+#: Which model decided an event: the champion, or the challenger (a canary's entity).
+MODEL_ROLE = "model_role"
+CHAMPION_ROLE, CHALLENGER_ROLE = "champion", "challenger"
 #: The prediction log's reason codes: JSON ``[[feature, contribution], ...]``, "" when none.
 REASON_CODES = "reason_codes"
 
@@ -51,6 +54,7 @@ def prediction_log_columns(spec: DatasetSpec, features: Sequence[str]) -> tuple[
         LOG_SCORE,
         "decision",
         "model_version",
+        MODEL_ROLE,
         "latency_ms",
         "scored_at",
         REASON_CODES,
@@ -79,7 +83,8 @@ class PredictionRecord:
         features: the champion's features, name → value.
         score: fraud probability in [0, 1].
         decision: ``alert`` or ``pass``.
-        model_version: the registry version that scored it.
+        model_version: the registry version that decided (``score`` is its score).
+        model_role: :data:`CHAMPION_ROLE`, or :data:`CHALLENGER_ROLE` in a canary.
         latency_ms: time in the service for its request, milliseconds.
         scored_at: when it was scored, naive UTC.
         reasons: the reason codes given, as (feature, contribution in log-odds), largest
@@ -97,6 +102,7 @@ class PredictionRecord:
     latency_ms: float
     scored_at: dt.datetime
     reasons: tuple[tuple[str, float], ...] = ()
+    model_role: str = CHAMPION_ROLE
 
     def row(self) -> dict[str, Any]:
         """The log row: :func:`prediction_log_columns` → value."""
@@ -109,6 +115,7 @@ class PredictionRecord:
             LOG_SCORE: self.score,
             "decision": self.decision,
             "model_version": self.model_version,
+            MODEL_ROLE: self.model_role,
             "latency_ms": self.latency_ms,
             "scored_at": self.scored_at,
             REASON_CODES: json.dumps([[f, round(v, 6)] for f, v in self.reasons])
@@ -144,4 +151,55 @@ class LabelRecord:
             LABEL_CORRECTION: self.correction,
             LABEL_SOURCE: self.source,
             LABEL_BY: self.labelled_by or "",
+        }
+
+
+#: The challenger log's columns besides the entities (see :class:`ChallengerRecord`).
+CHAMPION_SCORE, CHALLENGER_SCORE = "champion_score", "challenger_score"
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengerRecord:
+    """One event scored by both models while a challenger is in shadow or canary: the online
+    gate's paired evidence (:mod:`fraudops.model.online_gate`). No personal data, as in the
+    prediction log.
+
+    Attributes:
+        event_id, event_time, entities: as in :class:`PredictionRecord`.
+        stage: ``shadow`` or ``canary``; decided_by: the role whose decision was answered.
+        champion_version, champion_score: the champion's version and score in [0, 1].
+        challenger_version, challenger_score: the challenger's, and its decision at its own
+            threshold (``alert``/``pass``).
+        challenger_ms: time the challenger took on the event's batch, milliseconds.
+        scored_at: when the challenger scored it, naive UTC.
+    """
+
+    event_id: Hashable
+    event_time: dt.datetime
+    entities: Mapping[str, Any]
+    stage: str
+    decided_by: str
+    champion_version: str
+    champion_score: float
+    challenger_version: str
+    challenger_score: float
+    challenger_decision: str
+    challenger_ms: float
+    scored_at: dt.datetime
+
+    def row(self) -> dict[str, Any]:
+        """The challenger log row."""
+        return {
+            LOG_ID: self.event_id,
+            LOG_TIME: self.event_time,
+            **self.entities,
+            "stage": self.stage,
+            "decided_by": self.decided_by,
+            "champion_version": self.champion_version,
+            CHAMPION_SCORE: self.champion_score,
+            "challenger_version": self.challenger_version,
+            CHALLENGER_SCORE: self.challenger_score,
+            "challenger_decision": self.challenger_decision,
+            "challenger_ms": self.challenger_ms,
+            "scored_at": self.scored_at,
         }

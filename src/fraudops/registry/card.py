@@ -46,6 +46,10 @@ class ModelCard:
         feature_means: each numeric feature's mean over the training rows, the "usual" value
             of a reason code (tag ``feature_means``: a JSON list in ``features`` order, 4
             significant digits, null for a categorical input; none on older versions).
+        feature_importance: each feature's permutation importance on the holdout (the drop in
+            average precision when its column is shuffled; scikit-learn's
+            ``permutation_importance``), which weighs its drift (tag ``feature_importance``,
+            a JSON list like ``feature_means``; none on older versions).
     """
 
     features: tuple[str, ...]
@@ -60,6 +64,7 @@ class ModelCard:
     model_params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     feature_means: dict[str, float] = field(default_factory=dict)
+    feature_importance: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.threshold) and 0.0 < self.threshold < 1.0):
@@ -92,6 +97,11 @@ class ModelCard:
             means = [self.feature_means.get(f) for f in self.features]
             tags["feature_means"] = json.dumps(
                 [None if m is None else float(f"{m:.4g}") for m in means], separators=(",", ":")
+            )
+        if self.feature_importance:
+            values = [self.feature_importance.get(f) for f in self.features]
+            tags["feature_importance"] = json.dumps(
+                [None if v is None else float(f"{v:.4g}") for v in values], separators=(",", ":")
             )
         return tags
 
@@ -151,11 +161,17 @@ class ModelCard:
             model_params={str(k): str(v) for k, v in params.items()},
             metrics=metrics,
             feature_means=_feature_means(tags.get("feature_means"), features),
+            feature_importance=_feature_means(
+                tags.get("feature_importance"), features, "feature_importance"
+            ),
         )
 
 
-def _feature_means(text: str | None, features: tuple[str, ...]) -> dict[str, float]:
-    """The ``feature_means`` tag read back (name → mean; empty when absent).
+def _feature_means(
+    text: str | None, features: tuple[str, ...], tag: str = "feature_means"
+) -> dict[str, float]:
+    """A per-feature tag (``feature_means``, ``feature_importance``) read back (name → value;
+    empty when absent).
 
     Raises:
         ModelCardError: not a JSON list of numbers or nulls, one per feature.
@@ -168,4 +184,4 @@ def _feature_means(text: str | None, features: tuple[str, ...]) -> dict[str, flo
             raise ValueError(f"{len(features)} values expected")
         return {f: float(m) for f, m in zip(features, means, strict=True) if m is not None}
     except (ValueError, TypeError) as exc:
-        raise ModelCardError(f"tag 'feature_means' is unreadable: {exc}") from None
+        raise ModelCardError(f"tag {tag!r} is unreadable: {exc}") from None

@@ -397,9 +397,16 @@ def _score_model(spec: DatasetSpec) -> type[BaseModel]:
                 str,
                 Field(description="'alert' when fraud_probability >= threshold, else 'pass'."),
             ),
-            "threshold": (float, Field(description="The champion's threshold.")),
+            "threshold": (float, Field(description="The deciding model's threshold.")),
             "model_name": (str, ...),
-            "model_version": (str, ...),
+            "model_version": (str, Field(description="The version that decided.")),
+            "model_role": (
+                str,
+                Field(
+                    description="Which model decided: 'champion', or 'challenger' for an "
+                    "entity in a canary."
+                ),
+            ),
             "features": (
                 dict[str, value_type],
                 Field(description="The feature values the model used (categories as text)."),
@@ -480,6 +487,7 @@ EXAMPLE_SCORE: dict[str, JsonValue] = {
     "threshold": 0.0342,
     "model_name": "fraud-detector",
     "model_version": "1",
+    "model_role": "champion",
     "features": {  # an excerpt: every feature of the served model is listed
         "TX_AMOUNT": 57.16,
         "TX_DURING_WEEKEND": 0.0,

@@ -29,6 +29,8 @@ from fraudops.cases.store import CaseStore, NewCase
 from fraudops.data.history import load
 from fraudops.logs.predlog import IdHasher, LogWriter, load_or_create_key
 from fraudops.logs.records import (
+    CHALLENGER_ROLE,
+    CHAMPION_ROLE,
     LABEL_TIME,
     LOG_TIME,
     LabelRecord,
@@ -38,9 +40,21 @@ from fraudops.logs.records import (
 from fraudops.model.explain import Explainer, ReasonCode, Unexplainable
 from fraudops.model.fastpredict import fast_estimator
 from fraudops.offline.handbook import handbook_spec
+from fraudops.registry import stage as stages
 from fraudops.registry.card import WINDOW_TAGS, ModelCard, ModelCardError
 from fraudops.registry.integrity import IntegrityError, verify
 from fraudops.serving.api_models import spec_api
+from fraudops.serving.challenger import (
+    Challenger,
+    ChallengerCounters,
+    GuardrailRule,
+    Guardrails,
+    ShadowJob,
+    ShadowWorker,
+    records,
+    with_stage,
+)
+from fraudops.serving.routing import canary_rows, routing_column
 from fraudops.settings import Settings
 from fraudops.spec import spec_sha256
 from fraudops.spec.data import prepare_events
@@ -54,6 +68,8 @@ logger = logging.getLogger(__name__)
 
 ALERT = "alert"
 PASS = "pass"
+#: How often (at most) a request checks the canary's guardrails, seconds.
+GUARDRAIL_CHECK_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -290,6 +306,34 @@ def _case_intake(settings: Settings) -> CaseIntake:
     return CaseIntake(lambda: store)
 
 
+@dataclass(frozen=True)
+class CanaryAnswer:
+    """The challenger's answer for the routed events of one request.
+
+    Attributes:
+        model: the challenger's loaded version.
+        routed: n booleans, the events it decides for.
+        scores: n scores, the challenger's at the routed positions (others unused).
+        took_ms: its scoring time, milliseconds.
+    """
+
+    model: ChampionModel
+    routed: np.ndarray
+    scores: np.ndarray
+    took_ms: float
+
+    def reasons(
+        self, scorer: Scorer, rows: list[dict[str, Any]], explain: bool
+    ) -> dict[int, tuple[ReasonCode, ...]]:
+        """The challenger's reason codes of its routed events, by row index of the request."""
+        where = np.flatnonzero(self.routed)
+        mine = [rows[i] for i in where]
+        codes = scorer._reasons(
+            self.model, self.model.inputs(mine), mine, self.scores[where], explain
+        )
+        return {int(where[k]): v for k, v in codes.items()}
+
+
 class Scorer:
     """Everything one service process needs to answer requests.
 
@@ -305,6 +349,7 @@ class Scorer:
         labels: LogWriter,
         hasher: IdHasher,
         cases: CaseIntake | None = None,
+        challenger_log: LogWriter | None = None,
     ) -> None:
         self.settings = settings
         self.cases = cases
@@ -318,6 +363,28 @@ class Scorer:
         self.api = spec_api(settings.spec)
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        # the challenger: scored beside the champion while it is in shadow or canary
+        self.challenger: Challenger | None = None
+        self.challenger_log = challenger_log
+        self.challenger_counters = ChallengerCounters()
+        self.shadow = (
+            None
+            if challenger_log is None
+            else ShadowWorker(challenger_log.append_many, self.challenger_counters)
+        )
+        self.guardrail_rule = GuardrailRule(
+            min_requests=settings.guardrail_min_requests,
+            alert_rate_ratio=settings.guardrail_alert_rate_ratio,
+            alert_budget=settings.alert_rate,
+            error_rate=settings.guardrail_error_rate,
+            p99_ratio=settings.guardrail_p99_ratio,
+        )
+        self.guardrails = Guardrails(self.guardrail_rule)
+        self._routing_column = routing_column(settings.spec)
+        self._guard_checked = 0.0
+        self._stopped: tuple[str, dt.datetime] | None = None  # (version, stage start) rolled back
+        self._rollback_pending: tuple[str, str] | None = None  # (version, reason) to record
+        self._challenger_lock = threading.Lock()
 
     @classmethod
     def start(cls, settings: Settings, *, warm_up: bool = True, poll: bool = True) -> Scorer:
@@ -342,7 +409,14 @@ class Scorer:
                 else load_or_create_key(home / "secrets" / "id-hash.key")
             ),
             cases=_case_intake(settings) if settings.open_cases else None,
+            challenger_log=LogWriter(
+                settings.challenger_log_dir,
+                LOG_TIME,
+                flush_seconds=settings.log_flush_seconds,
+                max_buffered_rows=settings.log_max_buffered_rows,
+            ),
         )
+        scorer.poll_challenger()
         if champion is None:
             logger.warning(
                 "no @champion of %s in the registry yet: waiting for one (checked every %s s); "
@@ -410,29 +484,37 @@ class Scorer:
         """
         started = time.perf_counter() if started is None else started
         model = self.champion  # read once: a concurrent reload does not affect this request
+        challenger = self.challenger  # likewise
         if model is None:
             raise RuntimeError("no @champion model is loaded yet")
         rows = self.online.observe_many(events)
         inputs = model.inputs(rows)
         scores = model.predict_inputs(inputs)
-        reasons = self._reasons(model, inputs, rows, scores, explain)
+        routed, canary = self._canary(challenger, events, rows)
+        reasons = self._reasons(model, inputs, rows, scores, explain, keep=~routed)
+        if canary is not None:
+            reasons.update(canary.reasons(self, rows, explain))
         latency_ms = (time.perf_counter() - started) * 1000
         request_id = uuid.uuid4().hex
         scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         spec, id_field = self.settings.spec, self.api.id_field
         id_column, time_column = spec.event_id.column, spec.event_time.column
-        out, logged, alerts = [], [], []
-        for i, (event, features, score) in enumerate(zip(events, rows, scores, strict=True)):
-            decision = ALERT if score >= model.threshold else PASS
+        out, logged, alerts, entities = [], [], [], []
+        for i, (event, features) in enumerate(zip(events, rows, strict=True)):
+            decider = model if canary is None or not routed[i] else canary.model
+            score = scores[i] if decider is model else canary.scores[i]  # type: ignore[union-attr]
+            role = CHAMPION_ROLE if decider is model else CHALLENGER_ROLE
+            decision = ALERT if score >= decider.threshold else PASS
             codes = reasons.get(i)
             out.append(
                 {
                     id_field: event[id_column],
                     "fraud_probability": float(score),
                     "decision": decision,
-                    "threshold": model.threshold,
-                    "model_name": model.name,
-                    "model_version": model.version,
+                    "threshold": decider.threshold,
+                    "model_name": decider.name,
+                    "model_version": decider.version,
+                    "model_role": role,
                     "features": features,
                     "reasons": None if codes is None else [code.as_dict() for code in codes],
                     "latency_ms": latency_ms,
@@ -446,18 +528,179 @@ class Scorer:
                 features=features,
                 score=float(score),
                 decision=decision,
-                model_version=model.version,
+                model_version=decider.version,
                 latency_ms=latency_ms,
                 scored_at=scored_at,
                 reasons=tuple((code.feature, code.contribution) for code in codes or ()),
+                model_role=role,
             )
             logged.append(record.row())
+            entities.append((record.event_id, record.event_time, record.entities))
             if decision == ALERT and self.cases is not None:
-                alerts.append(self._new_case(event, record, codes or (), model.threshold))
+                alerts.append(self._new_case(event, record, codes or (), decider.threshold))
         self.predictions.append_many(logged)  # journaled before the response is sent
         if alerts:
             self.cases.submit(alerts)  # type: ignore[union-attr]
+        if challenger is not None:
+            self._beside(challenger, model, rows, scores, entities, routed, canary, out, latency_ms)
         return out
+
+    def _canary(
+        self,
+        challenger: Challenger | None,
+        events: Sequence[Mapping[str, Any]],
+        rows: list[dict[str, Any]],
+    ) -> tuple[np.ndarray, CanaryAnswer | None]:
+        """(the events a canary decides for, its answer); a failing canary routes none (the
+        champion answers, the failure is counted)."""
+        none = np.zeros(len(rows), dtype=bool)
+        if challenger is None or challenger.stage.stage != stages.CANARY:
+            return none, None
+        routed = canary_rows(
+            events, self._routing_column, challenger.stage.share, challenger.version
+        )
+        if not routed.any():
+            return none, None
+        began = time.perf_counter()
+        scores = np.zeros(len(rows), dtype=np.float64)
+        try:
+            scores[routed] = challenger.model.predict([rows[i] for i in np.flatnonzero(routed)])
+        except Exception as exc:
+            self.guardrails.attempted(int(routed.sum()), failed=True)
+            self.challenger_counters.failures += int(routed.sum())
+            self.challenger_counters.last_error = f"{type(exc).__name__}: {exc}"
+            logger.warning("canary failed, the champion answers: %s", exc)
+            return none, None
+        self.guardrails.attempted(int(routed.sum()), failed=False)
+        took = (time.perf_counter() - began) * 1000
+        return routed, CanaryAnswer(challenger.model, routed, scores, took)
+
+    def _beside(
+        self,
+        challenger: Challenger,
+        champion: ChampionModel,
+        rows: list[dict[str, Any]],
+        scores: np.ndarray,
+        entities: list[tuple[Any, dt.datetime, Mapping[str, Any]]],
+        routed: np.ndarray,
+        canary: CanaryAnswer | None,
+        out: list[dict[str, Any]],
+        latency_ms: float,
+    ) -> None:
+        """The challenger's part after the answer: the canary's evidence written, the rest
+        queued for shadow scoring, the guardrails fed and checked."""
+        if self.shadow is None or self.challenger_log is None:
+            return
+        rest = np.flatnonzero(~routed)
+        if len(rest):
+            self.shadow.submit(
+                ShadowJob(
+                    challenger,
+                    champion.version,
+                    [rows[i] for i in rest],
+                    scores[rest],
+                    [entities[i] for i in rest],
+                )
+            )
+        if challenger.stage.stage != stages.CANARY:
+            return
+        if canary is not None:
+            where = np.flatnonzero(routed)
+            job = ShadowJob(
+                challenger,
+                champion.version,
+                [rows[i] for i in where],
+                scores[where],
+                [entities[i] for i in where],
+                decided_by=CHALLENGER_ROLE,
+            )
+            self.challenger_counters.scored += len(where)
+            self.challenger_counters.decided += len(where)
+            self.challenger_log.append_many(records(job, canary.scores[where], canary.took_ms))
+            answered = sum(1 for i in where if out[i]["decision"] == ALERT)
+            self.guardrails.observe(CHALLENGER_ROLE, len(where), answered, latency_ms)
+        if len(rest):
+            answered = sum(1 for i in rest if out[i]["decision"] == ALERT)
+            self.guardrails.observe(CHAMPION_ROLE, len(rest), answered, latency_ms)
+        now = time.monotonic()
+        if now - self._guard_checked >= GUARDRAIL_CHECK_SECONDS:
+            self._guard_checked = now
+            breach = self.guardrails.breach()
+            if breach is not None:
+                self.roll_back(challenger, f"guardrail: {breach}")
+
+    def roll_back(self, challenger: Challenger, reason: str) -> None:
+        """Stop the canary now in this process; record the rollback in the registry from a
+        background thread (other replicas follow at their next poll)."""
+        with self._challenger_lock:
+            if self.challenger is None or self.challenger.version != challenger.version:
+                return  # another request stopped it first
+            self.challenger = None
+            self._stopped = (challenger.version, challenger.stage.since)
+            self._rollback_pending = (challenger.version, reason)
+            self.challenger_counters.rollbacks += 1
+        logger.error("canary v%s rolled back: %s", challenger.version, reason)
+        threading.Thread(target=self._record_rollback, name="rollback", daemon=True).start()
+
+    def _record_rollback(self) -> None:
+        """Write a pending rollback to the registry; kept pending (retried at the next poll)
+        when the registry cannot be reached."""
+        pending = self._rollback_pending
+        if pending is None:
+            return
+        version, reason = pending
+        try:
+            client = registry.client_for(self.settings)
+            stages.conclude(
+                client, self.settings.model_name, version, stages.ROLLED_BACK, reason=reason
+            )
+        except stages.StageError:
+            pass  # no longer live: someone concluded it meanwhile
+        except Exception as exc:
+            logger.error(
+                "rollback of v%s not recorded yet (%s); retried at next poll", version, exc
+            )
+            return
+        self._rollback_pending = None
+
+    def poll_challenger(self) -> None:
+        """Follow ``@challenger``: load a version that entered shadow or canary (verified as a
+        champion is), follow its stage (a mode change needs no reload), drop it when its
+        stage ends. A failure is counted; the champion is never affected."""
+        try:
+            if self._rollback_pending is not None:
+                self._record_rollback()
+            client = registry.client_for(self.settings)
+            found = registry.version_by_alias(client, self.settings.model_name, registry.CHALLENGER)
+            stage = None if found is None else stages.Stage.from_tags(dict(found.tags))
+            champion = self.champion
+            if (
+                found is None
+                or stage is None
+                or not stage.live
+                or (str(found.version), stage.since) == self._stopped
+                or (champion is not None and str(found.version) == champion.version)
+            ):
+                if self.challenger is not None:
+                    logger.info(
+                        "challenger v%s no longer in shadow or canary", self.challenger.version
+                    )
+                self.challenger = None
+                return
+            current = self.challenger
+            if current is not None and current.version == str(found.version):
+                if current.stage != stage:
+                    self.challenger = with_stage(current, stage)
+                return
+            model = load_model_version(self.settings, str(found.version), dict(found.tags))
+        except Exception as exc:
+            self.challenger_counters.load_failures += 1
+            self.challenger_counters.last_error = f"{type(exc).__name__}: {exc}"
+            logger.error("challenger not loaded: %s", exc)
+            return
+        self.guardrails = Guardrails(self.guardrail_rule)
+        self.challenger = Challenger(model, stage)
+        logger.info("challenger v%s in %s", model.version, stage.stage)
 
     def _new_case(
         self,
@@ -485,12 +728,15 @@ class Scorer:
         rows: list[dict[str, Any]],
         scores: np.ndarray,
         explain: bool,
+        keep: np.ndarray | None = None,
     ) -> dict[int, tuple[ReasonCode, ...]]:
-        """Reason codes by row index: of the alerts, or of every row with ``explain``; none
-        when the champion has no explainer."""
+        """Reason codes by row index: of the alerts, or of every row with ``explain`` (only
+        rows where ``keep``, when given); none when the model has no explainer."""
         if model.explainer is None:
             return {}
         chosen = np.arange(len(rows)) if explain else np.flatnonzero(scores >= model.threshold)
+        if keep is not None:
+            chosen = chosen[keep[chosen]]
         if not len(chosen):
             return {}
         codes = model.explainer.reasons(
@@ -513,6 +759,19 @@ class Scorer:
         self.labels.append_many([label.row() for label in labels])
         return applied
 
+    def challenger_info(self) -> dict[str, Any] | None:
+        """The challenger in shadow or canary (version, stage, share, since), or None."""
+        challenger = self.challenger
+        if challenger is None:
+            return None
+        return {
+            "version": challenger.version,
+            "stage": challenger.stage.stage,
+            "share": challenger.stage.share,
+            "since": challenger.stage.since.isoformat(),
+            "champion_version": challenger.stage.champion_version,
+        }
+
     def model_info(self) -> dict[str, Any]:
         model = self.champion
         if model is None:
@@ -520,6 +779,7 @@ class Scorer:
                 "model_name": self.settings.model_name,
                 "alias": registry.CHAMPION,
                 "version": None,
+                "challenger": self.challenger_info(),
             }
         return {
             "model_name": model.name,
@@ -535,13 +795,20 @@ class Scorer:
             "last_reload_error": self.counters.last_reload_error,
             "loaded_at": model.loaded_at.isoformat(),
             "load_seconds": round(model.load_seconds, 4),
+            "challenger": self.challenger_info(),
         }
 
     def poll_once(self) -> bool:
-        """Swap in the registry's ``@champion`` if it moved; True if a new model was swapped in.
+        """Swap in the registry's ``@champion`` if it moved (True if a new model was swapped
+        in), then follow ``@challenger`` (:meth:`poll_challenger`).
 
         A failure (registry down, broken model) keeps the current model and is logged.
         """
+        swapped = self._poll_champion()
+        self.poll_challenger()
+        return swapped
+
+    def _poll_champion(self) -> bool:
         try:
             client = registry.client_for(self.settings)
             version = registry.version_by_alias(client, self.settings.model_name, registry.CHAMPION)
@@ -572,5 +839,9 @@ class Scorer:
         self._stop.set()
         self.predictions.close()
         self.labels.close()
+        if self.shadow is not None:
+            self.shadow.close()
+        if self.challenger_log is not None:
+            self.challenger_log.close()
         if self.cases is not None:
             self.cases.close()
