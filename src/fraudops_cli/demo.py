@@ -44,6 +44,13 @@ from fraudops.serving.api_models import spec_api
 from fraudops.serving.replay import DriftInjector, DriftKind, ReplayClient, drift_entity
 from fraudops.settings import Settings
 from fraudops.spec.data import prepare_events
+from fraudops_cli.demo_stages import (
+    StagePlan,
+    live_challenger,
+    scheduled_retrain,
+    stage_weak_challenger,
+    week_stages,
+)
 from fraudops_cli.env import settings_env
 from fraudops_cli.warehouse import DemoWarehouse
 
@@ -61,6 +68,7 @@ class DemoPlan:
     inject: DriftKind | None = None
     drift_from: dt.date | None = None
     analysts: AnalystTeam | None = None  # None: no analyst reviews the alerts
+    stages: StagePlan | None = field(default_factory=StagePlan)  # None: no staged challenger
 
 
 #: The last run's summary (:meth:`DemoResult.to_json`), in the demo's home.
@@ -79,6 +87,7 @@ class DemoResult:
     home: str
     reports: str
     notes: list[str] = field(default_factory=list)
+    online_decisions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         """The summary as indented JSON (``fraudops demo --json`` prints it)."""
@@ -102,7 +111,8 @@ def week_table(result: DemoResult, label_delay_days: int) -> Table:
         "labelled within a day",
     )
     columns = ("days", "rows", "alerts", "drift share", "decision", "champion", "AP", "CP@100")
-    for column in (*columns, "reviewed", "fraud label h", "known <1 d"):
+    staged = ("stage", "challenger", "paired AP diff [90 %]")
+    for column in (*columns, *staged, "reviewed", "fraud label h", "known <1 d"):
         table.add_column(column, justify="right")
     for w in result.weeks:
         table.add_row(
@@ -114,6 +124,9 @@ def week_table(result: DemoResult, label_delay_days: int) -> Table:
             w["champion"],
             str(w["average_precision"]),
             str(w["card_precision_at_100"]),
+            w.get("stage", "-"),
+            w.get("challenger", "-"),
+            w.get("paired_ap_difference", "-"),
             f"{w['analyst_decisions']:,}",
             str(w["fraud_label_hours"]),
             str(w["frauds_known_in_a_day"]),
@@ -191,6 +204,25 @@ def first_fraud_label_hours(
     return (first - frauds["tx_datetime"]).dt.total_seconds() / 3600
 
 
+def _stage(
+    plan: StagePlan,
+    n: int,
+    day: dt.date,
+    first: Settings,
+    settings: Settings,
+    notes: list[str],
+) -> None:
+    """Day ``n``'s staging (:mod:`fraudops_cli.demo_stages`): the weak challenger, a
+    scheduled retrain."""
+    if n == plan.weak_challenger_day:
+        version = stage_weak_challenger(first)
+        notes.append(f"{day}: v{version} (isolation forest) staged in shadow by hand")
+    elif n in plan.retrain_days and not live_challenger(settings):
+        result = scheduled_retrain(settings, day)
+        outcome = f"in {result['stage']}" if result.get("stage") else "refused by the offline gate"
+        notes.append(f"{day}: scheduled retrain v{result['version']} {outcome}")
+
+
 def weekly_table(
     settings: Settings, truth: pd.DataFrame, decided: list[Case] | None = None
 ) -> list[dict[str, Any]]:
@@ -246,6 +278,7 @@ def weekly_table(
                 )
                 if both
                 else None,
+                **week_stages(in_week),
                 "analyst_decisions": len(reviewed),
                 "fraud_label_hours": round(float(hours.median()), 1) if len(hours) else None,
                 "frauds_known_in_a_day": round(float((hours <= 24).mean()), 3)
@@ -434,6 +467,8 @@ def run_demo(
                         )
                 except MonitorInputError as exc:
                     notes.append(f"{day}: {exc}")
+                if plan.stages is not None:
+                    _stage(plan.stages, n, day, first_settings, settings, notes)
                 say("replay, monitoring", n, len(days))
     finally:
         if client is not None:
@@ -444,14 +479,19 @@ def run_demo(
             cases.close()
     truth = pd.concat([before, *replayed.values()], ignore_index=True)
     decisions = read_decisions(settings)
-    promoted = [
-        d for d in decisions if d.get("retrain_result", {}) and d["retrain_result"].get("promoted")
-    ]
-    versions = [first["version"], *(d["retrain_result"]["version"] for d in promoted)]
+    versions = [first["version"]]
+    for d in decisions:  # in order: an online promotion is judged first, then a retrain's gate
+        gate = d.get("online_gate") or {}
+        if gate.get("outcome") == "promoted":
+            versions.append(gate["version"])
+        if (d.get("retrain_result") or {}).get("promoted"):
+            versions.append(d["retrain_result"]["version"])
+    online = [d["online_gate"] for d in decisions if (d.get("online_gate") or {}).get("version")]
     return DemoResult(
         weeks=weekly_table(settings, truth, decided),
         retrains=sum(1 for d in decisions if d["retrain"]),
-        promotions=len(promoted),
+        promotions=len(versions) - 1,
+        online_decisions=[g for g in online if g["outcome"] != "waiting"],
         champion_versions=versions,
         seconds=round(time.perf_counter() - began, 1),
         home=str(settings.home),
