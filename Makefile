@@ -56,6 +56,8 @@ bench: install
 	$(RUN) python benchmarks/spec_models.py
 	$(RUN) python benchmarks/hot_entity.py
 	$(RUN) python benchmarks/reason_codes.py
+	$(RUN) python benchmarks/shadow.py
+	$(RUN) python benchmarks/drift_rules.py
 
 clean:
 	rm -rf .venv .fraudops .pytest_cache .mypy_cache .ruff_cache

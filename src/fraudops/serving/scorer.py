@@ -409,11 +409,13 @@ class Scorer:
                 else load_or_create_key(home / "secrets" / "id-hash.key")
             ),
             cases=_case_intake(settings) if settings.open_cases else None,
+            # evidence, not decisions (those are in the journaled prediction log): no journal
             challenger_log=LogWriter(
                 settings.challenger_log_dir,
                 LOG_TIME,
                 flush_seconds=settings.log_flush_seconds,
                 max_buffered_rows=settings.log_max_buffered_rows,
+                journal=False,
             ),
         )
         scorer.poll_challenger()
