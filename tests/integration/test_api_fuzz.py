@@ -139,10 +139,11 @@ def test_fuzzing_finds_no_5xx_and_no_4xx_without_a_message(service):
     assert set(by_operation) >= {"POST /score", "POST /score_batch", "POST /feedback"}
     assert set(by_operation) >= {f"GET {p}" for p in ("/model", "/readyz", "/livez", "/metrics")}
     assert all(n >= 1 for n in by_operation.values())
-    # a generated label succeeds only when it names a transaction the service holds or is
-    # flagged external: 16-23 of them did in runs of 2026-12-06, 7 in one of 2026-12-07 (the
-    # generated times depend on the wall clock), scores 42-72
-    least = {"POST /score": 20, "POST /score_batch": 20, "POST /feedback": 5}
+    # a generated label succeeds only when its random id happens to name a transaction the
+    # service holds, or it is flagged external: 16-23 of them did in runs of 2026-12-06, 7 and
+    # 10 in runs of 2026-12-07 (the generated times follow the wall clock, and with them which
+    # ids were scored); scores 42-76. The floor says positive labels can succeed at all.
+    least = {"POST /score": 20, "POST /score_batch": 20, "POST /feedback": 1}
     for operation, successes in least.items():
         assert by_operation[operation] >= 3 * EXAMPLES
         assert figures["fuzz_2xx_by_operation"].get(operation, 0) >= successes, operation
