@@ -4,8 +4,10 @@ then promote it, reject it, or wait.
 Evidence: the challenger log's rows of this challenger against the champion it was staged
 against, since its stage began (both scores of each event,
 :class:`fraudops.logs.records.ChallengerRecord`), joined with the labels that have arrived
-(:func:`fraudops.cases.labels.resolve_labels`: a chargeback wins over an analyst's decision).
-Events whose label has not arrived are not evidence yet: the label delay is waited out, not
+(:func:`fraudops.cases.labels.resolve_labels`: a chargeback wins over an analyst's decision),
+for events at least one label delay older than the newest label: before that, the labels that
+arrived are the analysts' decisions on the champion's own alerts, a sample the champion chose
+that would judge the challenger on the champion's terms. The label delay is waited out, not
 guessed. Every run appends its decision, with its figures, to ``reports/online_gate.jsonl``; a
 promotion or rejection is also the version's stage record (:mod:`fraudops.registry.stage`).
 """
@@ -27,6 +29,7 @@ from fraudops.logs.predlog import read_log
 from fraudops.logs.records import (
     CHALLENGER_SCORE,
     CHAMPION_SCORE,
+    LABEL_TIME,
     LABEL_VALUE,
     LOG_ID,
     LOG_TIME,
@@ -100,6 +103,10 @@ def paired_evidence(settings: Settings, version: str, stage: stages.Stage) -> pd
     if labels.empty:
         return empty
     known = resolve_labels(labels)[LABEL_VALUE]
+    # only events whose labels are complete: before the label delay, the labels that arrived
+    # are the analysts' decisions on the champion's own alerts, a sample the champion chose
+    complete = pd.Timestamp(labels[LABEL_TIME].max()) - pd.Timedelta(days=settings.label_delay_days)
+    mine = mine[pd.to_datetime(mine[LOG_TIME]) < complete]
     mine = mine.assign(**{og.LABEL: mine[LOG_ID].map(known)}).dropna(subset=[og.LABEL])
     ranked = settings.spec.evaluation.precision_at_k_entity
     column = LOG_ID if ranked is None else entity_log_column(settings.spec.entity(ranked))

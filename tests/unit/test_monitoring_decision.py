@@ -147,13 +147,14 @@ def test_champion_reference_with_an_all_null_column_is_refused():
 def test_the_risk_rule_decides_whether_a_window_drifted_whatever_the_column_share():
     from fraudops.drift.risk import RiskFigures
 
+    risk_rule = SETTINGS.model_copy(update={"drift_rule": "risk"})
     important = RiskFigures(True, 0.6, ["TX_AMOUNT"], False, {}, {"TX_AMOUNT": 0.6})
     retrain, drifted, reasons = decide(
-        figures(0.05), CHAMPION, [past(True, 1)], DAY, SETTINGS, important
+        figures(0.05), CHAMPION, [past(True, 1)], DAY, risk_rule, important
     )
     assert drifted and retrain and reasons[0].startswith("drift risk 0.60 >= 0.25")
     chronic = RiskFigures(False, 0.0, [], False, {}, {})
-    _, drifted, reasons = decide(figures(0.8), CHAMPION, [], DAY, SETTINGS, chronic)
+    _, drifted, reasons = decide(figures(0.8), CHAMPION, [], DAY, risk_rule, chronic)
     assert not drifted and "prediction drift no" in reasons[0]
     share_rule = SETTINGS.model_copy(update={"drift_rule": "share"})
     _, drifted, _ = decide(figures(0.8), CHAMPION, [], DAY, share_rule, chronic)
