@@ -15,16 +15,15 @@ promotion or rejection is also the version's stage record (:mod:`fraudops.regist
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from fraudops import registry
 from fraudops.cases.labels import resolve_labels
+from fraudops.logs.jsonl import append_jsonl, read_jsonl
 from fraudops.logs.predlog import read_log
 from fraudops.logs.records import (
     CHALLENGER_SCORE,
@@ -99,7 +98,7 @@ def paired_evidence(settings: Settings, version: str, stage: stages.Stage) -> pd
     if mine.empty:
         return empty
     # a label arrives after its event: label days before the first event cannot hold one
-    labels = _read_since(settings.label_log_dir, pd.Timestamp(mine[LOG_TIME].min()).date())
+    labels = read_log(settings.label_log_dir, pd.Timestamp(mine[LOG_TIME].min()).date())
     if labels.empty:
         return empty
     known = resolve_labels(labels)[LABEL_VALUE]
@@ -119,19 +118,6 @@ def paired_evidence(settings: Settings, version: str, stage: stages.Stage) -> pd
             og.ENTITY: mine[column],
         }
     ).reset_index(drop=True)
-
-
-def _read_since(root: Path, first: dt.date) -> pd.DataFrame:
-    """The rows of a day-partitioned log from day ``first`` on (empty frame if none)."""
-    files = [
-        f
-        for folder in sorted(root.glob("date=*"))
-        if dt.date.fromisoformat(folder.name[5:]) >= first
-        for f in sorted(folder.glob("part-*.parquet"))
-    ]
-    if not files:
-        return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
 def _threshold(client: Any, name: str, version: str) -> float:
@@ -200,15 +186,9 @@ def online_gate(settings: Settings, now: dt.datetime | None = None) -> OnlineGat
 
 
 def _append(settings: Settings, run: OnlineGateRun) -> None:
-    path = settings.reports_dir / DECISIONS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as out:
-        out.write(json.dumps(run.as_dict(), default=str) + "\n")
+    append_jsonl(settings.reports_dir / DECISIONS_FILE, run.as_dict())
 
 
 def read_runs(settings: Settings) -> list[dict[str, Any]]:
     """Every recorded online gate run, oldest first."""
-    path = settings.reports_dir / DECISIONS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(settings.reports_dir / DECISIONS_FILE)

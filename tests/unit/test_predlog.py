@@ -80,3 +80,28 @@ def test_id_hash_is_keyed_and_stable(tmp_path):
     assert hasher(1234) == hasher("1234") and len(hasher(1234)) == 32
     assert hasher(1234) != IdHasher(b"another key of 16+ bytes")(1234)
     assert "1234" not in hasher(1234)
+
+
+def test_a_log_is_read_by_day_range_and_columns(tmp_path):
+    import pandas as pd
+
+    for day, ids in (("2024-01-01", [1, 2]), ("2024-01-02", [3]), ("2024-01-03", [4, 5])):
+        folder = tmp_path / f"date={day}"
+        folder.mkdir()
+        pd.DataFrame({"id": ids, "x": [0.5] * len(ids)}).to_parquet(folder / "part-a.parquet")
+    assert read_log(tmp_path)["id"].tolist() == [1, 2, 3, 4, 5]
+    middle = read_log(tmp_path, dt.date(2024, 1, 2), dt.date(2024, 1, 2), columns=["id"])
+    assert middle.columns.tolist() == ["id"] and middle["id"].tolist() == [3]
+    assert read_log(tmp_path, first=dt.date(2024, 1, 2))["id"].tolist() == [3, 4, 5]
+    assert read_log(tmp_path, last=dt.date(2023, 12, 31)).empty
+    assert read_log(tmp_path / "absent").empty
+
+
+def test_decisions_are_appended_and_read_back_in_order(tmp_path):
+    from fraudops.logs.jsonl import append_jsonl, read_jsonl
+
+    path = tmp_path / "reports" / "decisions.jsonl"
+    assert read_jsonl(path) == []
+    append_jsonl(path, {"n": 1, "when": dt.date(2024, 1, 1)})
+    append_jsonl(path, {"n": 2})
+    assert read_jsonl(path) == [{"n": 1, "when": "2024-01-01"}, {"n": 2}]

@@ -17,6 +17,7 @@ first 32 hex digits), so the log can be joined per card without holding card num
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -319,9 +320,38 @@ class LogWriter:
 _Item = tuple[Segment | None, int, dict[str, Any]]
 
 
-def read_log(root: Path) -> pd.DataFrame:
-    """Every row of a log folder (empty frame if none), in file order."""
-    files = sorted(Path(root).glob("date=*/part-*.parquet"))
+def log_days(root: Path) -> list[dt.date]:
+    """The days of a log folder that have a ``date=YYYY-MM-DD`` partition, in order."""
+    return sorted(
+        dt.date.fromisoformat(p.name[5:]) for p in Path(root).glob("date=*") if p.is_dir()
+    )
+
+
+def log_files(root: Path, first: dt.date | None = None, last: dt.date | None = None) -> list[Path]:
+    """The Parquet files of a log folder's days ``first``..``last`` (inclusive; None: open),
+    by day, then by name (the order they were written in)."""
+    return [
+        f
+        for day in log_days(root)
+        if (first is None or day >= first) and (last is None or day <= last)
+        for f in sorted((Path(root) / f"date={day}").glob("part-*.parquet"))
+    ]
+
+
+def read_log(
+    root: Path,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The rows of a log folder's days ``first``..``last`` (:func:`log_files`; default: every
+    day), ``columns`` only if given, in file order; an empty frame when there are none.
+
+    Raises:
+        KeyError, ValueError: (pyarrow) a file lacks one of ``columns``.
+    """
+    files = log_files(root, first, last)
     if not files:
         return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    wanted = None if columns is None else list(columns)
+    return pd.concat([pd.read_parquet(f, columns=wanted) for f in files], ignore_index=True)
