@@ -7,9 +7,10 @@ from June 7, each window sampled by day to ``monitor_max_rows`` and compared wit
 (like-for-like weekdays) on the champion's 18 features and its score. Both rules read the same
 distances (Evidently's own stat tests: normed Wasserstein, Jensen-Shannon):
 - **before**: the rule and comparison as they were: the reference sampled by day (whole
-  weeks) and every window from the replay's first day (the first six are partial weeks), a
-  window drifted when more than 15 % of the 19 columns reach 0.1;
-- **share**: the same column count on like-for-like weekdays (today's comparison);
+  weeks, the score in sample) and every window from the replay's first day (the first six
+  are partial weeks), a window drifted when more than 15 % of the 19 columns reach 0.1;
+- **share**: the same column count on like-for-like weekdays and the score compared with the
+  champion's holdout scores (today's comparison);
 - **risk**: thresholds calibrated on the reference's own weeks, features weighed by the
   champion's permutation importance, the score always counted (:mod:`fraudops.drift.risk`).
 All retrain when 2 of the last 3 windows drifted. On the clean replay it also prints how often
@@ -44,7 +45,14 @@ from _common import emit, load_handbook
 from fraudops import registry
 from fraudops.data import contract as c
 from fraudops.drift import monitor
-from fraudops.drift.report import SCORE, drift_frame, like_weekdays, run_drift, sample_by_day
+from fraudops.drift.report import (
+    SCORE,
+    drift_frame,
+    like_weekdays,
+    run_drift,
+    sample_by_day,
+    with_holdout_scores,
+)
 from fraudops.drift.risk import (
     DISTANCES,
     assess,
@@ -124,7 +132,9 @@ def judge(
     )
     frame = frame[frame[c.TX_DATETIME] >= REPLAY]
     columns = champion.columns
-    calibration = calibrate(champion.reference, columns, methods, WINDOW)
+    calibration = calibrate(
+        champion.reference, columns, methods, WINDOW, score_reference=champion.score_reference
+    )
     weights = importance_weights(columns.features, champion.importance)
     numerical = set(columns.numerical)
     verdicts: dict[str, list[tuple[dt.date, bool]]] = {"before": [], "share": [], "risk": []}
@@ -138,6 +148,8 @@ def judge(
         if end < full:
             continue
         reference = like_weekdays(champion.reference, current, c.TX_DATETIME, len(current))
+        if champion.score_reference is not None:  # the score against out-of-sample scores
+            reference = with_holdout_scores(reference, champion.score_reference, current)
         scores = _distances(reference, current, columns, methods, numerical)
         share = sum(v >= 0.1 for v in scores.values()) / len(scores)
         verdicts["share"].append((end, share > settings.drift_share_threshold))

@@ -180,12 +180,14 @@ def run_monitoring(
         labelled=labelled,
         columns=champion.columns,
         labels=labels,
+        score_reference=champion.score_reference,
     )
     quality = step(quality_snapshot)(
         labelled, champion.threshold, settings.min_labelled_rows, labels
     )
     history = monitor.read_decisions(settings)
-    risk = step(monitor.assess_risk)(figures, champion, settings)
+    days = monitor.days_with_rows(current)
+    risk = step(monitor.assess_risk)(figures, champion, settings, days)
     estimated = step(monitor.estimate_current)(labelled, current, champion)
     wants_retrain, drifted, reasons = step(monitor.decide)(
         figures, champion, history, end, settings, risk, estimated
@@ -199,7 +201,7 @@ def run_monitoring(
         reasons=reasons,
         figures=figures.as_dict(),
         champion_spec=champion.columns.spec_name,
-        days_with_rows=monitor.days_with_rows(current),
+        days_with_rows=days,
         online_gate=online,
         risk=risk.as_dict(),
         estimated=None if estimated is None else estimated.as_dict(),

@@ -152,7 +152,7 @@ def run_training(settings: Settings, step: Callable[[Fn], Fn] = plain) -> traini
     client = registry.client_for(settings)
     champion_version, champion = step(training.champion_on_holdout)(client, dataset, settings)
     run_id, version = step(training.register_challenger)(
-        experiment_id, client, model, dataset, challenger.metrics, settings, started_ms
+        experiment_id, client, model, dataset, challenger, settings, started_ms
     )
     decision = step(training.gate)(challenger, champion, champion_version, settings)
     step(report_step.record_report)(

@@ -183,10 +183,10 @@ class Settings(BaseSettings):
     )
     monitor_window_days: int = Field(7, ge=1, description="Current window of the drift job.")
     drift_rule: Literal["risk", "share"] = Field(
-        "share",
-        description="When a window drifted: `share` (more than drift_share_threshold of the "
-        "columns beyond 0.1) or, opt-in, `risk` (importance-weighted columns beyond thresholds "
-        "calibrated on the reference, or the score).",
+        "risk",
+        description="When a full window drifted: `risk` (importance-weighted features beyond "
+        "thresholds calibrated on the reference, or the score beyond its threshold) or `share` "
+        "(the former rule: more than drift_share_threshold of the columns beyond 0.1).",
     )
     drift_risk_threshold: float = Field(
         0.25, gt=0, le=1, description="Risk rule: share of the importance that must drift."

@@ -22,8 +22,8 @@ from fraudops import registry
 from fraudops.data import contract as c
 from fraudops.data.sources import frame_sha256
 from fraudops.data.splits import SplitError, Windows, plan_windows, split, training_sample
-from fraudops.drift.report import reference_sample
-from fraudops.model.evaluation import Metrics, evaluate
+from fraudops.drift.report import holdout_scores, reference_sample
+from fraudops.model.evaluation import evaluate
 from fraudops.model.gate import GateDecision, GateRule, decide
 from fraudops.model.pipeline import build_model, fraud_scores, model_params
 from fraudops.model.report import ModelOnHoldout
@@ -297,17 +297,20 @@ def register_challenger(
     client: MlflowClient,
     model: Pipeline,
     dataset: Dataset,
-    metrics: Metrics,
+    holdout: ModelOnHoldout,
     settings: Settings,
     started_ms: int | None = None,
 ) -> tuple[str, str]:
     """Log the run, register the version with its tags, point ``@challenger`` at it;
-    ``started_ms``: when training began (Unix ms), the run's start time.
+    ``holdout``: the model's evaluation on the dataset's holdout (its metrics are logged, its
+    scores kept as the score reference); ``started_ms``: when training began (Unix ms), the
+    run's start time.
 
     Returns:
         (run id, version).
     """
     params = model_params(model)
+    metrics = holdout.metrics
     card = ModelCard(
         features=tuple(settings.spec.feature_names()),
         threshold=metrics.threshold,
@@ -338,7 +341,15 @@ def register_challenger(
         params={"model_kind": settings.model_kind, **params},
         metrics=metrics.as_dict(),
         tags=tags,
-        frames={registry.REFERENCE_ARTIFACT: reference},
+        frames={
+            registry.REFERENCE_ARTIFACT: reference,
+            registry.SCORE_REFERENCE_ARTIFACT: holdout_scores(
+                dataset.test_frame[settings.spec.roles().time],
+                holdout.scores,
+                settings.reference_rows,
+                settings.seed,
+            ),
+        },
         texts={registry.SPEC_ARTIFACT: spec_yaml(settings.spec)},
         run_name=run_name(dataset, settings),
         training_data=(dataset.train_features, f"{settings.spec.name} training window"),

@@ -136,9 +136,10 @@ def test_audit_of_a_model_never_trained_names_it(tmp_path, monkeypatch):
 
 
 def _cli(
-    *args: str, home, extra_env: dict[str, str] | None = None
+    *args: str, home, extra_env: dict[str, str] | None = None, timeout: float = 120
 ) -> tuple[subprocess.CompletedProcess, float]:
-    """Run ``fraudops ARGS`` as a user would (a new process), timed."""
+    """Run ``fraudops ARGS`` as a user would (a new process), timed; ``timeout``: seconds
+    before it is killed (a hang guard, not a speed check)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUDOPS_", "MLFLOW_"))}
     env["FRAUDOPS_HOME"] = str(home)
     env.update(extra_env or {})
@@ -148,7 +149,7 @@ def _cli(
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=timeout,
     )
     return done, time.monotonic() - began
 
@@ -196,7 +197,9 @@ def test_a_crash_is_one_line_and_its_traceback_shows_only_with_verbose(home, tmp
 def test_train_names_each_step_as_it_starts(tmp_path, small_history):
     data = tmp_path / "history.parquet"
     small_history.to_parquet(data)
-    done, _ = _cli("train", "--data", str(data), home=tmp_path / "home")
+    # a whole training run in a new process, with a fresh Prefect database: minutes when the
+    # two cores are shared (it was killed at 120 s once in a loaded run)
+    done, _ = _cli("train", "--data", str(data), home=tmp_path / "home", timeout=900)
     assert done.returncode == 0, done.stderr
     steps = [line for line in done.stderr.splitlines() if line.startswith("training: ")]
     assert steps[0] == "training: load (1/11)" and steps[-1] == "training: apply decision (11/11)"

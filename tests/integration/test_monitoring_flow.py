@@ -11,7 +11,7 @@ import pytest
 
 from fraudops import registry
 from fraudops.data import contract as c
-from fraudops.drift.monitor import MonitorInputError, read_decisions
+from fraudops.drift.monitor import MonitorInputError, load_champion_reference, read_decisions
 from fraudops.drift.report import DriftInputError
 from fraudops.serving.scorer import Scorer
 from fraudops.settings import Settings
@@ -81,6 +81,11 @@ def test_clean_window_is_reported_and_does_not_retrain(setup):
     assert ("Window not full" in page) == (days < settings.monitor_window_days)
     assert len(read_decisions(settings)) == 1
     assert (settings.reports_dir / "workspace").is_dir()
+    # prediction drift is measured against the champion's holdout scores, out of sample
+    champion = load_champion_reference(settings)
+    held = champion.score_reference
+    assert held is not None and len(held) > 1_000
+    assert held[c.TX_DATETIME].min() >= pd.Timestamp(champion.train_end)
 
 
 def test_drifted_windows_retrain_through_the_training_flow(

@@ -239,6 +239,7 @@ def cards_champion(monkeypatch):
     monkeypatch.setattr(registry, "version_by_alias", lambda *_: version(cards_tags(), "9"))
     reference = cards_frame(2_000).assign(**{SCORE: 0.2})
     monkeypatch.setattr(monitor, "_reference", lambda *_args: reference)
+    monkeypatch.setattr(monitor, "_score_reference", lambda *_args: None)  # an older version
     monkeypatch.setattr(monitor, "_spec_text", lambda *_args: spec_yaml(CARDS))
 
 

@@ -119,3 +119,51 @@ def test_a_partial_week_is_compared_with_the_same_weekdays_of_the_reference(fram
     whole_weeks = reference.drop(columns=[c.TX_DATETIME])  # no time: no matching possible
     _, unlike = run_drift(whole_weeks, weekend, threshold=0.5)
     assert c.TX_DURING_WEEKEND in unlike.drifted_columns
+
+
+def test_the_score_is_compared_with_out_of_sample_scores_when_the_champion_has_them(frames):
+    from fraudops.drift.report import holdout_scores
+
+    reference, current = frames
+    inflated = reference.assign(**{SCORE: reference[SCORE] ** 4})  # as in-sample scores sit low
+    _, in_sample = run_drift(inflated, current, threshold=0.5)
+    assert SCORE in in_sample.drifted_columns
+    held = holdout_scores(current[c.TX_DATETIME], current[SCORE].to_numpy(), max_rows=5_000)
+    assert len(held) == 5_000 and list(held.columns) == [c.TX_DATETIME, SCORE]
+    _, out_of_sample = run_drift(inflated, current, threshold=0.5, score_reference=held)
+    assert SCORE not in out_of_sample.drifted_columns
+    assert out_of_sample.column_scores[SCORE] < 0.1 < in_sample.column_scores[SCORE]
+    others = [col for col in HANDBOOK_COLUMNS.features]
+    assert {k: in_sample.column_scores[k] for k in others} == {
+        k: out_of_sample.column_scores[k] for k in others
+    }
+
+
+def test_the_scores_noise_is_measured_on_the_holdout_scores(frames):
+    from fraudops.drift.report import holdout_scores
+
+    reference, current = frames
+    methods = dict.fromkeys(HANDBOOK_COLUMNS.monitored, "Wasserstein distance (normed)")
+    week = current[current[c.TX_DATETIME] < "2018-06-08"]
+    shifted = np.where(week[c.TX_DATETIME] < "2018-06-04", 0.0, 0.5) + week[SCORE] / 2
+    held = holdout_scores(week[c.TX_DATETIME], shifted.to_numpy())
+    plain = calibrate(reference, HANDBOOK_COLUMNS, methods, 7)
+    calibrated = calibrate(reference, HANDBOOK_COLUMNS, methods, 7, score_reference=held)
+    # three days of scores in [0, .5], four in [.5, 1]: windows of 3 days, far from the rest
+    assert calibrated.noise[SCORE] > 1.0 > plain.noise[SCORE]
+    assert calibrated.noise[c.TX_AMOUNT] == plain.noise[c.TX_AMOUNT]
+    one_day = held[held[c.TX_DATETIME] < "2018-06-02"]
+    assert (
+        calibrate(reference, HANDBOOK_COLUMNS, methods, 7, score_reference=one_day).noise[SCORE]
+        == 0.0
+    )
+
+
+def test_a_partial_window_is_never_judged_drifted():
+    weights = importance_weights(("A",), {"A": 1.0})
+    methods = {"A": "Wasserstein distance (normed)", SCORE: "Wasserstein distance (normed)"}
+    calibration = Calibration({"A": 0.1, SCORE: 0.1}, {}, 4)
+    shifted = {"A": 0.9, SCORE: 0.9}
+    assert assess(shifted, methods, [], calibration, weights, 0.25).drifted
+    partial = assess(shifted, methods, [], calibration, weights, 0.25, full_window=False)
+    assert not partial.drifted and partial.risk == 1.0 and partial.prediction_drift

@@ -119,6 +119,7 @@ def champion_with(monkeypatch):
         monkeypatch.setattr(registry, "client_for", lambda _settings: None)
         monkeypatch.setattr(registry, "version_by_alias", lambda *_args: version)
         monkeypatch.setattr(monitor, "_reference", lambda *_args: stored)
+        monkeypatch.setattr(monitor, "_score_reference", lambda *_args: None)
 
     return install
 
@@ -159,6 +160,9 @@ def test_the_risk_rule_decides_whether_a_window_drifted_whatever_the_column_shar
     share_rule = SETTINGS.model_copy(update={"drift_rule": "share"})
     _, drifted, _ = decide(figures(0.8), CHAMPION, [], DAY, share_rule, chronic)
     assert drifted  # the old rule, kept for comparison
+    partial = RiskFigures(False, 0.6, ["TX_AMOUNT"], True, {}, {}, full_window=False)
+    _, drifted, reasons = decide(figures(0.8), CHAMPION, [], DAY, risk_rule, partial)
+    assert not drifted and reasons[0].startswith("partial window (fewer than 7 days")
 
 
 def test_an_estimated_drop_before_labels_retrains_and_real_labels_overrule_the_estimate():

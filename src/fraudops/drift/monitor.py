@@ -54,6 +54,8 @@ from fraudops.drift.risk import (
     calibrate,
     importance_weights,
 )
+from fraudops.logs.jsonl import append_jsonl, read_jsonl
+from fraudops.logs.predlog import log_days, log_files, read_log
 from fraudops.logs.records import LABEL_VALUE, LOG_ID, LOG_TIME
 from fraudops.registry.card import ModelCard, ModelCardError
 from fraudops.settings import Settings
@@ -85,6 +87,7 @@ class Champion:
     train_end: str | None
     columns: DriftColumns = HANDBOOK_COLUMNS
     importance: dict[str, float] = field(default_factory=dict)  # card's feature_importance
+    score_reference: pd.DataFrame | None = None  # holdout scores (None: registered before them)
 
 
 @dataclass
@@ -146,6 +149,7 @@ def load_champion_reference(settings: Settings) -> Champion:
         train_end=card.windows.get("train_end"),
         columns=columns,
         importance=card.feature_importance,
+        score_reference=_score_reference(settings.resolved_tracking_uri, str(version.run_id)),
     )
 
 
@@ -247,25 +251,22 @@ def _reference(tracking_uri: str, run_id: str) -> pd.DataFrame:
     return registry.load_frame_artifact(client, run_id, registry.REFERENCE_ARTIFACT)
 
 
+@functools.lru_cache(maxsize=8)
+def _score_reference(tracking_uri: str, run_id: str) -> pd.DataFrame | None:
+    """A run's holdout scores (:data:`registry.SCORE_REFERENCE_ARTIFACT`); None for a run
+    registered before they were stored."""
+    client = registry.client_for_uri(tracking_uri)
+    folder, _ = registry.SCORE_REFERENCE_ARTIFACT.split("/")
+    stored = {a.path for a in client.list_artifacts(run_id, folder)}
+    if registry.SCORE_REFERENCE_ARTIFACT not in stored:
+        return None
+    return registry.load_frame_artifact(client, run_id, registry.SCORE_REFERENCE_ARTIFACT)
+
+
 #: Prediction-log columns the drift job reads besides the champion's compared columns.
 WINDOW_KEYS = (LOG_ID, LOG_TIME)
 #: Prediction-log columns the drift job reads for a handbook champion.
 WINDOW_COLUMNS = (*WINDOW_KEYS, *HANDBOOK_COLUMNS.monitored)
-
-
-def _partition_days(root: Path) -> list[dt.date]:
-    return sorted(dt.date.fromisoformat(p.name[5:]) for p in root.glob("date=*") if p.is_dir())
-
-
-def _read_days(
-    root: Path, start: dt.date, end: dt.date, columns: tuple[str, ...] | None = None
-) -> list[pd.DataFrame]:
-    return [
-        pd.read_parquet(f, columns=None if columns is None else list(columns))
-        for day in _partition_days(root)
-        if start <= day <= end
-        for f in sorted((root / f"date={day}").glob("part-*.parquet"))
-    ]
 
 
 def current_window(
@@ -293,7 +294,7 @@ def current_window(
             vN (spec S)"), checked on the files' schemas before any row is read.
     """
     root = settings.prediction_log_dir
-    days = _partition_days(root)
+    days = log_days(root)
     if not days:
         raise MonitorInputError(f"the prediction log {root} is empty: nothing was scored yet")
     end = window_end or days[-1]
@@ -301,15 +302,14 @@ def current_window(
     wanted = (*WINDOW_KEYS, *columns.monitored)
     _check_log_columns(root, start, end, wanted, columns, champion)
     try:
-        parts = _read_days(root, start, end, wanted)
+        current = read_log(root, start, end, wanted)
     except (KeyError, ValueError) as exc:  # a file the schema check could not open
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MonitorInputError(
             f"current window lacks columns of {list(wanted)}: {first_line}"
         ) from None
-    if not parts:
+    if current.empty:
         raise MonitorInputError(f"the window {start}..{end} of the prediction log has no rows")
-    current = pd.concat(parts, ignore_index=True)
     current = sample_by_day(current, LOG_TIME, settings.monitor_max_rows, settings.seed)
     return current.reset_index(drop=True), start, end
 
@@ -329,11 +329,9 @@ def _check_log_columns(
 ) -> None:
     """Raise :class:`MonitorInputError` naming ``wanted`` columns some log file lacks."""
     missing: dict[str, None] = {}
-    for day in _partition_days(root):
-        if start <= day <= end:
-            for path in sorted((root / f"date={day}").glob("part-*.parquet")):
-                present = set(pq.read_schema(path).names)
-                missing.update(dict.fromkeys(col for col in wanted if col not in present))
+    for path in log_files(root, start, end):
+        present = set(pq.read_schema(path).names)
+        missing.update(dict.fromkeys(col for col in wanted if col not in present))
     if not missing:
         return
     names = [col for col in wanted if col in missing]
@@ -357,15 +355,13 @@ def labelled_window(settings: Settings, window_end: dt.date) -> pd.DataFrame | N
     end = window_end - dt.timedelta(days=settings.label_delay_days)
     start = end - dt.timedelta(days=settings.monitor_window_days - 1)
     # labels arrive after their transactions: only label days from the window's start matter
-    label_parts = _read_days(settings.label_log_dir, start, window_end)
+    labels = read_log(settings.label_log_dir, start, window_end)
     try:
-        parts = _read_days(settings.prediction_log_dir, start, end, (LOG_ID, SCORE))
+        scored = read_log(settings.prediction_log_dir, start, end, (LOG_ID, SCORE))
     except (KeyError, ValueError):
         return None
-    if not label_parts or not parts:
+    if labels.empty or scored.empty:
         return None
-    labels = pd.concat(label_parts, ignore_index=True)
-    scored = pd.concat(parts, ignore_index=True)
     last = resolve_labels(labels)  # a chargeback wins over an analyst's decision
     scored[LABEL_COLUMN] = scored[LOG_ID].map(last[LABEL_VALUE])
     scored = scored.dropna(subset=[LABEL_COLUMN])
@@ -374,16 +370,16 @@ def labelled_window(settings: Settings, window_end: dt.date) -> pd.DataFrame | N
 
 def read_decisions(settings: Settings) -> list[dict[str, Any]]:
     """Every recorded decision, oldest first."""
-    path = settings.reports_dir / DECISIONS_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(settings.reports_dir / DECISIONS_FILE)
 
 
-def assess_risk(figures: DriftFigures, champion: Champion, settings: Settings) -> RiskFigures:
+def assess_risk(
+    figures: DriftFigures, champion: Champion, settings: Settings, days: int | None = None
+) -> RiskFigures:
     """The risk rule's view of the window (:mod:`fraudops.drift.risk`): thresholds calibrated
     once per champion on its reference (cached in the reports folder), its features weighed by
-    its importance."""
+    its importance; ``days``: the window's days with traffic (:func:`days_with_rows`; fewer
+    than ``monitor_window_days`` is a partial window, never judged drifted; None: full)."""
     calibration = cached_calibration(
         settings.reports_dir,
         champion.version,
@@ -393,6 +389,7 @@ def assess_risk(figures: DriftFigures, champion: Champion, settings: Settings) -
             figures.column_methods,
             settings.monitor_window_days,
             margin=settings.drift_noise_margin,
+            score_reference=champion.score_reference,
         ),
     )
     weights = importance_weights(champion.columns.features, champion.importance)
@@ -403,6 +400,7 @@ def assess_risk(figures: DriftFigures, champion: Champion, settings: Settings) -
         calibration,
         weights,
         settings.drift_risk_threshold,
+        full_window=days is None or days >= settings.monitor_window_days,
     )
 
 
@@ -434,6 +432,11 @@ def _drifted(
             f"{': ' + ', '.join(figures.drifted_columns[:6]) if figures.drifted_columns else ''})"
         )
     named = ", ".join(risk.drifted_features[:6])
+    if not risk.full_window:
+        return False, (
+            f"partial window (fewer than {settings.monitor_window_days} days of traffic): "
+            f"the risk rule judges full windows only (risk {risk.risk:.2f})"
+        )
     return risk.drifted, (
         f"drift risk {risk.risk:.2f} {'>=' if risk.risk >= settings.drift_risk_threshold else '<'}"
         f" {settings.drift_risk_threshold:.2f} of the champion's importance"
@@ -550,8 +553,7 @@ def record(
         ]:
             old.unlink()
     (reports / f"{stem}.json").write_text(json.dumps(decision.as_dict(), indent=2, default=str))
-    with (reports / DECISIONS_FILE).open("a") as fh:
-        fh.write(json.dumps(decision.as_dict(), default=str) + "\n")
+    append_jsonl(reports / DECISIONS_FILE, decision.as_dict())
     return decision
 
 

@@ -386,6 +386,7 @@ def run_drift(
     min_rows: int = MIN_ROWS,
     columns: DriftColumns = HANDBOOK_COLUMNS,
     labels: SnapshotLabels | None = None,
+    score_reference: pd.DataFrame | None = None,
 ) -> tuple[Any, DriftFigures]:
     """Compare ``current`` with ``reference`` on ``columns`` (the champion's features, score).
 
@@ -408,6 +409,9 @@ def run_drift(
         columns: the compared columns and their types (default: the handbook's).
         labels: the snapshot's timestamp, name, tags and metadata (None: Evidently's
             defaults, the wall clock and no tags).
+        score_reference: the champion's out-of-sample scores (rows × ``TX_DATETIME``,
+            ``score``: its holdout, :func:`holdout_scores`); when given, the score is compared
+            with them instead of ``reference``'s score column (:func:`with_holdout_scores`).
 
     Returns:
         (Evidently snapshot — ``save_html`` renders it —, the figures).
@@ -428,6 +432,8 @@ def run_drift(
         if c.TX_DATETIME in reference
         else reference
     )
+    if score_reference is not None and len(score_reference):
+        reference = with_holdout_scores(reference, score_reference, current)
     check_finite(reference, "reference", columns)
     check_finite(current, "current", columns)
 
@@ -481,6 +487,43 @@ def run_drift(
         },
     )
     return snapshot, figures
+
+
+def holdout_scores(
+    times: pd.Series, scores: np.ndarray, max_rows: int = 50_000, seed: int = 0
+) -> pd.DataFrame:
+    """The score reference: a model's scores on its holdout, sampled by day.
+
+    A model's scores on its own training rows are in-sample (fitted to them) and never match
+    what it gives live traffic, so prediction drift measured against them is there on every
+    clean day; its holdout scores are what it gives rows it has not seen (the reference
+    NannyML and Evidently advise for performance and prediction monitoring).
+
+    Args:
+        times: the holdout's ``TX_DATETIME``; scores: the model's scores, aligned, in [0, 1].
+        max_rows: rows kept (:func:`sample_by_day`); seed: its random seed.
+
+    Returns:
+        ``min(len(times), max_rows)`` rows × ``TX_DATETIME``, ``score``.
+    """
+    frame = pd.DataFrame({c.TX_DATETIME: times.to_numpy(), SCORE: np.asarray(scores, float)})
+    return sample_by_day(frame, c.TX_DATETIME, max_rows, seed).reset_index(drop=True)
+
+
+def with_holdout_scores(
+    reference: pd.DataFrame, score_reference: pd.DataFrame, current: pd.DataFrame
+) -> pd.DataFrame:
+    """``reference`` whose score column holds out-of-sample scores: ``score_reference``'s,
+    drawn like for like with ``current``'s weekdays (:func:`like_weekdays`), as many as
+    ``reference`` has rows (null beyond what ``score_reference`` holds; Evidently drops nulls).
+
+    Evidently's drift tests compare one column at a time, so score and feature values need not
+    come from the same rows; the result serves one comparison and is never stored.
+    """
+    drawn = like_weekdays(score_reference, current, c.TX_DATETIME, len(reference))
+    values = np.full(len(reference), np.nan)
+    values[: len(drawn)] = drawn[SCORE].to_numpy(dtype=float)[: len(reference)]
+    return reference.assign(**{SCORE: values})
 
 
 def drift_frame(frame: pd.DataFrame, columns: DriftColumns) -> pd.DataFrame:

@@ -10,11 +10,15 @@ the model's most important feature never reaches it. This rule instead:
    of its training window): the reference is cut into consecutive full windows of the monitored
    length, each is compared with the rest of the reference with the column's own test (the one
    Evidently chose for it in the run, from Evidently's stat-test registry, so the figures are the
-   report's), and the threshold is ``max(base, margin x the largest clean distance)``;
+   report's), and the threshold is ``max(base, margin x the largest clean distance)``; the
+   score's noise is measured on the champion's holdout scores (out of sample, what live scores
+   are compared with), not on its in-sample training scores;
 2. **weighs** each drifted feature by the champion's permutation importance on its holdout
    (tag ``feature_importance`` of its model card; equal weights for versions without it), and
    calls the window drifted when the drifted features hold at least ``risk_threshold`` of the
-   importance, or when the score itself drifted (prediction drift) beyond its threshold.
+   importance, or when the score itself drifted (prediction drift) beyond its threshold;
+3. judges **full windows only**: a window with fewer days of traffic than the monitored length
+   is measured and recorded, never called drifted.
 
 p-value tests (Evidently's choice for windows of at most 1,000 rows) are not calibrated: their
 columns keep Evidently's verdict.
@@ -94,6 +98,7 @@ def calibrate(
     *,
     base: float = 0.1,
     margin: float = 1.5,
+    score_reference: pd.DataFrame | None = None,
 ) -> Calibration:
     """Calibrated thresholds from the reference's own day-to-day variation.
 
@@ -104,6 +109,9 @@ def calibrate(
         window_days: the monitored window's length; the reference is cut into consecutive
             full windows of it (a partial last window is dropped).
         base: the report's threshold, the floor; margin: ≥ 1, the multiple of the clean noise.
+        score_reference: the champion's holdout scores (``TX_DATETIME``, ``score``), which
+            the monitor compares the score with; when given, the score's noise is measured on
+            them (:func:`score_noise`), not on the reference's in-sample scores.
 
     Returns:
         The calibration (``windows`` 0 and base thresholds when fewer than two full windows fit).
@@ -125,14 +133,39 @@ def calibrate(
         method = methods.get(column, "")
         if method not in DISTANCES:
             noise[column] = 0.0
-            continue
-        values = frame[column]
-        noise[column] = max(
-            column_distance(values[window != k], values[window == k], method, column in numerical)
-            for k in range(full)
-        )
+        elif column == SCORE and score_reference is not None:
+            noise[column] = score_noise(score_reference, method, window_days)
+        else:
+            noise[column] = _largest_distance(
+                frame[column], window, full, method, column in numerical
+            )
     thresholds = {col: max(base, margin * noise[col]) for col in monitored}
     return Calibration(thresholds, noise, full, {k: methods.get(k, "") for k in monitored})
+
+
+def _largest_distance(
+    values: pd.Series, window: np.ndarray, full: int, method: str, numerical: bool
+) -> float:
+    """The largest distance between one of the ``full`` windows and the rest of ``values``."""
+    return max(
+        column_distance(values[window != k], values[window == k], method, numerical)
+        for k in range(full)
+    )
+
+
+def score_noise(score_reference: pd.DataFrame, method: str, window_days: int) -> float:
+    """The score's clean noise on its holdout scores: the holdout (usually one week) is cut
+    into the longest consecutive windows that fit twice, at most ``window_days`` long, and
+    each is compared with the rest. Shorter windows vary more than the monitored one, so the
+    threshold errs towards fewer alarms. 0 when fewer than two days hold scores."""
+    days = pd.to_datetime(score_reference[c.TX_DATETIME]).dt.floor("D")
+    span = int((days.max() - days.min()).days) + 1 if len(days) else 0
+    length = min(window_days, span // 2)
+    if length < 1:
+        return 0.0
+    window = ((days - days.min()).dt.days // length).to_numpy()
+    values = score_reference[SCORE].astype(float)
+    return _largest_distance(values, window, span // length, method, numerical=True)
 
 
 @dataclass(frozen=True)
@@ -140,10 +173,14 @@ class RiskFigures:
     """One window judged by the risk rule.
 
     Attributes:
-        drifted: whether the window drifted (risk at or above the threshold, or the score).
+        drifted: whether the window drifted (a full window whose risk is at or above the
+            threshold, or whose score drifted).
         risk: share of the champion's importance held by features beyond their threshold.
         drifted_features: those features; prediction_drift: the score beyond its threshold.
         thresholds: column → the threshold applied; weights: feature → its importance share.
+        full_window: the window holds every day of the monitored length; a partial one (the
+            first days of a replay or a deployment) is measured but never judged drifted: its
+            few rows vary more than the full windows the thresholds were calibrated on.
     """
 
     drifted: bool
@@ -152,6 +189,7 @@ class RiskFigures:
     prediction_drift: bool
     thresholds: dict[str, float]
     weights: dict[str, float]
+    full_window: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,11 +213,13 @@ def assess(
     calibration: Calibration,
     weights: Mapping[str, float],
     risk_threshold: float,
+    full_window: bool = True,
 ) -> RiskFigures:
     """Judge one window's column distances (``DriftFigures.column_scores``) by the risk rule.
 
     A column with a distance test drifts when its distance exceeds its calibrated threshold;
-    one with a p-value test when Evidently flagged it (``evidently_drifted``).
+    one with a p-value test when Evidently flagged it (``evidently_drifted``). A window that
+    is not ``full_window`` is never drifted (:class:`RiskFigures`).
     """
 
     def beyond(column: str) -> bool:
@@ -191,12 +231,13 @@ def assess(
     risk = float(sum(weights[f] for f in drifted))
     prediction = SCORE in scores and beyond(SCORE)
     return RiskFigures(
-        drifted=risk >= risk_threshold or prediction,
+        drifted=full_window and (risk >= risk_threshold or prediction),
         risk=round(risk, 4),
         drifted_features=drifted,
         prediction_drift=prediction,
         thresholds={k: round(v, 4) for k, v in calibration.thresholds.items()},
         weights={k: round(v, 4) for k, v in weights.items()},
+        full_window=full_window,
     )
 
 

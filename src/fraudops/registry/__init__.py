@@ -251,6 +251,9 @@ def log_challenger(
 
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+#: The version's scores on its holdout (``TX_DATETIME``, ``score``): the out-of-sample score
+#: reference of prediction drift (versions registered before it compare with in-sample scores).
+SCORE_REFERENCE_ARTIFACT = "reference/holdout_scores.parquet"
 #: The dataset spec a version was trained with (YAML), beside its ``spec_sha256`` tag.
 SPEC_ARTIFACT = "spec/dataset.yaml"
 
