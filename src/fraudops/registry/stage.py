@@ -112,12 +112,19 @@ def _now() -> dt.datetime:
 
 def write(client: MlflowClient, name: str, version: str, stage: Stage) -> None:
     """Record ``stage`` on the version: its JSON (with the evidence) on the version's run
-    first, then its tags, then an audit event."""
+    first, then its tags, then an audit event.
+
+    MLflow sets one tag per call, so the ``stage`` tag is written last: a reader that sees
+    the new stage also sees its start, champion, share and reason (written before it was
+    seen with the previous stage's reason under load).
+    """
     found = registry.require_version(client, name, version)
     stamp = stage.since.strftime("%Y%m%dT%H%M%S")
     if found.run_id:
         client.log_dict(found.run_id, stage.as_dict(), f"stage/{stamp}-{stage.stage}.json")
-    registry.set_version_tags(client, name, version, stage.to_tags())
+    tags = stage.to_tags()
+    details = {key: value for key, value in tags.items() if key != TAG}
+    registry.set_version_tags(client, name, version, {**details, TAG: tags[TAG]})
     audit.record(
         client, name, f"stage-{stage.stage}", version, stage.reason, stage.champion_version
     )
