@@ -12,6 +12,7 @@ import pandas as pd
 
 from fraudops.cases.labels import Agreement, agreement
 from fraudops.cases.store import CaseStore, QueueStats, utcnow
+from fraudops.logs.predlog import log_files
 from fraudops.logs.records import LABEL_ID
 
 #: Label-log days read for the agreement (chargebacks arrive within weeks of a decision).
@@ -40,21 +41,6 @@ class ReviewFigures:
         )
 
 
-def read_recent_labels(label_log_dir: Path, since: dt.date) -> pd.DataFrame:
-    """Label-log rows in day partitions from ``since`` on (empty frame when none)."""
-    parts = [pd.read_parquet(path) for path in _parts_since(label_log_dir, since)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-def _parts_since(label_log_dir: Path, since: dt.date) -> list[Path]:
-    return [
-        path
-        for folder in sorted(label_log_dir.glob("date=*"))
-        if dt.date.fromisoformat(folder.name.removeprefix("date=")) >= since
-        for path in sorted(folder.glob("part-*.parquet"))
-    ]
-
-
 class FigureReader:
     """:class:`ReviewFigures` read again and again (the service's gauges, every 15 s) at the
     cost of what changed: each label-log part file is read once (the writer never rewrites
@@ -77,7 +63,7 @@ class FigureReader:
         """The figures now (naive UTC); the agreement over the last :data:`AGREEMENT_DAYS`
         days of labels."""
         now = now or utcnow()
-        parts = _parts_since(self.label_log_dir, (now - dt.timedelta(days=AGREEMENT_DAYS)).date())
+        parts = log_files(self.label_log_dir, (now - dt.timedelta(days=AGREEMENT_DAYS)).date())
         # the cases after the listing: a label's case opened before its label was written
         self._newest_case, new_ids = self.store.event_ids(self._newest_case)
         self._alerted.update(new_ids)
