@@ -3,7 +3,8 @@
 Trains two versions on the shared handbook file (history before 2018-07-15; the champion, then
 a second one staged as ``@challenger``), then scores the next real transactions one per call
 through :class:`fraudops.serving.scorer.Scorer` (features from the online state, log writes
-included, no HTTP), each mode in a fresh state on the same transactions:
+included, no HTTP), each mode in a fresh state on the same transactions, with one OpenMP thread
+as in a service worker (``threadpool_limits(1)``, :mod:`services.service`):
 - ``off``: no challenger (the peer: today's service);
 - ``shadow``: the challenger scores every event on the background thread; the time counts
   until its queue is drained (nothing dropped), so the throughput includes its work;
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _common import emit, load_handbook
+from threadpoolctl import threadpool_limits
 
 from fraudops import registry
 from fraudops.data import contract as c
@@ -43,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=3000, help="Transactions scored per mode.")
     args = parser.parse_args()
+    threadpool_limits(1)  # as the service's worker: OpenMP threads would contend for the cores
     handbook = load_handbook()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

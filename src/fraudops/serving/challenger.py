@@ -38,7 +38,11 @@ logger = logging.getLogger(__name__)
 ALERT, PASS = "alert", "pass"
 #: Shadow jobs scored in one call at most (a busy queue is scored in batches), and how long
 #: the shadow thread lets jobs gather before scoring (seconds; evidence may wait, answers not).
-MAX_JOBS_PER_CALL, BATCH_WAIT_SECONDS = 512, 0.02
+#: A call's fixed cost (scikit-learn walks its 300 trees with a Python step each, ~2 ms) is
+#: shared by the hundreds of events a quarter second gathers: with 0.02 s (tens of events a
+#: call) shadow scoring cost 22-30 % of single-transaction throughput, with 0.25 s 14-17 %
+#: (``benchmarks/shadow.py``).
+MAX_JOBS_PER_CALL, BATCH_WAIT_SECONDS = 1_000, 0.25
 #: A canary's p99 latency never breaches below this (milliseconds): sub-millisecond jitter of
 #: a fast champion is not a regression.
 LATENCY_FLOOR_MS = 5.0
@@ -119,11 +123,12 @@ class ShadowWorker:
         self,
         write: Callable[[list[dict[str, Any]]], Any],
         counters: ChallengerCounters,
-        max_jobs: int = 1_000,
+        max_jobs: int = 4_000,
     ) -> None:
         self.write = write
         self.counters = counters
         self._queue: queue.Queue[ShadowJob | None] = queue.Queue(maxsize=max_jobs)
+        self._hurry = threading.Event()  # set by drain and close: score what is queued now
         self._thread = threading.Thread(target=self._run, name="shadow-scorer", daemon=True)
         self._thread.start()
 
@@ -141,7 +146,7 @@ class ShadowWorker:
             jobs = [job]
             # let requests queue more (the wait releases the GIL to them): what queued meanwhile
             # is scored in the same call, one predict and one write for many events
-            time.sleep(BATCH_WAIT_SECONDS)
+            self._hurry.wait(BATCH_WAIT_SECONDS)
             while len(jobs) < MAX_JOBS_PER_CALL:
                 try:
                     more = self._queue.get_nowait()
@@ -184,12 +189,17 @@ class ShadowWorker:
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every queued job is scored (tests, benchmarks); False on timeout."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.005)
+        self._hurry.set()
+        try:
+            while self._queue.unfinished_tasks and time.monotonic() < deadline:
+                time.sleep(0.005)
+        finally:
+            self._hurry.clear()
         return not self._queue.unfinished_tasks
 
     def close(self, timeout: float = 10.0) -> None:
         """Score what is queued, then stop the thread."""
+        self._hurry.set()
         self._queue.put(None)
         self._thread.join(timeout)
 
