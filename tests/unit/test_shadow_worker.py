@@ -39,33 +39,39 @@ def job(challenger: Challenger, event_id: int) -> ShadowJob:
     return ShadowJob(challenger, "1", [{"amount": 1.0}], np.array([0.1]), [(event_id, when, {})])
 
 
-def test_jobs_queued_while_the_worker_gathers_are_scored_in_one_call(monkeypatch):
-    monkeypatch.setattr(shadow, "BATCH_WAIT_SECONDS", 60.0)
-    model, written = CountingModel(), []
-    challenger = loaded(model)
-    worker = ShadowWorker(written.extend, ChallengerCounters())
-    try:
-        for event_id in range(50):  # requests a few milliseconds apart
-            assert worker.submit(job(challenger, event_id))
-            time.sleep(0.005)
-        assert worker.drain(timeout=10)
-    finally:
-        worker.close()
-    assert model.calls == [50]
-    assert [row[LOG_ID] for row in written] == list(range(50))
-    assert {row[CHALLENGER_SCORE] for row in written} == {0.9}
+@dataclass
+class Running:
+    """A shadow worker that pauses 60 s to gather jobs, its challenger and what it wrote."""
+
+    worker: ShadowWorker
+    challenger: Challenger
+    model: CountingModel
+    written: list[dict]
 
 
-def test_a_drain_does_not_wait_out_the_gathering_pause(monkeypatch):
+@pytest.fixture
+def running(monkeypatch):
     monkeypatch.setattr(shadow, "BATCH_WAIT_SECONDS", 60.0)
     model, written = CountingModel(), []
-    challenger = loaded(model)
     worker = ShadowWorker(written.extend, ChallengerCounters())
-    try:
-        worker.submit(job(challenger, 1))
-        assert worker.drain(timeout=10), "the queued job waited for the 60 s pause"
-        worker.submit(job(challenger, 2))  # the pause applies again after a drain
-        assert worker.drain(timeout=10)
-    finally:
-        worker.close()
-    assert [row[LOG_ID] for row in written] == [1, 2]
+    yield Running(worker, loaded(model), model, written)
+    worker.close()
+
+
+def test_jobs_queued_while_the_worker_gathers_are_scored_in_one_call(running):
+    for event_id in range(50):  # requests a few milliseconds apart
+        assert running.worker.submit(job(running.challenger, event_id))
+        time.sleep(0.005)
+    assert running.worker.drain(timeout=10)
+    assert running.model.calls == [50]
+    assert [row[LOG_ID] for row in running.written] == list(range(50))
+    assert {row[CHALLENGER_SCORE] for row in running.written} == {0.9}
+
+
+def test_a_drain_does_not_wait_out_the_gathering_pause(running):
+    worker, challenger = running.worker, running.challenger
+    worker.submit(job(challenger, 1))
+    assert worker.drain(timeout=10), "the queued job waited for the 60 s pause"
+    worker.submit(job(challenger, 2))  # the pause applies again after a drain
+    assert worker.drain(timeout=10)
+    assert [row[LOG_ID] for row in running.written] == [1, 2]

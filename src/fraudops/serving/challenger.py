@@ -40,8 +40,8 @@ ALERT, PASS = "alert", "pass"
 #: the shadow thread lets jobs gather before scoring (seconds; evidence may wait, answers not).
 #: A call's fixed cost (scikit-learn walks its 300 trees with a Python step each, ~2 ms) is
 #: shared by the hundreds of events a quarter second gathers: with 0.02 s (tens of events a
-#: call) shadow scoring cost 22-30 % of single-transaction throughput, with 0.25 s 14-17 %
-#: (``benchmarks/shadow.py``).
+#: call) shadow scoring cost 24-32 % of single-transaction throughput, with 0.25 s 2-7 %
+#: (``benchmarks/shadow.py``, 2026-12-07).
 MAX_JOBS_PER_CALL, BATCH_WAIT_SECONDS = 1_000, 0.25
 #: A canary's p99 latency never breaches below this (milliseconds): sub-millisecond jitter of
 #: a fast champion is not a regression.
