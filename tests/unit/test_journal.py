@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fraudops.logs.journal import JOURNAL_DIR
+from fraudops.logs.journal import JOURNAL_DIR, Journal, read_segment
 from fraudops.logs.predlog import LogWriter, read_log
 
 pytestmark = pytest.mark.unit
@@ -139,3 +139,23 @@ def test_rows_appended_after_close_are_counted_as_dropped(tmp_path):
     writer.close()
     assert writer.append_many(rows(0, 3)) == 0
     assert writer.dropped_rows == 3 and read_log(tmp_path / "log").empty
+
+
+def test_journal_lines_read_back_as_written_nans_huge_ints_and_numpy_scalars_included(tmp_path):
+    import math
+
+    import numpy as np
+
+    written = [
+        {"id": 1, "at": BASE, "score": np.float64(0.25), "n": np.int64(3), "alert": np.bool_(True)},
+        {"id": 2, "at": BASE, "score": math.nan, "reasons": None},  # orjson writes NaN as null
+        {"id": 2**70, "at": BASE, "score": 1e-05},  # beyond orjson's 64-bit integers
+    ]
+    segment = tmp_path / "segment.jsonl"
+    segment.write_bytes(Journal.encode(written))
+    back = read_segment(segment)
+    assert back[0] == {"id": 1, "at": BASE, "score": 0.25, "n": 3, "alert": True}
+    assert math.isnan(back[1]["score"]) and back[1]["reasons"] is None
+    assert back[2] == {"id": 2**70, "at": BASE, "score": 1e-05}
+    with pytest.raises(TypeError, match="cannot journal"):
+        Journal.encode([{"id": 3, "value": object()}])

@@ -147,6 +147,34 @@ def test_a_retry_after_a_same_second_event_still_gets_the_originals_features(mak
     assert state.observe_many([first]) == [original]
 
 
+@pytest.mark.unit
+def test_a_retry_sent_while_its_original_request_is_computed_waits_for_it():
+    spec, events = simulated("cards", days=20)
+    state = OnlineState(spec, DAY)
+    state.warm_up(events.iloc[:3000])
+    request = events_of(events.iloc[3000:3003], spec)
+    observe, computing, go_on = state.engine.observe, threading.Event(), threading.Event()
+
+    def slow_observe(event: dict[str, Any]) -> dict[str, Any]:
+        computing.set()
+        go_on.wait(30)
+        return observe(event)
+
+    state.engine.observe = slow_observe  # type: ignore[method-assign]
+    answers: dict[str, list[dict[str, Any]]] = {}
+    original = threading.Thread(target=lambda: answers.update(original=state.observe_many(request)))
+    retry = threading.Thread(target=lambda: answers.update(retry=state.observe_many(request[1:2])))
+    original.start()
+    assert computing.wait(30)
+    retry.start()
+    retry.join(0.5)
+    assert retry.is_alive()  # the retry waits: its id is not computed yet
+    go_on.set()
+    original.join(30)
+    retry.join(30)
+    assert answers["retry"] == answers["original"][1:2]
+
+
 def test_an_id_reused_with_other_values_refuses_the_whole_request_naming_the_fields(make_state):
     spec, events = simulated("cards", days=20)
     state = make_state(spec, DAY)

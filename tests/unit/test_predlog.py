@@ -1,6 +1,7 @@
 import datetime as dt
 import time
 
+import numpy as np
 import pytest
 
 from fraudops.logs.journal import covered_rows, row_ranges
@@ -80,6 +81,8 @@ def test_id_hash_is_keyed_and_stable(tmp_path):
     assert hasher(1234) == hasher("1234") and len(hasher(1234)) == 32
     assert hasher(1234) != IdHasher(b"another key of 16+ bytes")(1234)
     assert "1234" not in hasher(1234)
+    assert hasher(True) != hasher(np.int64(1)) == hasher(1)  # kept hashes: True is not 1
+    assert hasher(1) == hasher(1) == IdHasher(key)(1)  # a kept hash is the hash
 
 
 def test_a_log_is_read_by_day_range_and_columns(tmp_path):

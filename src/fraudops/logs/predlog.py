@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -61,16 +62,28 @@ def load_or_create_key(path: Path) -> bytes:
     return key
 
 
+#: Identifiers whose hashes an :class:`IdHasher` keeps (least recently used dropped first).
+HASHES_KEPT = 65_536
+
+
 class IdHasher:
-    """Keyed hash of an identifier: 32 hex digits of HMAC-SHA256(key, str(id))."""
+    """Keyed hash of an identifier: 32 hex digits of HMAC-SHA256(key, str(id)).
+
+    The last :data:`HASHES_KEPT` identifiers' hashes are kept (``functools.lru_cache``, typed:
+    ``1`` and ``True`` stay apart): cards and merchants recur, and an HMAC costs ~2.6 µs.
+    """
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("the hashing key must have at least 16 bytes")
         self._key = key
+        self._kept = functools.lru_cache(maxsize=HASHES_KEPT, typed=True)(self._digest)
+
+    def _digest(self, identifier: int | str) -> str:
+        return hmac.new(self._key, str(identifier).encode(), hashlib.sha256).hexdigest()[:32]
 
     def __call__(self, identifier: int | str) -> str:
-        return hmac.new(self._key, str(identifier).encode(), hashlib.sha256).hexdigest()[:32]
+        return self._kept(identifier)
 
 
 class LogWriter:

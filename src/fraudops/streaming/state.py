@@ -38,6 +38,8 @@ from fraudops.streaming.labels import LabelsApplied, check_labels
 SECONDS_PER_DAY = 86_400
 #: Longest a retry waits for its original, still being observed by another request.
 RETRY_WAIT_SECONDS = 5.0
+#: How often a waiting retry checks whether its id is computed, before its request ends.
+RETRY_POLL_SECONDS = 0.002
 
 
 class StateUnavailable(RuntimeError):
@@ -153,6 +155,8 @@ class OnlineState:
         """
         admissions = [self._admission(event) for event in events]
         fresh: list[bool] = []
+        # one event for the request's new ids (a retry of one of them waits for the request)
+        computed = threading.Event()
         with self._lock:
             watermark, moved_at = self.rule.check(
                 admissions, self._watermark, self._moved_at, int(self._clock()), self._prints.get
@@ -162,20 +166,31 @@ class OnlineState:
                 fresh.append(new)
                 if new:
                     self._prints[event_id] = values
-                    self._done[event_id] = threading.Event()
+                    self._done[event_id] = computed
             self._watermark, self._moved_at = watermark, moved_at
         out = []
-        for event, (event_id, _, _), new in zip(events, admissions, fresh, strict=True):
-            if new:
-                out.append(self.engine.observe(event))
-                self._done.pop(event_id).set()
-            else:
-                waiting = self._done.get(event_id)
-                if waiting is not None:
-                    waiting.wait(RETRY_WAIT_SECONDS)
-                out.append(self.engine.replay(event))
+        try:
+            for event, (event_id, _, _), new in zip(events, admissions, fresh, strict=True):
+                if new:
+                    out.append(self.engine.observe(event))
+                    del self._done[event_id]
+                else:
+                    self._wait_computed(event_id)
+                    out.append(self.engine.replay(event))
+        finally:
+            computed.set()
         self._expire()
         return out
+
+    def _wait_computed(self, event_id: Hashable) -> None:
+        """Wait (at most :data:`RETRY_WAIT_SECONDS`) until a concurrent request has computed
+        ``event_id``: its id leaves ``_done`` then; the request's event wakes the wait early."""
+        deadline = time.monotonic() + RETRY_WAIT_SECONDS
+        while (waiting := self._done.get(event_id)) is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            waiting.wait(min(left, RETRY_POLL_SECONDS))
 
     def _expire(self) -> None:
         """Forget what the watermark leaves behind, at most once per day of watermark time."""
