@@ -175,6 +175,41 @@ def test_a_retry_sent_while_its_original_request_is_computed_waits_for_it():
     assert answers["retry"] == answers["original"][1:2]
 
 
+@pytest.mark.unit
+def test_a_retry_of_an_id_its_failed_request_never_computed_does_not_wait_out_the_bound(
+    monkeypatch,
+):
+    import fraudops.streaming.state as state_module
+
+    monkeypatch.setattr(state_module, "RETRY_WAIT_SECONDS", 600.0)
+    spec, events = simulated("cards", days=20)
+    state = OnlineState(spec, DAY)
+    state.warm_up(events.iloc[:3000])
+    request = events_of(events.iloc[3000:3003], spec)
+    observe = state.engine.observe
+
+    def failing_observe(event: dict[str, Any]) -> dict[str, Any]:
+        if event is request[1]:
+            raise RuntimeError("the store failed mid-request")
+        return observe(event)
+
+    state.engine.observe = failing_observe  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="mid-request"):
+        state.observe_many(request)
+    outcome: list[BaseException] = []
+
+    def retry() -> None:
+        try:
+            state.observe_many(request[2:3])
+        except KeyError as exc:  # never computed: not held, as before
+            outcome.append(exc)
+
+    retrying = threading.Thread(target=retry, daemon=True)
+    retrying.start()
+    retrying.join(30)
+    assert not retrying.is_alive() and len(outcome) == 1
+
+
 def test_an_id_reused_with_other_values_refuses_the_whole_request_naming_the_fields(make_state):
     spec, events = simulated("cards", days=20)
     state = make_state(spec, DAY)

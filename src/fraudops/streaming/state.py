@@ -184,9 +184,10 @@ class OnlineState:
 
     def _wait_computed(self, event_id: Hashable) -> None:
         """Wait (at most :data:`RETRY_WAIT_SECONDS`) until a concurrent request has computed
-        ``event_id``: its id leaves ``_done`` then; the request's event wakes the wait early."""
+        ``event_id``: its id leaves ``_done`` then. An id whose request has ended without
+        computing it (the request failed before it) is not waited for."""
         deadline = time.monotonic() + RETRY_WAIT_SECONDS
-        while (waiting := self._done.get(event_id)) is not None:
+        while (waiting := self._done.get(event_id)) is not None and not waiting.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return
