@@ -54,13 +54,21 @@ def test_injected_amount_drift_is_detected_and_retrains(tmp_path):
     assert list((tmp_path / "home" / "demo" / "reports").glob("drift-*.html"))
 
 
-def test_plain_replay_of_the_same_days_does_not_retrain_and_analysts_label_frauds_in_hours(
+def test_plain_replay_does_not_retrain_and_analyst_labels_count_in_terminal_risk_within_hours(
     tmp_path,
 ):
+    """The same days without drift, on the ``handbook-arrival`` spec (the handbook's features
+    plus the terminal's frauds known by label arrival): no retrain; analysts label frauds
+    within hours, the service counts each label in the terminal's known risk from the moment
+    it arrives, and the warehouse records that moment, so the features served equal the
+    training features recomputed from the warehouse."""
     from fraudops.cases.store import CaseStore
     from fraudops.logs.predlog import read_log
+    from fraudops.offline.engine import compute_spec_features
+    from fraudops.spec import load_spec
+    from fraudops.spec.data import prepare_events, read_events
 
-    summary = demo(tmp_path, "--days", "9", "--analysts", "40")
+    summary = demo(tmp_path, "--spec", "handbook-arrival", "--days", "9", "--analysts", "40")
     assert summary["retrains"] == 0 and summary["champion_versions"] == ["1"]
     # the label-free challenger staged on day 1 is scored in shadow and never promoted
     assert all(d["outcome"] != "promoted" for d in summary["online_decisions"])
@@ -79,6 +87,13 @@ def test_plain_replay_of_the_same_days_does_not_retrain_and_analysts_label_fraud
     analyst = labels[labels["source"] == "analyst"]
     assert len(analyst) == sum(c.disposition != "unsure" for c in decided)
     assert set(analyst["labelled_by"]) <= {f"sim-analyst-{i}" for i in range(1, 6)}
+    spec = load_spec("handbook-arrival")
+    events = prepare_events(read_events(home / "warehouse", spec), spec)
+    offline = compute_spec_features(events, spec).set_index(events[spec.event_id.column])
+    served = read_log(home / "predictions").set_index("transaction_id")
+    known = ["TERMINAL_ID_KNOWN_RISK_1DAY_WINDOW", "TERMINAL_ID_KNOWN_RISK_7DAY_WINDOW"]
+    assert (served[known].to_numpy() > 0).sum() > 20  # analysts' labels reached the features
+    pd.testing.assert_frame_equal(served[known], offline.loc[served.index, known])
     # one home: Prefect's database is the demo's, its monitoring runs are recorded flow runs
     with sqlite3.connect(home / "prefect" / "prefect.db") as prefect:
         runs = prefect.execute(
@@ -126,26 +141,6 @@ def test_the_cards_spec_runs_the_whole_loop_and_logs_no_card_token(tmp_path):
     tokens = set(pd.read_parquet(home / "warehouse")["card_token"].astype(str))
     assert not tokens & set(log["card_hash"])
     assert log["transaction_id"].str.startswith("tx-").all()  # the spec's text ids
-
-
-def test_analyst_labels_count_in_terminal_risk_from_their_arrival_as_in_training(tmp_path):
-    """With the ``handbook-arrival`` spec the service counts an analyst's label in the
-    terminal's known risk from the moment it arrives, and the warehouse records that moment:
-    the features served equal the training features recomputed from the warehouse."""
-    from fraudops.logs.predlog import read_log
-    from fraudops.offline.engine import compute_spec_features
-    from fraudops.spec import load_spec
-    from fraudops.spec.data import prepare_events, read_events
-
-    demo(tmp_path, "--spec", "handbook-arrival", "--days", "4", "--analysts", "40")
-    home = tmp_path / "home" / "demo"
-    spec = load_spec("handbook-arrival")
-    events = prepare_events(read_events(home / "warehouse", spec), spec)
-    offline = compute_spec_features(events, spec).set_index(events[spec.event_id.column])
-    served = read_log(home / "predictions").set_index("transaction_id")
-    known = ["TERMINAL_ID_KNOWN_RISK_1DAY_WINDOW", "TERMINAL_ID_KNOWN_RISK_7DAY_WINDOW"]
-    assert (served[known].to_numpy() > 0).sum() > 20  # analysts' labels reached the features
-    pd.testing.assert_frame_equal(served[known], offline.loc[served.index, known])
 
 
 def test_a_terminated_demo_stops_its_service_and_prefect_server(tmp_path):
