@@ -29,7 +29,9 @@ train: install
 	$(RUN) fraudops train
 
 test: install
-	$(RUN) pytest --durations=15
+	# two workers, a test file each at a time (its module fixtures run once); the suite keeps
+	# one core idle a third of the time when run serially (tests/conftest.py: thread limits)
+	$(RUN) pytest -n 2 --dist loadfile --durations=15
 
 test-unit: install
 	$(RUN) pytest -m unit
