@@ -29,6 +29,7 @@ from fraudops.settings import Settings
 from fraudops.streaming.labels import UNKNOWN, LabelRefused
 from fraudops.streaming.state import StateUnavailable
 from services import client_errors
+from services.io_schemas import memoize_io_schemas
 from services.middleware import GuardMiddleware, tell_server_error, validation_message
 from services.openapi import document
 
@@ -443,3 +444,4 @@ class FraudService:
 
 
 FraudService.add_asgi_middleware(GuardMiddleware)  # type: ignore[attr-defined]
+memoize_io_schemas(FraudService)
