@@ -5,8 +5,11 @@ row for our 300 trees). For the service's one-transaction requests we walk all t
 the trees' nodes are concatenated into flat arrays and every tree advances one level per numpy
 step. The rules are sklearn's (``_predictor.pyx``): NaN goes to the side the split learnt,
 otherwise ``x <= threshold`` goes left; the fraud probability is the logistic function of the
-baseline plus the leaf values. Equal to ``predict_proba`` to 1e-12 (tested); large batches
-fall back to sklearn, whose compiled loop is faster there.
+baseline plus the leaf values. A single row without NaN (a service request) takes a shorter
+walk: one comparison and one gather from an interleaved children array per level (86 µs
+instead of 149 µs for the handbook champion's 300 trees of depth up to 17). Equal to
+``predict_proba`` to 1e-12 (tested); large batches fall back to sklearn, whose compiled loop
+is faster there.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class FlatTrees:
         self.right = np.where(self.is_leaf, np.arange(len(flat)), flat["right"] + shift).astype(
             np.intp
         )
+        #: children of node k at 2k (left) and 2k + 1 (right): one gather a level
+        self.child = np.column_stack([self.left, self.right]).ravel()
         self.value = flat["value"].astype(np.float64)
         self.depth = int(flat["depth"].max())
         self.baseline = float(np.asarray(model._baseline_prediction).ravel()[0])
@@ -55,6 +60,8 @@ class FlatTrees:
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds for n rows × features (n values)."""
         X = np.asarray(X, dtype=np.float64)
+        if len(X) == 1 and not np.isnan(X).any():
+            return np.array([self._one(X[0])])
         node = np.broadcast_to(self.roots, (len(X), len(self.roots))).copy()
         rows = np.arange(len(X))[:, None]
         for _ in range(self.depth):
@@ -62,6 +69,14 @@ class FlatTrees:
             go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
             node = np.where(go_left, self.left[node], self.right[node])
         return self.baseline + self.value[node].sum(axis=1)
+
+    def _one(self, x: np.ndarray) -> float:
+        """Raw log-odds of one row without missing values: ``x > threshold`` goes right."""
+        node = self.roots
+        feature, threshold, child = self.feature, self.threshold, self.child
+        for _ in range(self.depth):
+            node = child[2 * node + (x[feature[node]] > threshold[node])]
+        return self.baseline + float(self.value[node].sum())
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """n rows × 2 (genuine, fraud) probabilities, as ``HistGradientBoostingClassifier``."""
