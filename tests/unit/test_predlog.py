@@ -29,6 +29,35 @@ def test_writer_keeps_every_row_partitioned_by_day_after_close(tmp_path):
     assert writer.written_rows == 100 and writer.dropped_rows == 0
 
 
+def written_within(writer: LogWriter, rows_expected: int, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while writer.written_rows < rows_expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return writer.written_rows >= rows_expected
+
+
+def test_rows_reach_parquet_at_the_next_flush_while_the_writer_runs(tmp_path):
+    writer = LogWriter(tmp_path / "log", "tx_datetime", batch_rows=1_000, flush_seconds=0.05)
+    try:
+        writer.append_many(rows(3))
+        assert written_within(writer, 3)
+        writer.append_many(rows(2))  # a second request after the writer went back to sleep
+        assert written_within(writer, 5)
+    finally:
+        writer.close()
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_flush(tmp_path):
+    writer = LogWriter(tmp_path / "log", "tx_datetime", batch_rows=10, flush_seconds=3600)
+    try:
+        time.sleep(0.3)  # the writer is asleep when the rows come
+        writer.append_many(rows(4))
+        writer.append_many(rows(6))
+        assert written_within(writer, 10)
+    finally:
+        writer.close()
+
+
 def test_a_flush_of_alternating_days_writes_one_file_per_day(tmp_path):
     root = tmp_path / "log"
     writer = LogWriter(root, "tx_datetime", batch_rows=1_000, flush_seconds=3600)

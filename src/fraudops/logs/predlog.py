@@ -133,6 +133,7 @@ class LogWriter:
         self._lock = threading.Lock()
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # ends the writer's sleep early: a full batch, close
         self._pending: list[_Item] = []
         self._segments: dict[str, Segment] = {}
         self._settled: dict[str, int] = {}  # rows of a segment written to Parquet
@@ -173,6 +174,8 @@ class LogWriter:
                     self.journal_error = f"{type(exc).__name__}: {exc}"
             for n, row in enumerate(accepted):
                 self._queue.put_nowait((segment, first + n, dict(row)))
+        if self._queue.qsize() >= self.batch_rows:
+            self._wake.set()  # a full batch is written now, not at the next flush
         return len(accepted)
 
     @property
@@ -183,11 +186,15 @@ class LogWriter:
         self._recover()
         while True:
             stopping = self._stop.is_set()
-            deadline = time.monotonic() + self.flush_seconds
+            if not stopping and self._queue.qsize() < self.batch_rows:
+                # a sleep, not a blocking get: a waiting get would be woken (and take the
+                # GIL) by every request's rows, a cost paid inside the request
+                self._wake.wait(self.flush_seconds)
+                self._wake.clear()
+                stopping = self._stop.is_set()
             while len(self._pending) < self.batch_rows or stopping:
-                timeout = 0.0 if stopping else deadline - time.monotonic()
                 try:
-                    item = self._queue.get(timeout=max(0.0, timeout))
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:  # close() was called: write now, then stop
@@ -326,7 +333,8 @@ class LogWriter:
         with self._lock:
             self._closed = True
         self._stop.set()
-        self._queue.put(None)  # wakes a writer waiting for rows
+        self._queue.put(None)  # ends the writer's draining of the queue
+        self._wake.set()
         self._thread.join(timeout)
 
 
