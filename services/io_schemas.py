@@ -15,7 +15,7 @@ import copy
 from typing import Any
 
 
-def _memoized(descriptor: type) -> None:
+def _memoized(descriptor: Any) -> None:
     build = descriptor.model_json_schema  # bound to the class: BentoML's own method
     kept: dict[str, Any] = {}
 
@@ -26,7 +26,7 @@ def _memoized(descriptor: type) -> None:
             kept["schema"] = build()
         return copy.deepcopy(kept["schema"])
 
-    descriptor.model_json_schema = classmethod(model_json_schema)  # type: ignore[attr-defined]
+    descriptor.model_json_schema = classmethod(model_json_schema)
 
 
 def memoize_io_schemas(service: Any) -> None:
