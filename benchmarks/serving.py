@@ -4,15 +4,19 @@ Both servers run on 127.0.0.1 with one OpenMP thread per worker and serve the sa
 version. Ours receives raw transactions and computes the 18 behavioural features from its
 online state, logs every row and decides; the peer (``mlflow models serve --env-manager local``,
 what a user would pick instead) receives the precomputed features. The load comes from this
-process: a bounded asyncio loop (httpx) of single-transaction requests at concurrency 1 and 8,
-then 1,000-row batches; each phase stops after ``--seconds`` or ``--max-requests``. Real
-transactions of the shared file are replayed in time order, after the state's history ends.
+process: a bounded asyncio loop (httpx) of single-transaction requests at concurrency 1, then
+``--rounds`` turns of each server at concurrency 8 (both servers stay up and take turns, so a
+slow spell of the VM falls on both: the peer's figure moved 3x between separate runs), then
+1,000-row batches; each phase stops after ``--seconds`` or ``--max-requests``. Real
+transactions of the shared file are replayed in time order, after the state's history ends;
+ours never gets the same event twice (that would be a retry, answered from the state).
 
-Prints JSON: requests/s, rows/s, p50/p99 latency (ms), failures per phase and server, and the
-in-process floor (``predict_proba`` on 1 and 1,000 rows). Target: ours at least 2x the peer's
-single-transaction throughput at concurrency 8, with p99 at most half of the peer's.
+Prints JSON: requests/s, rows/s, p50/p99 latency (ms), failures per phase and server, each
+round's throughput ratio and their median, and the in-process floor (``predict_proba`` on 1
+and 1,000 rows). Target (issue 10): the median ratio at concurrency 8 at least 2.9x, p99 no
+worse than the peer's.
 
-Usage: python benchmarks/serving.py [--seconds 15] [--peer-workers 2]
+Usage: python benchmarks/serving.py [--seconds 15] [--rounds 3] [--peer-workers 2]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from fraudops.offline.handbook import compute_features
 from fraudops.processes import free_port, stop, wait_http_ok
 
 HISTORY_END = "2018-09-20"
+OURS, PEER = "ours_bentoml", "peer_mlflow_models_serve"
 
 
 async def load(
@@ -114,6 +119,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--max-requests", type=int, default=20_000)
     parser.add_argument("--peer-workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="Turns of each server at c=8.")
     args = parser.parse_args()
 
     from fraudops import registry
@@ -168,65 +174,68 @@ def main() -> None:
     }
     env.pop("FRAUDOPS_API_TOKEN", None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # uvicorn
-    ours_port, peer_port = free_port(), free_port()
+    ports = {OURS: free_port(), PEER: free_port()}
+    commands = {
+        OURS: [sys.executable, "-m", "fraudops_cli", "serve", "--port", str(ports[OURS])],
+        PEER: [
+            *(sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri),
+            *("--env-manager", "local", "-h", "127.0.0.1", "-p", str(ports[PEER])),
+            *("-w", str(args.peer_workers)),
+        ],
+    }
+    bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    single_url = {OURS: f"{bases[OURS]}/score", PEER: f"{bases[PEER]}/invocations"}
+    batch_url = {OURS: f"{bases[OURS]}/score_batch", PEER: f"{bases[PEER]}/invocations"}
+    singles = {OURS: raw, PEER: peer_single}
+    sent = {OURS: 0, PEER: 0}  # ours must not send an event twice: a retry is not observed
+
+    def phase(name: str, concurrency: int) -> dict[str, float]:
+        chunk = singles[name][sent[name] :]
+        result = asyncio.run(
+            load(single_url[name], chunk, concurrency, args.seconds, args.max_requests, 1)
+        )
+        sent[name] += int(result["requests"])
+        return result
+
     results: dict[str, Any] = {
         "champion_version": champion.version,
         "seconds_per_phase": args.seconds,
+        "rounds_c8": args.rounds,
     }
-    servers = {
-        "ours_bentoml": [sys.executable, "-m", "fraudops_cli", "serve", "--port", str(ours_port)],
-        "peer_mlflow_models_serve": [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            model_uri,
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(peer_port),
-            "-w",
-            str(args.peer_workers),
-        ],
-    }
-    for name, command in servers.items():
-        ours = name.startswith("ours")
-        log = open(work / f"{name}.log", "w")  # noqa: SIM115
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            port = ours_port if ours else peer_port
-            base = f"http://127.0.0.1:{port}"
-            wait_http_ok(f"{base}/readyz" if ours else f"{base}/ping", server)
-            single_url = f"{base}/score" if ours else f"{base}/invocations"
-            batch_url = f"{base}/score_batch" if ours else f"{base}/invocations"
-            singles = raw if ours else peer_single
-            offset = 0
-            phases = {}
-            for concurrency in (1, 8):
-                chunk = singles[offset:]
-                phases[f"single_c{concurrency}"] = asyncio.run(
-                    load(single_url, chunk, concurrency, args.seconds, args.max_requests, 1)
-                )
-                offset += phases[f"single_c{concurrency}"]["requests"]
-            chunks = batches(ours, offset)
-            phases["batch_1000_c1"] = asyncio.run(
-                load(batch_url, chunks, 1, args.seconds, len(chunks), 1000)
+    servers, logs = {}, []
+    try:
+        for name, command in commands.items():
+            logs.append(open(work / f"{name}.log", "w"))  # noqa: SIM115
+            servers[name] = subprocess.Popen(
+                command, env=env, stdout=logs[-1], stderr=subprocess.STDOUT
             )
-            results[name] = phases
-        finally:
+        wait_http_ok(f"{bases[OURS]}/readyz", servers[OURS])
+        wait_http_ok(f"{bases[PEER]}/ping", servers[PEER])
+        phases: dict[str, dict[str, Any]] = {OURS: {}, PEER: {}}
+        for name in (OURS, PEER):
+            phases[name]["single_c1"] = phase(name, 1)
+        # 8 clients, the servers taking turns: a slow spell of this VM hits both
+        rounds: list[dict[str, dict[str, float]]] = []
+        for _ in range(args.rounds):
+            rounds.append({name: phase(name, 8) for name in (OURS, PEER)})
+        for name in (OURS, PEER):
+            phases[name]["single_c8_rounds"] = [r[name] for r in rounds]
+            chunks = batches(name == OURS, sent[name])
+            phases[name]["batch_1000_c1"] = asyncio.run(
+                load(batch_url[name], chunks, 1, args.seconds, len(chunks), 1000)
+            )
+            results[name] = phases[name]
+    finally:
+        for server in servers.values():
             stop(server)
+        for log in logs:
             log.close()
-    ours8, peer8 = (
-        results["ours_bentoml"]["single_c8"],
-        results["peer_mlflow_models_serve"]["single_c8"],
-    )
-    results["throughput_ratio_c8"] = round(ours8["requests_per_s"] / peer8["requests_per_s"], 2)
-    results["p99_ratio_c8"] = round(ours8["p99_ms"] / peer8["p99_ms"], 2)
-    results["target_met"] = results["throughput_ratio_c8"] >= 2 and results["p99_ratio_c8"] <= 0.5
+    ratios = [r[OURS]["requests_per_s"] / r[PEER]["requests_per_s"] for r in rounds]
+    p99s = [r[OURS]["p99_ms"] / r[PEER]["p99_ms"] for r in rounds]
+    results["throughput_ratio_c8_rounds"] = [round(x, 2) for x in ratios]
+    results["throughput_ratio_c8"] = round(float(np.median(ratios)), 2)
+    results["p99_ratio_c8"] = round(float(np.median(p99s)), 2)
+    results["target_met"] = results["throughput_ratio_c8"] >= 2.9 and results["p99_ratio_c8"] <= 1
     os.environ["MLFLOW_TRACKING_URI"] = settings.resolved_tracking_uri
     results["in_process_floor"] = in_process_floor(model_uri, features)
     emit("serving", results)
