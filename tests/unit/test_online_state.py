@@ -316,6 +316,30 @@ def test_size_and_expiry_walk_the_state_while_another_thread_adds_entities():
     assert state.size()["ids"] == len(rows)
 
 
+@pytest.mark.unit
+def test_expiry_looks_up_only_the_forgotten_ids_while_it_holds_the_admission_lock():
+    """Every request's admission takes the state's lock: an expiry must not hold it for a
+    pass over every id held (hundreds of thousands in a service), only for those it forgets."""
+    spec, events = simulated("handbook", days=90)
+    state = OnlineState(spec, skew=DAY)
+    first = len(events) // 2
+    state.warm_up(events.iloc[:first])
+    lookups_locked = 0
+    holds = state.engine.holds
+
+    def counting(event_id: Any) -> bool:
+        nonlocal lookups_locked
+        lookups_locked += state._lock.locked()
+        return holds(event_id)
+
+    state.engine.holds = counting  # type: ignore[method-assign]
+    before = len(state._prints)
+    feed(state, events.iloc[first:], spec, 1000)
+    forgotten = before + (len(events) - first) - len(state._prints)
+    assert forgotten > 0
+    assert lookups_locked <= forgotten
+
+
 # --- the label rules of /feedback (fraudops.streaming.labels), on both stores ---------------
 
 

@@ -490,8 +490,11 @@ class SpecOnlineEngine:
                         with self._registry:
                             states.pop(key, None)
         cut = watermark_seconds - self._longest
+        with self._registry:  # every new id takes this lock: held for a copy of the ids
+            held = list(self._seconds)
+        second_of = self._seconds.get  # one lookup is atomic; a pass over the dict is not
+        old = [i for i in held if (second := second_of(i)) is not None and second <= cut]
         with self._registry:
-            old = [i for i, second in self._seconds.items() if second <= cut]
             for event_id in old:
                 self._seconds.pop(event_id, None)
                 self._events.pop(event_id, None)

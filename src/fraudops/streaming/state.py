@@ -204,10 +204,15 @@ class OnlineState:
                 return
             self._last_expiry = watermark
         self.engine.expire(watermark - self.rule.skew)
+        # every request's admission takes this lock: it is held for a C-level copy of the ids
+        # and for the forgotten ones, not for a Python pass over every id held
         with self._lock:
-            for event_id in [i for i in self._prints if not self.engine.holds(i)]:
-                if event_id not in self._done:
-                    del self._prints[event_id]
+            held = list(self._prints)
+        gone = [i for i in held if not self.engine.holds(i)]
+        with self._lock:
+            for event_id in gone:
+                if event_id not in self._done and not self.engine.holds(event_id):
+                    self._prints.pop(event_id, None)
                     self._frauds.discard(event_id)
 
     def feedback(self, labels: Mapping[Hashable, int]) -> int:
