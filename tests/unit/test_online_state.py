@@ -8,6 +8,7 @@ deleted afterwards).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -338,6 +339,22 @@ def test_expiry_looks_up_only_the_forgotten_ids_while_it_holds_the_admission_loc
     forgotten = before + (len(events) - first) - len(state._prints)
     assert forgotten > 0
     assert lookups_locked <= forgotten
+
+
+@pytest.mark.unit
+def test_the_ids_held_leave_the_garbage_collectors_tracking():
+    """A full collection walks every tracked object (a second-long pause with a million): the
+    per-id bookkeeping of warmed and observed events must not be among them."""
+    spec, events = simulated("cards", days=20)
+    state = OnlineState(spec, skew=DAY)
+    half = len(events) // 2
+    state.warm_up(events.iloc[:half])
+    state.observe_many(events_of(events.iloc[half : half + 300], spec))
+    gc.collect()
+    gc.collect()  # a tuple is untracked once its items are: nested ones take two passes
+    held = list(state.engine._events.values())
+    assert len(held) > 300
+    assert not any(gc.is_tracked(entry) for entry in held)
 
 
 # --- the label rules of /feedback (fraudops.streaming.labels), on both stores ---------------

@@ -63,7 +63,7 @@ import calendar
 import datetime as dt
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -328,8 +328,10 @@ class SpecOnlineEngine:
         self._columns = {name: spec.entity(name).column for name in self._plans}
         self._numeric = {n.column for n in spec.numeric}
         self._states: dict[str, dict[Hashable, _EntityState]] = {e: {} for e in self._plans}
-        #: event id -> (entity, entity key, event key) of each state holding it
-        self._events: dict[Hashable, list[tuple[str, Hashable, int]]] = {}
+        #: event id -> (entity, entity key, event key) of each state holding it; a tuple once
+        #: observed: a tuple of atoms leaves the garbage collector's tracking, a list does not,
+        #: and these are most of a long-lived state's objects (each full collection walks them)
+        self._events: dict[Hashable, Sequence[tuple[str, Hashable, int]]] = {}
         self._seconds: dict[Hashable, int] = {}
         #: Guards the dicts' structure (new or removed keys) against readers that iterate them
         #: (expire, size): CPython may switch threads inside ``list(d.items())``.
@@ -397,6 +399,9 @@ class SpecOnlineEngine:
                     state.features(position, second, row, out)
                     break
             held.append((name, key, event_key))
+        with self._registry:
+            if self._events.get(event_id) is held:  # not expired meanwhile
+                self._events[event_id] = tuple(held)
         return {name: out[name] for name in self._names}
 
     def load(self, events: pd.DataFrame) -> int:
@@ -444,7 +449,7 @@ class SpecOnlineEngine:
                 state._rebuild()
                 for event_id, event_key in zip(state.ids, state.keys, strict=True):
                     held[event_id].append((name, key, event_key))
-        self._events.update(held)
+        self._events.update((event_id, tuple(states)) for event_id, states in held.items())
         self._seconds.update(zip(ids, second_array.tolist(), strict=True))
         return len(ids)
 
