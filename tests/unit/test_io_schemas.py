@@ -25,15 +25,22 @@ def test_a_request_reads_the_schema_without_building_it_again(
 ) -> None:
     expected = descriptor.model_json_schema()  # type: ignore[attr-defined]
     built = 0
-    original = pydantic.TypeAdapter.json_schema
+    adapter_schema = pydantic.TypeAdapter.json_schema
+    model_schema = pydantic.BaseModel.model_json_schema.__func__  # type: ignore[attr-defined]
 
-    def counting(self: pydantic.TypeAdapter, *args: object, **kwargs: object) -> dict:
+    def adapter_counting(self: pydantic.TypeAdapter, *args: object, **kwargs: object) -> dict:
         nonlocal built
         built += 1
-        return original(self, *args, **kwargs)
+        return adapter_schema(self, *args, **kwargs)
 
-    monkeypatch.setattr(pydantic.TypeAdapter, "json_schema", counting)
-    monkeypatch.setattr(pydantic.BaseModel, "model_json_schema", classmethod(counting))
+    def model_counting(cls: type, *args: object, **kwargs: object) -> dict:
+        nonlocal built
+        built += 1
+        return model_schema(cls, *args, **kwargs)
+
+    # root descriptors build through a TypeAdapter, model descriptors through the model
+    monkeypatch.setattr(pydantic.TypeAdapter, "json_schema", adapter_counting)
+    monkeypatch.setattr(pydantic.BaseModel, "model_json_schema", classmethod(model_counting))
     for _ in range(3):
         assert descriptor.mime_type() == "application/json"  # type: ignore[attr-defined]
         assert descriptor.model_json_schema() == expected  # type: ignore[attr-defined]
