@@ -156,14 +156,15 @@ def test_a_retry_sent_while_its_original_request_is_computed_waits_for_it():
     state = OnlineState(spec, DAY)
     state.warm_up(events.iloc[:3000])
     request = events_of(events.iloc[3000:3003], spec)
-    observe, computing, go_on = state.engine.observe, threading.Event(), threading.Event()
+    observe_many = state.engine.observe_many
+    computing, go_on = threading.Event(), threading.Event()
 
-    def slow_observe(event: dict[str, Any]) -> dict[str, Any]:
+    def slow_observe_many(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         computing.set()
         go_on.wait(30)
-        return observe(event)
+        return observe_many(batch)
 
-    state.engine.observe = slow_observe  # type: ignore[method-assign]
+    state.engine.observe_many = slow_observe_many  # type: ignore[method-assign]
     answers: dict[str, list[dict[str, Any]]] = {}
     original = threading.Thread(target=lambda: answers.update(original=state.observe_many(request)))
     retry = threading.Thread(target=lambda: answers.update(retry=state.observe_many(request[1:2])))
@@ -179,7 +180,7 @@ def test_a_retry_sent_while_its_original_request_is_computed_waits_for_it():
 
 
 @pytest.mark.unit
-def test_a_retry_of_an_id_its_failed_request_never_computed_does_not_wait_out_the_bound(
+def test_a_retry_of_an_id_its_failed_request_never_computed_is_observed_without_waiting(
     monkeypatch,
 ):
     import fraudops.streaming.state as state_module
@@ -189,28 +190,28 @@ def test_a_retry_of_an_id_its_failed_request_never_computed_does_not_wait_out_th
     state = OnlineState(spec, DAY)
     state.warm_up(events.iloc[:3000])
     request = events_of(events.iloc[3000:3003], spec)
-    observe = state.engine.observe
+    observe_many = state.engine.observe_many
 
-    def failing_observe(event: dict[str, Any]) -> dict[str, Any]:
-        if event is request[1]:
-            raise RuntimeError("the store failed mid-request")
-        return observe(event)
+    def failing_observe_many(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        observe_many(batch[:1])
+        raise RuntimeError("the store failed mid-request")
 
-    state.engine.observe = failing_observe  # type: ignore[method-assign]
+    state.engine.observe_many = failing_observe_many  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="mid-request"):
         state.observe_many(request)
-    outcome: list[BaseException] = []
-
-    def retry() -> None:
-        try:
-            state.observe_many(request[2:3])
-        except KeyError as exc:  # never computed: not held, as before
-            outcome.append(exc)
-
-    retrying = threading.Thread(target=retry, daemon=True)
+    state.engine.observe_many = observe_many  # type: ignore[method-assign]
+    outcome: list[Any] = []
+    retrying = threading.Thread(
+        target=lambda: outcome.append(state.observe_many(request[1:3])), daemon=True
+    )
     retrying.start()
     retrying.join(30)
     assert not retrying.is_alive() and len(outcome) == 1
+    ident = spec.event_id.column
+    assert all(state.engine.holds(event[ident]) for event in request)
+    expected = compute_spec_features(events.iloc[:3003], spec).iloc[3001:3003]
+    got = pd.DataFrame(outcome[0], index=expected.index)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
 
 def test_an_id_reused_with_other_values_refuses_the_whole_request_naming_the_fields(make_state):

@@ -9,6 +9,7 @@ before any event at least one label delay later is observed (see the engine's do
 from __future__ import annotations
 
 import datetime as dt
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,69 @@ def test_expiry_keeps_every_later_event_exact(data):
     engine = SpecOnlineEngine(spec)
     got = replay(engine, events, spec, early, watermarks=earliest_to_come)
     assert_equal_rows(got, offline_truth(events, spec))
+
+
+def observe_in_requests(
+    engine: SpecOnlineEngine,
+    events: pd.DataFrame,
+    spec: DatasetSpec,
+    cuts: list[int],
+    *,
+    one_by_one: bool = False,
+) -> list[dict[str, Any]]:
+    """Observe the rows in requests split at ``cuts`` (one request when empty), each with
+    one ``observe_many`` (or one ``observe`` per event); after each request, the labels of
+    its events are fed."""
+    label, ident = spec.label.column, spec.event_id.column
+    raw = events.drop(columns=[c for c in (label, spec.label.known_at) if c in events])
+    records = raw.to_dict("records")
+    out: list[dict[str, Any]] = []
+    bounds = [0, *sorted(set(cuts)), len(records)]
+    for start, end in pairwise(bounds):
+        if start == end:
+            continue
+        if one_by_one:
+            out += [engine.observe(record) for record in records[start:end]]
+        else:
+            out += engine.observe_many(records[start:end])
+        part = events.iloc[start:end]
+        engine.feedback(dict(zip(part[ident], part[label].astype(int), strict=True)))
+    return out
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_request_of_many_events_equals_observing_them_one_by_one(data):
+    """Same ids, same-second ties and late events inside one request: the batch path gives
+    each event what one-at-a-time observation gives, and leaves the same state behind."""
+    spec = data.draw(specs())
+    events, _ = data.draw(streams(spec))
+    cuts = data.draw(st.lists(st.integers(1, max(len(events) - 1, 1)), max_size=4))
+    one_by_one, batched = SpecOnlineEngine(spec), SpecOnlineEngine(spec)
+    expected = observe_in_requests(one_by_one, events, spec, cuts, one_by_one=True)
+    got = observe_in_requests(batched, events, spec, cuts)
+    assert_equal_rows(got, expected)
+    assert batched.size() == one_by_one.size()
+    later = events.copy()
+    later[spec.event_id.column] = [f"later-{i}" for i in range(len(events))]
+    later[spec.event_time.column] += pd.Timedelta(hours=1)
+    assert_equal_rows(
+        observe_in_requests(batched, later, spec, []),
+        observe_in_requests(one_by_one, later, spec, [], one_by_one=True),
+    )
+
+
+def test_a_request_with_a_held_or_repeated_id_records_none_of_its_events():
+    spec, events = _simulated("cards")
+    engine = SpecOnlineEngine(spec)
+    records = events.drop(columns=[spec.label.column]).head(6).to_dict("records")
+    engine.observe_many(records[:2])
+    before = engine.size()
+    for request in (records[2:5] + records[1:2], records[2:5] + records[3:4]):
+        with pytest.raises(ValueError, match="already in the online state"):
+            engine.observe_many(request)
+        assert engine.size() == before
+    assert len(engine.observe_many(records[2:6])) == 4
 
 
 def test_a_late_event_gets_its_exact_features_and_later_events_count_it():

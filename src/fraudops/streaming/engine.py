@@ -1,4 +1,4 @@
-"""The online engine of any dataset spec: :func:`compute_spec_features`, one event at a time.
+"""The online engine of any dataset spec: :func:`compute_spec_features`, event by event.
 
 :class:`SpecOnlineEngine` keeps, per entity key (card, merchant, device...), that entity's
 events in (time, arrival) order with pre-aggregated state, so a request costs O(log n) in the
@@ -40,11 +40,18 @@ exact for every event at or after the watermark (and for late events whose windo
 expired event). Expired events are cut lazily: an entity's lists are compacted (an O(n)
 rebuild) once at least half of them is expired, so compaction is amortised O(1) per event. An
 entity used by ``time_since_previous`` keeps the second of its last dropped event, so its gap
-survives expiry. ``expire`` walks every entity and held id: call it periodically (e.g. once per
-hour of event time), not per event.
+survives expiry. Event ids are filed by day of event time, so forgetting them costs what is
+forgotten (plus one day's ids), not every id held; ``expire`` still walks every entity key:
+call it periodically (e.g. once per day of event time), not per event.
 
-**Thread safety**: no global lock. Each entity key's state has its own lock; ``observe``
-takes the locks of the event's entities one at a time (never two at once: no deadlock), and
+**Requests of many events** (:meth:`SpecOnlineEngine.observe_many`) give what observing them
+one by one gives: each entity key's events of the request are inserted under one acquisition
+of its lock, each event's raw window aggregates gathered right after its own insertion, and
+the float arithmetic of all of them done at once in numpy
+(:mod:`fraudops.streaming.entity`, same IEEE-754 operations as one event's).
+
+**Thread safety**: no global lock. Each entity key's state has its own lock; ``observe_many``
+takes the locks of the request's entity keys one at a time (never two at once: no deadlock), and
 ``feedback`` / ``expire`` likewise. Keys are added to or removed from the engine's dicts (ids,
 entity states) under one short registry lock, never held together with an entity's lock, and
 ``expire`` / ``size`` copy a dict under it before iterating (CPython may switch threads inside
@@ -62,21 +69,26 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import threading
-from bisect import bisect_left, bisect_right
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fraudops.offline.engine import UNITS_PER_VALUE
-from fraudops.spec.model import DatasetSpec, WindowFeature
+from fraudops.spec.model import DatasetSpec
+from fraudops.streaming.entity import (
+    SEQ,
+    EntityState,
+    entity_plan,
+    finish,
+    layout_of,
+)
 from fraudops.streaming.labels import binary_label
-from fraudops.streaming.structures import DistinctFrontier, Fenwick, MaxTree, running_sums
 
-#: Events of one entity are keyed ``second * _SEQ + sequence`` (arrival order within a second).
-_SEQ = 2**40
+#: Ids are filed by day of event time, so expiry visits only the days it drops.
+_DAY = 86_400
+#: (event id, second, values the states keep, pointwise features, entity keys) of an event.
+_Prepared = tuple[Hashable, int, dict[str, Any], dict[str, Any], tuple[Hashable, ...]]
 
 
 def event_second(value: Any) -> tuple[int, dt.datetime]:
@@ -88,11 +100,6 @@ def event_second(value: Any) -> tuple[int, dt.datetime]:
     if stamp.tzinfo is not None:
         stamp = pd.Timestamp(stamp).tz_convert("UTC").tz_localize(None)
     return calendar.timegm(stamp.timetuple()), stamp
-
-
-def micro_units(value: float) -> int:
-    """``value`` in exact micro-units, rounded half to even as :func:`~.offline.engine.units`."""
-    return round(value * UNITS_PER_VALUE)
 
 
 def pointwise_features(spec: DatasetSpec, event: Mapping[str, Any], stamp: dt.datetime) -> dict:
@@ -118,200 +125,6 @@ def pointwise_features(spec: DatasetSpec, event: Mapping[str, Any], stamp: dt.da
     return out
 
 
-def from_sum(kind: str, n: int, total_units: int, own: float) -> float:
-    """``sum``, ``mean`` or ``ratio_to_mean`` of a window of ``n`` events whose values add up
-    to ``total_units`` micro-units; ``own``: the event's value (for the ratio). An empty
-    window has mean 0 and ratio 1.0, as offline."""
-    total = float(total_units) / UNITS_PER_VALUE
-    if kind == "sum":
-        return total
-    mean = total / float(n) if n else 0.0
-    if kind == "mean":
-        return mean
-    return own / mean if mean > 0 else 1.0  # ratio_to_mean
-
-
-@dataclass(frozen=True)
-class _Block:
-    lag: int
-    #: (window seconds, ((feature name, feature), ...)) per window of the block.
-    windows: tuple[tuple[int, tuple[tuple[str, WindowFeature], ...]], ...]
-
-
-@dataclass(frozen=True)
-class EntityPlan:
-    """What one entity's states keep, from the spec's blocks and gaps on that entity
-    (:func:`entity_plan`); shared by the in-process and the Redis state."""
-
-    blocks: tuple[_Block, ...]
-    sums: tuple[str, ...]
-    maxes: tuple[str, ...]
-    distinct: tuple[tuple[int, str], ...]
-    values: tuple[str, ...]
-    labels: bool
-    gaps: tuple[str, ...]
-    reach: int
-
-
-def entity_plan(spec: DatasetSpec, entity: str) -> EntityPlan:
-    """The :class:`EntityPlan` of ``entity`` (a name in ``spec.entities``)."""
-    blocks, sums, maxes, distinct = [], set(), set(), set()
-    labels, reach = False, 0
-    for agg in spec.aggregations:
-        if agg.entity != entity:
-            continue
-        lag = agg.lag_seconds(spec.label.delay)
-        reach = max(reach, max(agg.windows) + lag)
-        by_window: dict[int, list[tuple[str, WindowFeature]]] = {}
-        for name, width, feature in agg.names():
-            by_window.setdefault(width, []).append((name, feature))
-            if feature.kind in {"sum", "mean", "ratio_to_mean"}:
-                sums.add(feature.of or "")
-            elif feature.kind == "max":
-                maxes.add(feature.of or "")
-            elif feature.kind == "distinct_count":
-                distinct.add((lag, feature.of or ""))
-            elif feature.kind == "label_rate":
-                labels = True
-        blocks.append(_Block(lag, tuple((w, tuple(f)) for w, f in by_window.items())))
-    gaps = tuple(t.name for t in spec.time_since_previous if t.entity == entity)
-    values = sums | maxes | {column for _, column in distinct}
-    return EntityPlan(
-        tuple(blocks),
-        tuple(sorted(sums)),
-        tuple(sorted(maxes)),
-        tuple(sorted(distinct)),
-        tuple(sorted(values)),
-        labels,
-        gaps,
-        reach,
-    )
-
-
-class _EntityState:
-    """One entity key's events in (second, arrival) order and their structures."""
-
-    __slots__ = (
-        "dead",
-        "dropped_last",
-        "frauds",
-        "frontiers",
-        "ids",
-        "keys",
-        "labels",
-        "lock",
-        "maxes",
-        "next_seq",
-        "plan",
-        "seconds",
-        "sums",
-        "values",
-    )
-
-    def __init__(self, plan: EntityPlan) -> None:
-        self.plan = plan
-        self.lock = threading.Lock()
-        self.dead = False  # expired and removed from its dict: writers take a fresh state
-        self.next_seq = 0
-        self.dropped_last: int | None = None  # second of the newest expired event
-        self.keys: list[int] = []
-        self.seconds: list[int] = []
-        self.ids: list[Hashable] = []
-        self.labels: list[int] = []
-        self.values: dict[str, list[Any]] = {column: [] for column in plan.values}
-        self._rebuild()
-
-    def _rebuild(self) -> None:
-        plan, values = self.plan, self.values
-        self.sums = {c: running_sums([micro_units(v) for v in values[c]]) for c in plan.sums}
-        self.maxes = {c: MaxTree(values[c]) for c in plan.maxes}
-        self.frauds = Fenwick(self.labels) if plan.labels else None
-        self.frontiers = {(lag, c): DistinctFrontier(values[c]) for lag, c in plan.distinct}
-
-    def insert(self, second: int, event_id: Hashable, row: Mapping[str, Any]) -> tuple[int, int]:
-        """Insert an event; (its position, its key). O(log n), O(n) when late."""
-        key = second * _SEQ + self.next_seq
-        self.next_seq += 1
-        if not self.seconds or second >= self.seconds[-1]:
-            self.keys.append(key)
-            self.seconds.append(second)
-            self.ids.append(event_id)
-            for column, held in self.values.items():
-                held.append(row[column])
-            for column, sums in self.sums.items():
-                sums.append(sums[-1] + micro_units(row[column]))
-            for column, tree in self.maxes.items():
-                tree.append(row[column])
-            if self.frauds is not None:
-                self.labels.append(0)
-                self.frauds.append(0)
-            return len(self.keys) - 1, key
-        position = bisect_right(self.seconds, second)  # after its second's earlier arrivals
-        self.keys.insert(position, key)
-        self.seconds.insert(position, second)
-        self.ids.insert(position, event_id)
-        for column, held in self.values.items():
-            held.insert(position, row[column])
-        if self.plan.labels:
-            self.labels.insert(position, 0)
-        self._rebuild()
-        return position, key
-
-    def set_label(self, key: int, label: int) -> bool:
-        """Record the label of the event keyed ``key``; False if it is not held."""
-        position = bisect_left(self.keys, key)
-        if self.frauds is None or position == len(self.keys) or self.keys[position] != key:
-            return False
-        self.frauds.add(position, label - self.labels[position])
-        self.labels[position] = label
-        return True
-
-    def features(self, position: int, second: int, row: Mapping[str, Any], out: dict) -> None:
-        """Window and gap features of the event at ``position`` into ``out``."""
-        seconds = self.seconds
-        for block in self.plan.blocks:
-            lag = block.lag
-            end = position + 1 if lag == 0 else bisect_right(seconds, second - lag)
-            for width, features in block.windows:
-                start = min(bisect_right(seconds, second - lag - width), end)
-                n = end - start
-                for name, feature in features:
-                    out[name] = self._aggregate(feature, lag, start, end, n, row)
-        for name in self.plan.gaps:
-            previous = seconds[position - 1] if position else self.dropped_last
-            out[name] = -1.0 if previous is None else float(second - previous)
-
-    def _aggregate(
-        self, feature: WindowFeature, lag: int, start: int, end: int, n: int, row: Mapping
-    ) -> float:
-        kind, column = feature.kind, feature.of or ""
-        if kind == "count":
-            return float(n)
-        if kind == "max":
-            return self.maxes[column].query(start, end) if n else 0.0
-        if kind == "distinct_count":
-            return float(self.frontiers[lag, column].count(start, end))
-        if kind == "label_rate":
-            assert self.frauds is not None
-            frauds = self.frauds.prefix(end) - self.frauds.prefix(start)
-            return float(frauds) / float(n) if n else 0.0
-        sums = self.sums[column]
-        return from_sum(kind, n, sums[end] - sums[start], row[column])
-
-    def expire(self, cut: int) -> list[Hashable]:
-        """Forget events at or before ``cut`` (lazily, see the module docstring); their ids."""
-        k = bisect_right(self.seconds, cut)
-        if k == 0 or 2 * k < len(self.seconds):  # k == n (all expired) passes
-            return []
-        dropped = self.ids[:k]
-        self.dropped_last = self.seconds[k - 1]
-        del self.keys[:k], self.seconds[:k], self.ids[:k], self.labels[:k]
-        for held in self.values.values():
-            del held[:k]
-        self._rebuild()
-        return dropped
-
-
 class SpecOnlineEngine:
     """In-memory online features of ``spec``; see the module docstring.
 
@@ -325,14 +138,23 @@ class SpecOnlineEngine:
         used = [agg.entity for agg in spec.aggregations]
         used += [t.entity for t in spec.time_since_previous]
         self._plans = {name: entity_plan(spec, name) for name in dict.fromkeys(used)}
+        self._layouts = {name: layout_of(plan) for name, plan in self._plans.items()}
         self._columns = {name: spec.entity(name).column for name in self._plans}
         self._numeric = {n.column for n in spec.numeric}
-        self._states: dict[str, dict[Hashable, _EntityState]] = {e: {} for e in self._plans}
+        self._values = tuple(dict.fromkeys(c for p in self._plans.values() for c in p.values))
+        #: per entity, the columns whose own value a ``ratio_to_mean`` divides
+        self._own = {
+            name: sorted({f[4] or "" for f in layout.features if f[1] == "ratio_to_mean"})
+            for name, layout in self._layouts.items()
+        }
+        self._states: dict[str, dict[Hashable, EntityState]] = {e: {} for e in self._plans}
         #: event id -> (entity, entity key, event key) of each state holding it; a tuple once
         #: observed: a tuple of atoms leaves the garbage collector's tracking, a list does not,
         #: and these are most of a long-lived state's objects (each full collection walks them)
         self._events: dict[Hashable, Sequence[tuple[str, Hashable, int]]] = {}
         self._seconds: dict[Hashable, int] = {}
+        #: day of event time -> ids of that day (expiry drops whole days, filters one)
+        self._days: dict[int, list[Hashable]] = {}
         #: Guards the dicts' structure (new or removed keys) against readers that iterate them
         #: (expire, size): CPython may switch threads inside ``list(d.items())``.
         self._registry = threading.Lock()
@@ -348,7 +170,58 @@ class SpecOnlineEngine:
             KeyError: a spec column is missing (nothing is recorded).
             ValueError: the event id is already held (nothing is recorded).
         """
-        return self._features(event, insert=True)
+        return self.observe_many([event])[0]
+
+    def observe_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Features of each event, recorded in order: equal to :meth:`observe` of each in
+        turn (each counts the events before it), computed per entity key under one lock
+        acquisition, the arithmetic vectorised over the request (:func:`~.entity.finish`).
+
+        Returns:
+            Per event, ``spec.feature_names()`` → value.
+
+        Raises:
+            KeyError: a spec column is missing in an event (nothing is recorded).
+            ValueError: an event id is already held, or twice in ``events`` (nothing is
+                recorded).
+        """
+        prepared = [self._prepare(event) for event in events]
+        ids = [p[0] for p in prepared]
+        held: list[list[tuple[str, Hashable, int]]] = [[] for _ in events]
+        with self._registry:
+            seen: set[Hashable] = set()
+            for event_id in ids:
+                if event_id in seen or event_id in self._events:
+                    raise ValueError(f"event id {event_id!r} is already in the online state")
+                seen.add(event_id)
+            for (event_id, second, *_), mine in zip(prepared, held, strict=True):
+                self._events[event_id] = mine
+                self._seconds[event_id] = second
+                self._days.setdefault(second // _DAY, []).append(event_id)
+        raws: dict[str, list[Any]] = {}
+        for entity, (name, states) in enumerate(self._states.items()):
+            groups: dict[Hashable, list[int]] = {}
+            for i, p in enumerate(prepared):
+                groups.setdefault(p[4][entity], []).append(i)
+            rows: list[Any] = [None] * len(events)
+            for key, indices in groups.items():
+                while True:
+                    state = states.get(key) or self._add_state(name, key)
+                    with state.lock:
+                        if state.dead:
+                            continue
+                        for i in indices:
+                            event_id, second, row, *_ = prepared[i]
+                            position, event_key = state.insert(second, event_id, row)
+                            rows[i] = state.gather(position, second)
+                            held[i].append((name, key, event_key))
+                        break
+            raws[name] = rows
+        with self._registry:
+            for event_id, mine in zip(ids, held, strict=True):
+                if self._events.get(event_id) is mine:  # not expired meanwhile
+                    self._events[event_id] = tuple(mine)
+        return self._finish(prepared, raws)
 
     def replay(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Features of an event already held (a retry), at its place; nothing is recorded.
@@ -359,50 +232,51 @@ class SpecOnlineEngine:
         Raises:
             KeyError: its id is not held (or a spec column is missing).
         """
-        return self._features(event, insert=False)
+        prepared = self._prepare(event)
+        event_id, second, *_ = prepared
+        raws: dict[str, list[Any]] = {}
+        for name, key, event_key in self._events[event_id]:
+            state = self._states[name][key]
+            with state.lock:
+                raws[name] = [state.gather(state.position(event_key), second)]
+        return self._finish([prepared], raws)[0]
+
+    def _prepare(self, event: Mapping[str, Any]) -> _Prepared:
+        """An event's id, second, the values the states keep, its pointwise features and its
+        entity keys (in ``_states`` order); raises KeyError for a missing column."""
+        spec = self.spec
+        second, stamp = event_second(event[spec.event_time.column])
+        row = {
+            column: float(event[column]) if column in self._numeric else event[column]
+            for column in self._values
+        }
+        keys = tuple(event[self._columns[name]] for name in self._states)
+        pointwise = pointwise_features(spec, event, stamp)
+        return event[spec.event_id.column], second, row, pointwise, keys
+
+    def _finish(
+        self, prepared: Sequence[_Prepared], raws: dict[str, list[Any]]
+    ) -> list[dict[str, Any]]:
+        """Feature dicts (in ``spec.feature_names()`` order) from the events' pointwise
+        features and each entity's raw rows."""
+        columns: dict[str, list[Any]] = {}
+        for name, rows in raws.items():
+            own = {
+                c: np.fromiter((p[2][c] for p in prepared), np.float64, len(prepared))
+                for c in self._own[name]
+            }
+            finish(self._layouts[name], rows, own, columns)
+        if prepared:
+            for name in prepared[0][3]:
+                columns[name] = [p[3][name] for p in prepared]
+        return [
+            dict(zip(self._names, values, strict=True))
+            for values in zip(*(columns[name] for name in self._names), strict=True)
+        ]
 
     def holds(self, event_id: Hashable) -> bool:
         """Whether the event id is in the state (observed and not expired)."""
         return event_id in self._events
-
-    def _features(self, event: Mapping[str, Any], *, insert: bool) -> dict[str, Any]:
-        spec = self.spec
-        event_id = event[spec.event_id.column]
-        second, stamp = event_second(event[spec.event_time.column])
-        row = {
-            column: float(event[column]) if column in self._numeric else event[column]
-            for plan in self._plans.values()
-            for column in plan.values
-        }
-        keys = {name: event[column] for name, column in self._columns.items()}
-        out = pointwise_features(spec, event, stamp)
-        if not insert:
-            for name, key, event_key in self._events[event_id]:
-                state = self._states[name][key]
-                with state.lock:
-                    position = bisect_left(state.keys, event_key)
-                    state.features(position, second, row, out)
-            return {name: out[name] for name in self._names}
-        held: list[tuple[str, Hashable, int]] = []
-        with self._registry:
-            if self._events.setdefault(event_id, held) is not held:
-                raise ValueError(f"event id {event_id!r} is already in the online state")
-            self._seconds[event_id] = second
-        for name, plan in self._plans.items():
-            key, states = keys[name], self._states[name]
-            while True:
-                state = states.get(key) or self._add_state(states, key, plan)
-                with state.lock:
-                    if state.dead:
-                        continue
-                    position, event_key = state.insert(second, event_id, row)
-                    state.features(position, second, row, out)
-                    break
-            held.append((name, key, event_key))
-        with self._registry:
-            if self._events.get(event_id) is held:  # not expired meanwhile
-                self._events[event_id] = tuple(held)
-        return {name: out[name] for name in self._names}
 
     def load(self, events: pd.DataFrame) -> int:
         """Bulk-load a history into an empty engine: as :meth:`observe` row by row (then
@@ -439,25 +313,28 @@ class SpecOnlineEngine:
             states = self._states[name]
             for raw_key, rows in events.groupby(self._columns[name], sort=False).indices.items():
                 key = raw_key.item() if hasattr(raw_key, "item") else raw_key
-                state = states.setdefault(key, _EntityState(plan))
+                state = states.setdefault(key, EntityState(plan, self._layouts[name]))
                 state.seconds = second_array[rows].tolist()
-                state.keys = [second * _SEQ + n for n, second in enumerate(state.seconds)]
+                state.keys = [second * SEQ + n for n, second in enumerate(state.seconds)]
                 state.next_seq = len(rows)
                 state.ids = id_array[rows].tolist()
                 state.labels = label_array[rows].tolist() if plan.labels else []
                 state.values = {c: v[rows].tolist() for c, v in columns.items()}
-                state._rebuild()
+                state.rebuild()
                 for event_id, event_key in zip(state.ids, state.keys, strict=True):
                     held[event_id].append((name, key, event_key))
         self._events.update((event_id, tuple(states)) for event_id, states in held.items())
-        self._seconds.update(zip(ids, second_array.tolist(), strict=True))
+        seconds = second_array.tolist()
+        self._seconds.update(zip(ids, seconds, strict=True))
+        for event_id, second in zip(ids, seconds, strict=True):
+            self._days.setdefault(second // _DAY, []).append(event_id)
         return len(ids)
 
-    def _add_state(
-        self, states: dict[Hashable, _EntityState], key: Hashable, plan: EntityPlan
-    ) -> _EntityState:
+    def _add_state(self, name: str, key: Hashable) -> EntityState:
+        """The state of ``key`` of entity ``name``, added if absent (under the registry)."""
+        state = EntityState(self._plans[name], self._layouts[name])
         with self._registry:
-            return states.setdefault(key, _EntityState(plan))
+            return self._states[name].setdefault(key, state)
 
     def feedback(self, labels: Mapping[Hashable, int]) -> int:
         """Record labels (event id → 0/1) of events in the state; returns how many were held.
@@ -480,8 +357,12 @@ class SpecOnlineEngine:
                         state.set_label(event_key, int(label))
         return applied
 
-    def expire(self, watermark_seconds: int) -> int:
-        """Drop what no event at or after ``watermark_seconds`` needs; returns ids forgotten."""
+    def expire(self, watermark_seconds: int) -> list[Hashable]:
+        """Drop what no event at or after ``watermark_seconds`` needs; returns the ids
+        forgotten (those at or before ``watermark_seconds - spec.longest_reach()``).
+
+        Ids are filed by day: the days wholly before the cut are dropped whole and only the
+        cut's own day is filtered, so the cost follows what is forgotten, not what is held."""
         for name, plan in self._plans.items():
             states = self._states[name]
             cut = watermark_seconds - plan.reach
@@ -495,15 +376,27 @@ class SpecOnlineEngine:
                         with self._registry:
                             states.pop(key, None)
         cut = watermark_seconds - self._longest
-        with self._registry:  # every new id takes this lock: held for a copy of the ids
-            held = list(self._seconds)
+        with self._registry:
+            days = [d for d in self._days if d <= cut // _DAY]
+            filed = {d: self._days.pop(d) for d in days}
+        old: list[Hashable] = []
         second_of = self._seconds.get  # one lookup is atomic; a pass over the dict is not
-        old = [i for i in held if (second := second_of(i)) is not None and second <= cut]
+        for day, ids in filed.items():
+            if (day + 1) * _DAY - 1 <= cut:
+                old += ids
+                continue
+            kept: list[Hashable] = []
+            for event_id in ids:
+                second = second_of(event_id)
+                (kept if second is not None and second > cut else old).append(event_id)
+            if kept:
+                with self._registry:
+                    self._days.setdefault(day, []).extend(kept)
         with self._registry:
             for event_id in old:
                 self._seconds.pop(event_id, None)
                 self._events.pop(event_id, None)
-        return len(old)
+        return old
 
     def size(self) -> dict[str, int]:
         """Events held per entity (expired ones not yet compacted included) and ids held.

@@ -35,13 +35,8 @@ from fraudops.logs.records import LabelRecord
 from fraudops.spec import spec_sha256
 from fraudops.spec.model import DatasetSpec, WindowFeature
 from fraudops.streaming.clock import CONFLICT
-from fraudops.streaming.engine import (
-    entity_plan,
-    event_second,
-    from_sum,
-    micro_units,
-    pointwise_features,
-)
+from fraudops.streaming.engine import event_second, pointwise_features
+from fraudops.streaming.entity import entity_plan, from_sum, micro_units
 from fraudops.streaming.labels import LabelRefused, LabelsApplied, binary_label
 from fraudops.streaming.redis_lua import SCRIPT
 from fraudops.streaming.state import (

@@ -168,19 +168,35 @@ class OnlineState:
                     self._prints[event_id] = values
                     self._done[event_id] = computed
             self._watermark, self._moved_at = watermark, moved_at
-        out = []
+        out: list[Any] = [None] * len(events)
+        firsts = [i for i, is_new in enumerate(fresh) if is_new]
         try:
-            for event, (event_id, _, _), new in zip(events, admissions, fresh, strict=True):
-                if new:
-                    out.append(self.engine.observe(event))
-                    del self._done[event_id]
-                else:
-                    self._wait_computed(event_id)
-                    out.append(self.engine.replay(event))
+            if firsts:
+                # all of the request's new events at once: retries below may be of them
+                observed = self.engine.observe_many([events[i] for i in firsts])
+                for i, features in zip(firsts, observed, strict=True):
+                    out[i] = features
+                    del self._done[admissions[i][0]]
+            for i, is_new in enumerate(fresh):
+                if not is_new:
+                    self._wait_computed(admissions[i][0])
+                    out[i] = self.engine.replay(events[i])
+        except BaseException:
+            self._release([admissions[i][0] for i in firsts])
+            raise
         finally:
             computed.set()
         self._expire()
         return out
+
+    def _release(self, event_ids: Sequence[Hashable]) -> None:
+        """Forget the reservations of a failed request's new ids the engine does not hold,
+        so that a retry of them is observed, not answered from a state that lacks them."""
+        with self._lock:
+            for event_id in event_ids:
+                if not self.engine.holds(event_id):
+                    self._prints.pop(event_id, None)
+                    self._done.pop(event_id, None)
 
     def _wait_computed(self, event_id: Hashable) -> None:
         """Wait (at most :data:`RETRY_WAIT_SECONDS`) until a concurrent request has computed
@@ -203,12 +219,8 @@ class OnlineState:
             if last is not None and watermark - last < SECONDS_PER_DAY:
                 return
             self._last_expiry = watermark
-        self.engine.expire(watermark - self.rule.skew)
-        # every request's admission takes this lock: it is held for a C-level copy of the ids
-        # and for the forgotten ones, not for a Python pass over every id held
-        with self._lock:
-            held = list(self._prints)
-        gone = [i for i in held if not self.engine.holds(i)]
+        # every request's admission takes this lock: it is held for the forgotten ids only
+        gone = self.engine.expire(watermark - self.rule.skew)
         with self._lock:
             for event_id in gone:
                 if event_id not in self._done and not self.engine.holds(event_id):

@@ -1,0 +1,343 @@
+"""One entity key's online state, and the arithmetic that turns its window aggregates into
+features.
+
+:class:`EntityState` keeps one entity key's events in (second, arrival) order with its
+pre-aggregated structures (see :mod:`fraudops.streaming.engine` for the costs). Computing an
+event's features is split in two steps, so that a request of many events pays Python's per-value
+overhead once per request rather than once per feature and event:
+
+1. :meth:`EntityState.gather`, under the entity's lock, right after the event's insertion: the
+   *raw* aggregates of each window (row count, exact integer sum, max, label count, distinct
+   count) and the gap, in the order of the entity's :class:`Layout`: O(log n) each.
+2. :func:`finish`, for all the events of a request at once: numpy turns the raw table into the
+   features with the same IEEE-754 operations as :func:`from_sum` (``float(units) / 1e6``,
+   then ``/ n``; an empty window has mean 0 and ratio 1.0), so the features stay bit-identical
+   to :func:`fraudops.offline.engine.compute_spec_features`.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fraudops.offline.engine import UNITS_PER_VALUE
+from fraudops.spec.model import DatasetSpec, WindowFeature
+from fraudops.streaming.structures import DistinctFrontier, Fenwick, MaxTree, running_sums
+
+#: Events of one entity are keyed ``second * SEQ + sequence`` (arrival order within a second).
+SEQ = 2**40
+#: Raw aggregates a window asks for besides its row count (``Layout.blocks``).
+SUM, MAX, LABELS, DISTINCT = range(4)
+_SUM_KINDS = frozenset({"sum", "mean", "ratio_to_mean"})
+
+
+def micro_units(value: float) -> int:
+    """``value`` in exact micro-units, rounded half to even as :func:`~.offline.engine.units`."""
+    return round(value * UNITS_PER_VALUE)
+
+
+def from_sum(kind: str, n: int, total_units: int, own: float) -> float:
+    """``sum``, ``mean`` or ``ratio_to_mean`` of a window of ``n`` events whose values add up
+    to ``total_units`` micro-units; ``own``: the event's value (for the ratio). An empty
+    window has mean 0 and ratio 1.0, as offline. (One value; :func:`finish` is its vector
+    form.)"""
+    total = float(total_units) / UNITS_PER_VALUE
+    if kind == "sum":
+        return total
+    mean = total / float(n) if n else 0.0
+    if kind == "mean":
+        return mean
+    return own / mean if mean > 0 else 1.0  # ratio_to_mean
+
+
+@dataclass(frozen=True)
+class Block:
+    """One aggregation block of an entity: its lag (seconds) and, per window (seconds), its
+    features (name, feature)."""
+
+    lag: int
+    windows: tuple[tuple[int, tuple[tuple[str, WindowFeature], ...]], ...]
+
+
+@dataclass(frozen=True)
+class EntityPlan:
+    """What one entity's states keep, from the spec's blocks and gaps on that entity
+    (:func:`entity_plan`); shared by the in-process and the Redis state."""
+
+    blocks: tuple[Block, ...]
+    sums: tuple[str, ...]
+    maxes: tuple[str, ...]
+    distinct: tuple[tuple[int, str], ...]
+    values: tuple[str, ...]
+    labels: bool
+    gaps: tuple[str, ...]
+    reach: int
+
+
+def entity_plan(spec: DatasetSpec, entity: str) -> EntityPlan:
+    """The :class:`EntityPlan` of ``entity`` (a name in ``spec.entities``)."""
+    blocks, sums, maxes, distinct = [], set(), set(), set()
+    labels, reach = False, 0
+    for agg in spec.aggregations:
+        if agg.entity != entity:
+            continue
+        lag = agg.lag_seconds(spec.label.delay)
+        reach = max(reach, max(agg.windows) + lag)
+        by_window: dict[int, list[tuple[str, WindowFeature]]] = {}
+        for name, width, feature in agg.names():
+            by_window.setdefault(width, []).append((name, feature))
+            if feature.kind in _SUM_KINDS:
+                sums.add(feature.of or "")
+            elif feature.kind == "max":
+                maxes.add(feature.of or "")
+            elif feature.kind == "distinct_count":
+                distinct.add((lag, feature.of or ""))
+            elif feature.kind == "label_rate":
+                labels = True
+        blocks.append(Block(lag, tuple((w, tuple(f)) for w, f in by_window.items())))
+    gaps = tuple(t.name for t in spec.time_since_previous if t.entity == entity)
+    values = sums | maxes | {column for _, column in distinct}
+    return EntityPlan(
+        tuple(blocks),
+        tuple(sorted(sums)),
+        tuple(sorted(maxes)),
+        tuple(sorted(distinct)),
+        tuple(sorted(values)),
+        labels,
+        gaps,
+        reach,
+    )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each raw aggregate of an event sits in its row of :meth:`EntityState.gather`.
+
+    Attributes:
+        blocks: per block, (lag, per window (width, what it asks besides its count: (kind,
+            key) with kind one of :data:`SUM`, :data:`MAX`, :data:`LABELS`, :data:`DISTINCT`))).
+        width: raw values per event.
+        features: per window feature, (name, kind, slot of its window's count, slot of its
+            raw value, the column of its own value or None).
+        gap: slot of the seconds since the previous event (-1: none), None without gaps.
+        gap_names: the ``time_since_previous`` features of the entity (all that value).
+    """
+
+    blocks: tuple[tuple[int, tuple[tuple[int, tuple[tuple[int, Any], ...]], ...]], ...]
+    width: int
+    features: tuple[tuple[str, str, int, int, str | None], ...]
+    gap: int | None
+    gap_names: tuple[str, ...]
+
+
+def layout_of(plan: EntityPlan) -> Layout:
+    """The :class:`Layout` of ``plan``: one count per window, one raw value per distinct
+    (kind, column) a window's features need (sum, mean and ratio of a column share its sum)."""
+    slot = 0
+    blocks: list[Any] = []
+    features: list[tuple[str, str, int, int, str | None]] = []
+    for block in plan.blocks:
+        windows = []
+        for width, named in block.windows:
+            count_slot, asks, where = slot, [], {}
+            slot += 1
+            for name, feature in named:
+                kind, column = feature.kind, feature.of or ""
+                if kind == "count":
+                    features.append((name, kind, count_slot, count_slot, None))
+                    continue
+                if kind in _SUM_KINDS:
+                    ask: tuple[int, Any] = (SUM, column)
+                elif kind == "max":
+                    ask = (MAX, column)
+                elif kind == "label_rate":
+                    ask = (LABELS, None)
+                else:
+                    ask = (DISTINCT, (block.lag, column))
+                if ask not in where:
+                    where[ask] = slot
+                    asks.append(ask)
+                    slot += 1
+                features.append((name, kind, count_slot, where[ask], column or None))
+            windows.append((width, tuple(asks)))
+        blocks.append((block.lag, tuple(windows)))
+    gap = None
+    if plan.gaps:
+        gap, slot = slot, slot + 1
+    return Layout(tuple(blocks), slot, tuple(features), gap, plan.gaps)
+
+
+def _divide(top: np.ndarray, bottom: np.ndarray, otherwise: float) -> np.ndarray:
+    """``top / bottom`` where ``bottom > 0``, ``otherwise`` elsewhere (no warning)."""
+    out = np.full(len(top), otherwise, dtype=np.float64)
+    return np.divide(top, bottom, out=out, where=bottom > 0)
+
+
+def finish(
+    layout: Layout,
+    raws: Sequence[Sequence[int | float]],
+    own: Mapping[str, np.ndarray],
+    columns: dict[str, list[float]],
+) -> None:
+    """The entity's features of n events from their raw rows, into ``columns``.
+
+    Args:
+        layout: the entity's layout.
+        raws: n rows of ``layout.width`` raw values (:meth:`EntityState.gather`); exact
+            Python ints convert to the nearest float64, as ``float(int)`` does.
+        own: per column a ``ratio_to_mean`` needs, the n events' own values (floats).
+        columns: feature name → n floats, filled in place.
+    """
+    table = np.array(raws, dtype=np.float64).reshape(len(raws), layout.width)
+    for name, kind, count_slot, slot, column in layout.features:
+        n, value = table[:, count_slot], table[:, slot]
+        if kind == "count" or kind == "distinct_count":
+            out = value
+        elif kind == "max":
+            out = np.where(n > 0, value, 0.0)
+        elif kind == "label_rate":
+            out = _divide(value, n, 0.0)
+        else:
+            total = value / UNITS_PER_VALUE
+            if kind == "sum":
+                out = total
+            else:
+                mean = _divide(total, n, 0.0)
+                out = mean if kind == "mean" else _divide(own[column or ""], mean, 1.0)
+        columns[name] = out.tolist()
+    if layout.gap is not None:
+        gaps = table[:, layout.gap].tolist()
+        for name in layout.gap_names:
+            columns[name] = gaps
+
+
+class EntityState:
+    """One entity key's events in (second, arrival) order and their structures."""
+
+    __slots__ = (
+        "dead",
+        "dropped_last",
+        "frauds",
+        "frontiers",
+        "ids",
+        "keys",
+        "labels",
+        "layout",
+        "lock",
+        "maxes",
+        "next_seq",
+        "plan",
+        "seconds",
+        "sums",
+        "values",
+    )
+
+    def __init__(self, plan: EntityPlan, layout: Layout) -> None:
+        self.plan = plan
+        self.layout = layout
+        self.lock = threading.Lock()
+        self.dead = False  # expired and removed from its dict: writers take a fresh state
+        self.next_seq = 0
+        self.dropped_last: int | None = None  # second of the newest expired event
+        self.keys: list[int] = []
+        self.seconds: list[int] = []
+        self.ids: list[Hashable] = []
+        self.labels: list[int] = []
+        self.values: dict[str, list[Any]] = {column: [] for column in plan.values}
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Rebuild the structures from the lists (after a late insert, a compaction, a load)."""
+        plan, values = self.plan, self.values
+        self.sums = {c: running_sums([micro_units(v) for v in values[c]]) for c in plan.sums}
+        self.maxes = {c: MaxTree(values[c]) for c in plan.maxes}
+        self.frauds = Fenwick(self.labels) if plan.labels else None
+        self.frontiers = {(lag, c): DistinctFrontier(values[c]) for lag, c in plan.distinct}
+
+    def insert(self, second: int, event_id: Hashable, row: Mapping[str, Any]) -> tuple[int, int]:
+        """Insert an event; (its position, its key). O(log n), O(n) when late."""
+        key = second * SEQ + self.next_seq
+        self.next_seq += 1
+        if not self.seconds or second >= self.seconds[-1]:
+            self.keys.append(key)
+            self.seconds.append(second)
+            self.ids.append(event_id)
+            for column, held in self.values.items():
+                held.append(row[column])
+            for column, sums in self.sums.items():
+                sums.append(sums[-1] + micro_units(row[column]))
+            for column, tree in self.maxes.items():
+                tree.append(row[column])
+            if self.frauds is not None:
+                self.labels.append(0)
+                self.frauds.append(0)
+            return len(self.keys) - 1, key
+        position = bisect_right(self.seconds, second)  # after its second's earlier arrivals
+        self.keys.insert(position, key)
+        self.seconds.insert(position, second)
+        self.ids.insert(position, event_id)
+        for column, held in self.values.items():
+            held.insert(position, row[column])
+        if self.plan.labels:
+            self.labels.insert(position, 0)
+        self.rebuild()
+        return position, key
+
+    def position(self, key: int) -> int:
+        """Position of the held event keyed ``key`` (or where it would be)."""
+        return bisect_left(self.keys, key)
+
+    def set_label(self, key: int, label: int) -> bool:
+        """Record the label of the event keyed ``key``; False if it is not held."""
+        position = bisect_left(self.keys, key)
+        if self.frauds is None or position == len(self.keys) or self.keys[position] != key:
+            return False
+        self.frauds.add(position, label - self.labels[position])
+        self.labels[position] = label
+        return True
+
+    def gather(self, position: int, second: int) -> list[int | float]:
+        """The raw aggregates (:class:`Layout`) of the event at ``position``, at ``second``:
+        its windows ``(second - lag - w, second - lag]``, with lag 0 ending at the event."""
+        seconds = self.seconds
+        raw: list[int | float] = []
+        append = raw.append
+        for lag, windows in self.layout.blocks:
+            end = position + 1 if lag == 0 else bisect_right(seconds, second - lag)
+            for width, asks in windows:
+                start = min(bisect_right(seconds, second - lag - width), end)
+                append(end - start)
+                for kind, key in asks:
+                    if kind == SUM:
+                        sums = self.sums[key]
+                        append(sums[end] - sums[start])
+                    elif kind == MAX:
+                        append(self.maxes[key].query(start, end))
+                    elif kind == LABELS:
+                        frauds = self.frauds
+                        assert frauds is not None
+                        append(frauds.prefix(end) - frauds.prefix(start))
+                    else:
+                        append(self.frontiers[key].count(start, end))
+        if self.layout.gap is not None:
+            previous = seconds[position - 1] if position else self.dropped_last
+            append(-1 if previous is None else second - previous)
+        return raw
+
+    def expire(self, cut: int) -> list[Hashable]:
+        """Forget events at or before ``cut`` (lazily, see the engine's docstring); their ids."""
+        k = bisect_right(self.seconds, cut)
+        if k == 0 or 2 * k < len(self.seconds):  # k == n (all expired) passes
+            return []
+        dropped = self.ids[:k]
+        self.dropped_last = self.seconds[k - 1]
+        del self.keys[:k], self.seconds[:k], self.ids[:k], self.labels[:k]
+        for held in self.values.values():
+            del held[:k]
+        self.rebuild()
+        return dropped
