@@ -69,7 +69,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import threading
-from collections.abc import Hashable, Mapping, Sequence
+from array import array
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,8 +83,11 @@ from fraudops.streaming.entity import (
     entity_plan,
     finish,
     layout_of,
+    new_ids,
+    new_values,
 )
 from fraudops.streaming.labels import binary_label
+from fraudops.streaming.structures import Ints, appended, packed_ints
 
 #: Ids are filed by day of event time, so expiry visits only the days it drops.
 _DAY = 86_400
@@ -154,7 +158,8 @@ class SpecOnlineEngine:
         self._events: dict[Hashable, Sequence[tuple[str, Hashable, int]]] = {}
         self._seconds: dict[Hashable, int] = {}
         #: day of event time -> ids of that day (expiry drops whole days, filters one)
-        self._days: dict[int, list[Hashable]] = {}
+        self._days: dict[int, Ints | list[Hashable]] = {}
+        self._int_ids = spec.event_id.type == "int"
         #: Guards the dicts' structure (new or removed keys) against readers that iterate them
         #: (expire, size): CPython may switch threads inside ``list(d.items())``.
         self._registry = threading.Lock()
@@ -197,7 +202,8 @@ class SpecOnlineEngine:
             for (event_id, second, *_), mine in zip(prepared, held, strict=True):
                 self._events[event_id] = mine
                 self._seconds[event_id] = second
-                self._days.setdefault(second // _DAY, []).append(event_id)
+                day = second // _DAY
+                self._days[day] = appended(self._days.get(day) or self._new_ids(), event_id)
         raws: dict[str, list[Any]] = {}
         for entity, (name, states) in enumerate(self._states.items()):
             groups: dict[Hashable, list[int]] = {}
@@ -314,21 +320,27 @@ class SpecOnlineEngine:
             for raw_key, rows in events.groupby(self._columns[name], sort=False).indices.items():
                 key = raw_key.item() if hasattr(raw_key, "item") else raw_key
                 state = states.setdefault(key, EntityState(plan, self._layouts[name]))
-                state.seconds = second_array[rows].tolist()
-                state.keys = [second * SEQ + n for n, second in enumerate(state.seconds)]
+                state.seconds = array("q", second_array[rows].tolist())
+                state.seqs = array("q", range(len(rows)))
                 state.next_seq = len(rows)
-                state.ids = id_array[rows].tolist()
-                state.labels = label_array[rows].tolist() if plan.labels else []
-                state.values = {c: v[rows].tolist() for c, v in columns.items()}
+                state.ids = new_ids(plan, id_array[rows].tolist())
+                state.labels = array("q", label_array[rows].tolist() if plan.labels else [])
+                state.values = {
+                    c: new_values(plan, c, v[rows].tolist()) for c, v in columns.items()
+                }
                 state.rebuild()
-                for event_id, event_key in zip(state.ids, state.keys, strict=True):
-                    held[event_id].append((name, key, event_key))
+                for n, (event_id, second) in enumerate(zip(state.ids, state.seconds, strict=True)):
+                    held[event_id].append((name, key, second * SEQ + n))
         self._events.update((event_id, tuple(states)) for event_id, states in held.items())
         seconds = second_array.tolist()
         self._seconds.update(zip(ids, seconds, strict=True))
-        for event_id, second in zip(ids, seconds, strict=True):
-            self._days.setdefault(second // _DAY, []).append(event_id)
+        for day, day_ids in pd.Series(ids).groupby(second_array // _DAY, sort=False):
+            self._days[int(day)] = self._new_ids(day_ids.tolist())
         return len(ids)
+
+    def _new_ids(self, ids: Iterable[Hashable] = ()) -> Ints | list[Hashable]:
+        """A container of event ids: int64 (while they fit) for int ids, else a list."""
+        return packed_ints(ids) if self._int_ids else list(ids)
 
     def _add_state(self, name: str, key: Hashable) -> EntityState:
         """The state of ``key`` of entity ``name``, added if absent (under the registry)."""
@@ -391,7 +403,7 @@ class SpecOnlineEngine:
                 (kept if second is not None and second > cut else old).append(event_id)
             if kept:
                 with self._registry:
-                    self._days.setdefault(day, []).extend(kept)
+                    self._days[day] = self._new_ids([*self._days.get(day, ()), *kept])
         with self._registry:
             for event_id in old:
                 self._seconds.pop(event_id, None)

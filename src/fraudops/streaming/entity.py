@@ -18,8 +18,9 @@ overhead once per request rather than once per feature and event:
 from __future__ import annotations
 
 import threading
+from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,16 @@ import numpy as np
 
 from fraudops.offline.engine import UNITS_PER_VALUE
 from fraudops.spec.model import DatasetSpec, WindowFeature
-from fraudops.streaming.structures import DistinctFrontier, Fenwick, MaxTree, running_sums
+from fraudops.streaming.structures import (
+    DistinctFrontier,
+    Fenwick,
+    Ints,
+    MaxTree,
+    appended,
+    inserted,
+    packed_ints,
+    running_sums,
+)
 
 #: Events of one entity are keyed ``second * SEQ + sequence`` (arrival order within a second).
 SEQ = 2**40
@@ -77,6 +87,10 @@ class EntityPlan:
     labels: bool
     gaps: tuple[str, ...]
     reach: int
+    #: columns of ``values`` kept as doubles (the numeric ones), the others as they come
+    floats: tuple[str, ...] = ()
+    #: event ids are ints (kept as int64 while they fit), not text
+    int_ids: bool = False
 
 
 def entity_plan(spec: DatasetSpec, entity: str) -> EntityPlan:
@@ -102,6 +116,7 @@ def entity_plan(spec: DatasetSpec, entity: str) -> EntityPlan:
         blocks.append(Block(lag, tuple((w, tuple(f)) for w, f in by_window.items())))
     gaps = tuple(t.name for t in spec.time_since_previous if t.entity == entity)
     values = sums | maxes | {column for _, column in distinct}
+    numeric = {n.column for n in spec.numeric}
     return EntityPlan(
         tuple(blocks),
         tuple(sorted(sums)),
@@ -111,6 +126,8 @@ def entity_plan(spec: DatasetSpec, entity: str) -> EntityPlan:
         labels,
         gaps,
         reach,
+        floats=tuple(sorted(values & numeric)),
+        int_ids=spec.event_id.type == "int",
     )
 
 
@@ -216,8 +233,22 @@ def finish(
             columns[name] = gaps
 
 
+def new_values(plan: EntityPlan, column: str, values: Iterable[Any] = ()) -> list[Any] | array:
+    """A container of ``column``'s held values: doubles for a numeric column, else a list."""
+    return array("d", values) if column in plan.floats else list(values)
+
+
+def new_ids(plan: EntityPlan, ids: Iterable[Hashable] = ()) -> Ints | list[Hashable]:
+    """A container of event ids: int64 (while they fit) for int ids, else a list."""
+    return packed_ints(ids) if plan.int_ids else list(ids)
+
+
 class EntityState:
-    """One entity key's events in (second, arrival) order and their structures."""
+    """One entity key's events in (second, arrival) order and their structures.
+
+    An event's key is ``second * SEQ + seq`` (``seq`` its arrival number in the entity); the
+    state keeps the seconds and the seqs in two int64 arrays, ordered by (second, seq).
+    """
 
     __slots__ = (
         "dead",
@@ -225,7 +256,6 @@ class EntityState:
         "frauds",
         "frontiers",
         "ids",
-        "keys",
         "labels",
         "layout",
         "lock",
@@ -233,6 +263,7 @@ class EntityState:
         "next_seq",
         "plan",
         "seconds",
+        "seqs",
         "sums",
         "values",
     )
@@ -244,58 +275,66 @@ class EntityState:
         self.dead = False  # expired and removed from its dict: writers take a fresh state
         self.next_seq = 0
         self.dropped_last: int | None = None  # second of the newest expired event
-        self.keys: list[int] = []
-        self.seconds: list[int] = []
-        self.ids: list[Hashable] = []
-        self.labels: list[int] = []
-        self.values: dict[str, list[Any]] = {column: [] for column in plan.values}
+        self.seconds = array("q")
+        self.seqs = array("q")
+        self.ids = new_ids(plan)
+        self.labels = array("q")
+        self.values = {column: new_values(plan, column) for column in plan.values}
         self.rebuild()
 
     def rebuild(self) -> None:
         """Rebuild the structures from the lists (after a late insert, a compaction, a load)."""
         plan, values = self.plan, self.values
-        self.sums = {c: running_sums([micro_units(v) for v in values[c]]) for c in plan.sums}
+        self.sums = {c: running_sums(micro_units(v) for v in values[c]) for c in plan.sums}
         self.maxes = {c: MaxTree(values[c]) for c in plan.maxes}
         self.frauds = Fenwick(self.labels) if plan.labels else None
         self.frontiers = {(lag, c): DistinctFrontier(values[c]) for lag, c in plan.distinct}
 
     def insert(self, second: int, event_id: Hashable, row: Mapping[str, Any]) -> tuple[int, int]:
         """Insert an event; (its position, its key). O(log n), O(n) when late."""
-        key = second * SEQ + self.next_seq
+        seq = self.next_seq
         self.next_seq += 1
-        if not self.seconds or second >= self.seconds[-1]:
-            self.keys.append(key)
-            self.seconds.append(second)
-            self.ids.append(event_id)
+        seconds = self.seconds
+        if not seconds or second >= seconds[-1]:
+            seconds.append(second)
+            self.seqs.append(seq)
+            self.ids = appended(self.ids, event_id)
             for column, held in self.values.items():
                 held.append(row[column])
             for column, sums in self.sums.items():
-                sums.append(sums[-1] + micro_units(row[column]))
+                self.sums[column] = appended(sums, sums[-1] + micro_units(row[column]))
             for column, tree in self.maxes.items():
                 tree.append(row[column])
             if self.frauds is not None:
                 self.labels.append(0)
                 self.frauds.append(0)
-            return len(self.keys) - 1, key
-        position = bisect_right(self.seconds, second)  # after its second's earlier arrivals
-        self.keys.insert(position, key)
-        self.seconds.insert(position, second)
-        self.ids.insert(position, event_id)
+            return len(seconds) - 1, second * SEQ + seq
+        position = bisect_right(seconds, second)  # after its second's earlier arrivals
+        seconds.insert(position, second)
+        self.seqs.insert(position, seq)
+        self.ids = inserted(self.ids, position, event_id)
         for column, held in self.values.items():
             held.insert(position, row[column])
         if self.plan.labels:
             self.labels.insert(position, 0)
         self.rebuild()
-        return position, key
+        return position, second * SEQ + seq
 
     def position(self, key: int) -> int:
         """Position of the held event keyed ``key`` (or where it would be)."""
-        return bisect_left(self.keys, key)
+        second, seq = divmod(key, SEQ)
+        seconds = self.seconds
+        start = bisect_left(seconds, second)
+        return bisect_left(self.seqs, seq, start, bisect_right(seconds, second, start))
 
     def set_label(self, key: int, label: int) -> bool:
         """Record the label of the event keyed ``key``; False if it is not held."""
-        position = bisect_left(self.keys, key)
-        if self.frauds is None or position == len(self.keys) or self.keys[position] != key:
+        position = self.position(key)
+        if (
+            self.frauds is None
+            or position == len(self.seqs)
+            or self.seconds[position] * SEQ + self.seqs[position] != key
+        ):
             return False
         self.frauds.add(position, label - self.labels[position])
         self.labels[position] = label
@@ -310,7 +349,7 @@ class EntityState:
         for lag, windows in self.layout.blocks:
             end = position + 1 if lag == 0 else bisect_right(seconds, second - lag)
             for width, asks in windows:
-                start = min(bisect_right(seconds, second - lag - width), end)
+                start = bisect_right(seconds, second - lag - width, 0, end)
                 append(end - start)
                 for kind, key in asks:
                     if kind == SUM:
@@ -334,9 +373,9 @@ class EntityState:
         k = bisect_right(self.seconds, cut)
         if k == 0 or 2 * k < len(self.seconds):  # k == n (all expired) passes
             return []
-        dropped = self.ids[:k]
+        dropped = list(self.ids[:k])
         self.dropped_last = self.seconds[k - 1]
-        del self.keys[:k], self.seconds[:k], self.ids[:k], self.labels[:k]
+        del self.seqs[:k], self.seconds[:k], self.ids[:k], self.labels[:k]
         for held in self.values.values():
             del held[:k]
         self.rebuild()
