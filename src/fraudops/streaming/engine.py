@@ -47,8 +47,7 @@ call it periodically (e.g. once per day of event time), not per event.
 **Requests of many events** (:meth:`SpecOnlineEngine.observe_many`) give what observing them
 one by one gives: each entity key's events of the request are inserted under one acquisition
 of its lock, each event's raw window aggregates gathered right after its own insertion, and
-the float arithmetic of all of them done at once in numpy
-(:mod:`fraudops.streaming.entity`, same IEEE-754 operations as one event's).
+the features written from them after the locks are released (:mod:`fraudops.streaming.entity`).
 
 **Thread safety**: no global lock. Each entity key's state has its own lock; ``observe_many``
 takes the locks of the request's entity keys one at a time (never two at once: no deadlock), and
@@ -81,10 +80,10 @@ from fraudops.streaming.entity import (
     SEQ,
     EntityState,
     entity_plan,
-    finish,
     layout_of,
     new_ids,
     new_values,
+    write_features,
 )
 from fraudops.streaming.labels import binary_label
 from fraudops.streaming.structures import Ints, appended, packed_ints
@@ -144,13 +143,10 @@ class SpecOnlineEngine:
         self._plans = {name: entity_plan(spec, name) for name in dict.fromkeys(used)}
         self._layouts = {name: layout_of(plan) for name, plan in self._plans.items()}
         self._columns = {name: spec.entity(name).column for name in self._plans}
+        self._key_columns = tuple(self._columns.values())  # in ``_states`` order
+        self._id, self._time = spec.event_id.column, spec.event_time.column
         self._numeric = {n.column for n in spec.numeric}
         self._values = tuple(dict.fromkeys(c for p in self._plans.values() for c in p.values))
-        #: per entity, the columns whose own value a ``ratio_to_mean`` divides
-        self._own = {
-            name: sorted({f[4] or "" for f in layout.features if f[1] == "ratio_to_mean"})
-            for name, layout in self._layouts.items()
-        }
         self._states: dict[str, dict[Hashable, EntityState]] = {e: {} for e in self._plans}
         #: event id -> (entity, entity key, event key) of each state holding it; a tuple once
         #: observed: a tuple of atoms leaves the garbage collector's tracking, a list does not,
@@ -180,7 +176,7 @@ class SpecOnlineEngine:
     def observe_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Features of each event, recorded in order: equal to :meth:`observe` of each in
         turn (each counts the events before it), computed per entity key under one lock
-        acquisition, the arithmetic vectorised over the request (:func:`~.entity.finish`).
+        acquisition.
 
         Returns:
             Per event, ``spec.feature_names()`` → value.
@@ -203,7 +199,8 @@ class SpecOnlineEngine:
                 self._events[event_id] = mine
                 self._seconds[event_id] = second
                 day = second // _DAY
-                self._days[day] = appended(self._days.get(day) or self._new_ids(), event_id)
+                filed = self._days.get(day)
+                self._days[day] = appended(self._new_ids() if filed is None else filed, event_id)
         raws: dict[str, list[Any]] = {}
         for entity, (name, states) in enumerate(self._states.items()):
             groups: dict[Hashable, list[int]] = {}
@@ -250,35 +247,27 @@ class SpecOnlineEngine:
     def _prepare(self, event: Mapping[str, Any]) -> _Prepared:
         """An event's id, second, the values the states keep, its pointwise features and its
         entity keys (in ``_states`` order); raises KeyError for a missing column."""
-        spec = self.spec
-        second, stamp = event_second(event[spec.event_time.column])
+        second, stamp = event_second(event[self._time])
         row = {
             column: float(event[column]) if column in self._numeric else event[column]
             for column in self._values
         }
-        keys = tuple(event[self._columns[name]] for name in self._states)
-        pointwise = pointwise_features(spec, event, stamp)
-        return event[spec.event_id.column], second, row, pointwise, keys
+        keys = tuple([event[column] for column in self._key_columns])
+        pointwise = pointwise_features(self.spec, event, stamp)
+        return event[self._id], second, row, pointwise, keys
 
     def _finish(
         self, prepared: Sequence[_Prepared], raws: dict[str, list[Any]]
     ) -> list[dict[str, Any]]:
         """Feature dicts (in ``spec.feature_names()`` order) from the events' pointwise
         features and each entity's raw rows."""
-        columns: dict[str, list[Any]] = {}
-        for name, rows in raws.items():
-            own = {
-                c: np.fromiter((p[2][c] for p in prepared), np.float64, len(prepared))
-                for c in self._own[name]
-            }
-            finish(self._layouts[name], rows, own, columns)
-        if prepared:
-            for name in prepared[0][3]:
-                columns[name] = [p[3][name] for p in prepared]
-        return [
-            dict(zip(self._names, values, strict=True))
-            for values in zip(*(columns[name] for name in self._names), strict=True)
-        ]
+        out = []
+        entities = [(self._layouts[name], rows) for name, rows in raws.items()]
+        for i, (_, _, row, features, _) in enumerate(prepared):
+            for layout, rows in entities:
+                write_features(layout, rows[i], row, features)
+            out.append({name: features[name] for name in self._names})
+        return out
 
     def holds(self, event_id: Hashable) -> bool:
         """Whether the event id is in the state (observed and not expired)."""
