@@ -57,6 +57,7 @@ bench: install
 	$(RUN) python benchmarks/dask_features.py
 	$(RUN) python benchmarks/spec_models.py
 	$(RUN) python benchmarks/hot_entity.py
+	$(RUN) python benchmarks/online_batch.py
 	$(RUN) python benchmarks/reason_codes.py
 	$(RUN) python benchmarks/shadow.py
 	$(RUN) python benchmarks/drift_rules.py
