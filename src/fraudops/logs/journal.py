@@ -51,10 +51,14 @@ _ORJSON_OPTIONS = (
 
 
 def _line(row: Mapping[str, Any]) -> bytes:
-    """One journal line: orjson's where it writes what ``json.dumps`` would, else the latter's."""
+    """One journal line: orjson's where it writes what ``json.dumps`` would, else the latter's.
+
+    orjson writes NaN as ``null``: a line without ``null`` held none, so the row's values are
+    only looked at (a Python pass) when the line has one."""
     try:
-        if not any(value != value for value in row.values()):  # NaN
-            return orjson.dumps(row, default=_encode, option=_ORJSON_OPTIONS)
+        line = orjson.dumps(row, default=_encode, option=_ORJSON_OPTIONS)
+        if b"null" not in line or not any(value != value for value in row.values()):  # NaN
+            return line
     except (TypeError, ValueError):  # a value orjson refuses (or an array's comparison)
         pass
     return (json.dumps(row, default=_encode) + "\n").encode()

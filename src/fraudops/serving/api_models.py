@@ -444,11 +444,13 @@ class SpecApi:
     score: type[BaseModel]
     id_field: str
     time_field: str
+    #: (raw column, request field) of each raw column, in the spec's order
+    fields: tuple[tuple[str, str], ...]
 
     def event(self, request: BaseModel) -> dict[str, Any]:
         """A validated request as the spec's raw columns (column name → value, time naive)."""
         values = request.__dict__
-        return {column: values[api_field(column)] for column in self.spec.raw_columns()}
+        return {column: values[field] for column, field in self.fields}
 
 
 _BUILT: dict[str, SpecApi] = {}
@@ -477,6 +479,7 @@ def _build(spec: DatasetSpec) -> SpecApi:
         _score_model(spec),
         api_field(spec.event_id.column),
         api_field(spec.event_time.column),
+        tuple((column, api_field(column)) for column in spec.raw_columns()),
     )
 
 
