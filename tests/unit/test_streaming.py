@@ -183,6 +183,25 @@ def test_a_request_with_a_held_or_repeated_id_records_none_of_its_events():
     assert len(engine.observe_many(records[2:6])) == 4
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [("TX_AMOUNT", float("nan"), ValueError), ("TRANSACTION_ID", "7", TypeError)],
+)
+def test_a_request_with_a_value_the_state_cannot_hold_records_none_of_its_events(
+    field, value, error
+):
+    """A non-finite summed value, or a text id where the spec's ids are ints, is refused
+    before the request's first event is held: its other ids stay free for a retry."""
+    spec, events = _simulated("handbook")
+    engine = SpecOnlineEngine(spec)
+    records = events.drop(columns=[spec.label.column]).head(3).to_dict("records")
+    bad = [records[0], records[1], {**records[2], field: value}]
+    with pytest.raises(error):
+        engine.observe_many(bad)
+    assert engine.size() == {"customer": 0, "terminal": 0, "ids": 0}
+    assert len(engine.observe_many(records)) == 3
+
+
 def test_running_sums_beyond_int64_stay_exact_while_each_window_fits():
     """The state keeps int64 arrays (the cycle collector does not walk them); an entity whose
     running sum of micro-units leaves int64 (12 events of 10^12) keeps exact Python ints."""

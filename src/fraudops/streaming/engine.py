@@ -5,8 +5,9 @@ events in (time, arrival) order with pre-aggregated state, so a request costs O(
 entity's volume n, not O(n):
 
 - **count**: two bisections on the entity's seconds;
-- **sum / mean / ratio_to_mean**: exact running prefix sums of int64 micro-units (Python ints,
-  :func:`fraudops.offline.engine.units`' rounding), a window sum is one subtraction;
+- **sum / mean / ratio_to_mean**: exact running prefix sums of micro-units
+  (:func:`fraudops.offline.engine.units`' rounding; int64, Python ints once a running sum
+  leaves int64), a window sum is one subtraction;
 - **max**: a segment tree over positions (:class:`~fraudops.streaming.structures.MaxTree`),
   O(log n) per append and per window (lagged windows end in the past, so a monotonic deque is
   not enough);
@@ -37,7 +38,7 @@ not change (they were scored already).
 **Expiry**: :meth:`SpecOnlineEngine.expire` drops, per entity, events at or before
 ``watermark - reach`` (reach: the longest window + lag of that entity's blocks); features stay
 exact for every event at or after the watermark (and for late events whose windows reach no
-expired event). Expired events are cut lazily: an entity's lists are compacted (an O(n)
+expired event). Expired events are cut lazily: an entity's arrays are compacted (an O(n)
 rebuild) once at least half of them is expired, so compaction is amortised O(1) per event. An
 entity used by ``time_since_previous`` keeps the second of its last dropped event, so its gap
 survives expiry. Event ids are filed by day of event time, so forgetting them costs what is
@@ -81,6 +82,7 @@ from fraudops.streaming.entity import (
     EntityState,
     entity_plan,
     layout_of,
+    micro_units,
     new_ids,
     new_values,
     write_features,
@@ -147,6 +149,7 @@ class SpecOnlineEngine:
         self._id, self._time = spec.event_id.column, spec.event_time.column
         self._numeric = {n.column for n in spec.numeric}
         self._values = tuple(dict.fromkeys(c for p in self._plans.values() for c in p.values))
+        self._summed = tuple(dict.fromkeys(c for p in self._plans.values() for c in p.sums))
         self._states: dict[str, dict[Hashable, EntityState]] = {e: {} for e in self._plans}
         #: event id -> (entity, entity key, event key) of each state holding it; a tuple once
         #: observed: a tuple of atoms leaves the garbage collector's tracking, a list does not,
@@ -183,11 +186,14 @@ class SpecOnlineEngine:
 
         Raises:
             KeyError: a spec column is missing in an event (nothing is recorded).
-            ValueError: an event id is already held, or twice in ``events`` (nothing is
+            ValueError: an event id is already held, or twice in ``events``, or a numeric
+                value is not finite (nothing is recorded).
+            TypeError: an event id is not an int where the spec's ids are (nothing is
                 recorded).
         """
         prepared = [self._prepare(event) for event in events]
         ids = [p[0] for p in prepared]
+        self._new_ids(ids)  # an id the held containers cannot take raises before any change
         held: list[list[tuple[str, Hashable, int]]] = [[] for _ in events]
         with self._registry:
             seen: set[Hashable] = set()
@@ -252,6 +258,8 @@ class SpecOnlineEngine:
             column: float(event[column]) if column in self._numeric else event[column]
             for column in self._values
         }
+        for column in self._summed:  # NaN or infinity raises here, before anything is held
+            micro_units(row[column])
         keys = tuple([event[column] for column in self._key_columns])
         pointwise = pointwise_features(self.spec, event, stamp)
         return event[self._id], second, row, pointwise, keys

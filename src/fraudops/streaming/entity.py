@@ -54,8 +54,7 @@ def micro_units(value: float) -> int:
 def from_sum(kind: str, n: int, total_units: int, own: float) -> float:
     """``sum``, ``mean`` or ``ratio_to_mean`` of a window of ``n`` events whose values add up
     to ``total_units`` micro-units; ``own``: the event's value (for the ratio). An empty
-    window has mean 0 and ratio 1.0, as offline. (One value; :func:`finish` is its vector
-    form.)"""
+    window has mean 0 and ratio 1.0, as offline."""
     total = float(total_units) / UNITS_PER_VALUE
     if kind == "sum":
         return total
@@ -262,7 +261,8 @@ class EntityState:
         self.rebuild()
 
     def rebuild(self) -> None:
-        """Rebuild the structures from the lists (after a late insert, a compaction, a load)."""
+        """Rebuild the structures from the held values (after a late insert, a compaction, a
+        load)."""
         plan, values = self.plan, self.values
         self.sums = {c: running_sums(micro_units(v) for v in values[c]) for c in plan.sums}
         self.maxes = {c: MaxTree(values[c]) for c in plan.maxes}

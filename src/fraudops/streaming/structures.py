@@ -153,7 +153,7 @@ class MaxTree:
 class DistinctFrontier:
     """Distinct values of ``values[l:r]`` for non-decreasing ``r`` (see the module docstring).
 
-    ``values`` is the entity's list, shared and appended to by the owner; after an insertion in
+    ``values`` is the entity's sequence, shared and appended to by the owner; after an insertion in
     the middle or a compaction the owner builds a new frontier.
     """
 
