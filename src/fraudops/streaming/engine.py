@@ -70,7 +70,7 @@ import calendar
 import datetime as dt
 import threading
 from array import array
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -88,7 +88,7 @@ from fraudops.streaming.entity import (
     write_features,
 )
 from fraudops.streaming.labels import binary_label
-from fraudops.streaming.structures import Ints, appended, packed_ints
+from fraudops.streaming.structures import Ints, appended
 
 #: Ids are filed by day of event time, so expiry visits only the days it drops.
 _DAY = 86_400
@@ -193,7 +193,8 @@ class SpecOnlineEngine:
         """
         prepared = [self._prepare(event) for event in events]
         ids = [p[0] for p in prepared]
-        self._new_ids(ids)  # an id the held containers cannot take raises before any change
+        # an id the held containers cannot take raises here, before any change
+        new_ids(self._int_ids, ids)
         held: list[list[tuple[str, Hashable, int]]] = [[] for _ in events]
         with self._registry:
             seen: set[Hashable] = set()
@@ -206,7 +207,9 @@ class SpecOnlineEngine:
                 self._seconds[event_id] = second
                 day = second // _DAY
                 filed = self._days.get(day)
-                self._days[day] = appended(self._new_ids() if filed is None else filed, event_id)
+                self._days[day] = appended(
+                    new_ids(self._int_ids) if filed is None else filed, event_id
+                )
         raws: dict[str, list[Any]] = {}
         for entity, (name, states) in enumerate(self._states.items()):
             groups: dict[Hashable, list[int]] = {}
@@ -320,7 +323,7 @@ class SpecOnlineEngine:
                 state.seconds = array("q", second_array[rows].tolist())
                 state.seqs = array("q", range(len(rows)))
                 state.next_seq = len(rows)
-                state.ids = new_ids(plan, id_array[rows].tolist())
+                state.ids = new_ids(plan.int_ids, id_array[rows].tolist())
                 state.labels = array("q", label_array[rows].tolist() if plan.labels else [])
                 state.values = {
                     c: new_values(plan, c, v[rows].tolist()) for c, v in columns.items()
@@ -332,12 +335,8 @@ class SpecOnlineEngine:
         seconds = second_array.tolist()
         self._seconds.update(zip(ids, seconds, strict=True))
         for day, day_ids in pd.Series(ids).groupby(second_array // _DAY, sort=False):
-            self._days[int(day)] = self._new_ids(day_ids.tolist())
+            self._days[int(day)] = new_ids(self._int_ids, day_ids.tolist())
         return len(ids)
-
-    def _new_ids(self, ids: Iterable[Hashable] = ()) -> Ints | list[Hashable]:
-        """A container of event ids: int64 (while they fit) for int ids, else a list."""
-        return packed_ints(ids) if self._int_ids else list(ids)
 
     def _add_state(self, name: str, key: Hashable) -> EntityState:
         """The state of ``key`` of entity ``name``, added if absent (under the registry)."""
@@ -400,7 +399,7 @@ class SpecOnlineEngine:
                 (kept if second is not None and second > cut else old).append(event_id)
             if kept:
                 with self._registry:
-                    self._days[day] = self._new_ids([*self._days.get(day, ()), *kept])
+                    self._days[day] = new_ids(self._int_ids, [*self._days.get(day, ()), *kept])
         with self._registry:
             for event_id in old:
                 self._seconds.pop(event_id, None)

@@ -216,9 +216,9 @@ def new_values(plan: EntityPlan, column: str, values: Iterable[Any] = ()) -> lis
     return array("d", values) if column in plan.floats else list(values)
 
 
-def new_ids(plan: EntityPlan, ids: Iterable[Hashable] = ()) -> Ints | list[Hashable]:
+def new_ids(int_ids: bool, ids: Iterable[Hashable] = ()) -> Ints | list[Hashable]:
     """A container of event ids: int64 (while they fit) for int ids, else a list."""
-    return packed_ints(ids) if plan.int_ids else list(ids)
+    return packed_ints(ids) if int_ids else list(ids)
 
 
 class EntityState:
@@ -255,7 +255,7 @@ class EntityState:
         self.dropped_last: int | None = None  # second of the newest expired event
         self.seconds = array("q")
         self.seqs = array("q")
-        self.ids = new_ids(plan)
+        self.ids = new_ids(plan.int_ids)
         self.labels = array("q")
         self.values = {column: new_values(plan, column) for column in plan.values}
         self.rebuild()
