@@ -343,6 +343,23 @@ def test_event_times_as_datetimes_timestamps_and_aware_times():
 
 
 @given(
+    st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1)),
+    st.integers(0, 999),
+    st.sampled_from([None, "UTC", "Europe/Paris", "America/Caracas"]),
+)
+def test_an_event_second_is_its_nanoseconds_since_1970_floored(moment, nanos, zone):
+    stamps = [moment, pd.Timestamp(moment) + pd.Timedelta(nanoseconds=nanos)]
+    if zone is not None:
+        stamps = [
+            pd.Timestamp(s).tz_localize(zone, ambiguous=True, nonexistent="shift_forward")
+            for s in stamps
+        ]
+    for stamp in stamps:
+        nanoseconds = pd.Timestamp(stamp).value  # since 1970 in UTC, for aware ones too
+        assert event_second(stamp)[0] == nanoseconds // 10**9
+
+
+@given(
     st.lists(st.integers(-50, 50), min_size=1, max_size=80),
     st.lists(st.tuples(st.integers(0, 79), st.integers(0, 80)), max_size=30),
 )

@@ -66,7 +66,6 @@ each entity in a sorted set for the windows' edges; its features equal this engi
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import threading
 from array import array
@@ -92,6 +91,7 @@ from fraudops.streaming.structures import Ints, appended
 
 #: Ids are filed by day of event time, so expiry visits only the days it drops.
 _DAY = 86_400
+_EPOCH = dt.datetime(1970, 1, 1)
 #: (event id, second, values the states keep, pointwise features, entity keys) of an event.
 _Prepared = tuple[Hashable, int, dict[str, Any], dict[str, Any], tuple[Hashable, ...]]
 
@@ -104,7 +104,8 @@ def event_second(value: Any) -> tuple[int, dt.datetime]:
     stamp = value if isinstance(value, dt.datetime) else pd.Timestamp(value)
     if stamp.tzinfo is not None:
         stamp = pd.Timestamp(stamp).tz_convert("UTC").tz_localize(None)
-    return calendar.timegm(stamp.timetuple()), stamp
+    since = stamp - _EPOCH  # days and seconds floored (microseconds >= 0): 5x calendar.timegm
+    return since.days * _DAY + since.seconds, stamp
 
 
 def pointwise_features(spec: DatasetSpec, event: Mapping[str, Any], stamp: dt.datetime) -> dict:
