@@ -272,6 +272,7 @@ class FraudService:
     def __init__(self) -> None:
         from threadpoolctl import threadpool_limits
 
+        from fraudops.serving.heap import settle_heap
         from fraudops.serving.scorer import Scorer
 
         threadpool_limits(1)  # one OpenMP thread per worker: 2 workers x N threads thrash 2 cores
@@ -283,7 +284,9 @@ class FraudService:
         self.settings = Settings()
         require_safe_exposure(self.settings)  # before any model, state or log is touched
         self.api = spec_api(self.settings.spec)
-        self.scorer = Scorer.start(self.settings)
+        self.scorer = Scorer.start(
+            self.settings, settle=settle_heap if self.settings.freeze_heap else None
+        )
         self._openapi: dict[str, Any] | None = None
         self.metrics = _metrics()
         self._cases: Any = None  # the case store, opened by the gauge thread

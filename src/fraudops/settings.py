@@ -288,6 +288,12 @@ class Settings(BaseSettings):
     log_flush_seconds: float = Field(
         1.0, gt=0, description="Longest a logged row waits before it is written."
     )
+    freeze_heap: bool = Field(
+        True,
+        description="The service freezes what it holds after warm-up and after each model "
+        "swap (gc.freeze), so the cycle collector's full collections skip it: shorter pauses "
+        "(fraudops.serving.heap).",
+    )
     log_max_buffered_rows: int = Field(
         200_000, ge=1, description="Log rows held while writes fail; more are counted dropped."
     )

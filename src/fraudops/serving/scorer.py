@@ -15,7 +15,7 @@ import operator
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,6 +55,7 @@ from fraudops.serving.challenger import (
     records,
     with_stage,
 )
+from fraudops.serving.heap import SettleAfterSwap
 from fraudops.serving.routing import canary_rows, routing_column
 from fraudops.settings import Settings
 from fraudops.spec import spec_sha256
@@ -391,8 +392,20 @@ class Scorer:
         self._challenger_lock = threading.Lock()
 
     @classmethod
-    def start(cls, settings: Settings, *, warm_up: bool = True, poll: bool = True) -> Scorer:
-        """Load the champion, build the online state from history, start the log writers."""
+    def start(
+        cls,
+        settings: Settings,
+        *,
+        warm_up: bool = True,
+        poll: bool = True,
+        settle: Callable[[], object] | None = None,
+    ) -> Scorer:
+        """Load the champion, build the online state from history, start the log writers.
+
+        Args:
+            settle: called once all is loaded, and at the poll after each model swap
+                (:func:`fraudops.serving.heap.settle_heap` in the service process).
+        """
         online = make_online(settings)
         champion = cls._first_champion(settings)
         home = settings.ensure_home()
@@ -432,8 +445,10 @@ class Scorer:
             )
         if warm_up:
             scorer.warmed_rows = online.warm_up(history_for_warm_up(settings))
+        if settle is not None:
+            settle()
         if poll:
-            scorer.start_polling()
+            scorer.start_polling(settle)
         return scorer
 
     @staticmethod
@@ -832,10 +847,23 @@ class Scorer:
         logger.info("champion %s -> %s", old.version if old else None, fresh.version)
         return True
 
-    def start_polling(self) -> None:
+    def loaded_models(self) -> tuple[int, int]:
+        """Identity of the champion and challenger objects loaded now (changes on a swap)."""
+        challenger = self.challenger
+        return id(self.champion), id(None if challenger is None else challenger.model)
+
+    def start_polling(self, settle: Callable[[], object] | None = None) -> None:
+        """Poll the registry every ``poll_interval_seconds`` in a thread; with ``settle``
+        (:func:`fraudops.serving.heap.settle_heap`), call it at the poll after a model swap."""
+        after_swap = None if settle is None else SettleAfterSwap(settle, self.loaded_models())
+
         def loop() -> None:
             while not self._stop.wait(self.settings.poll_interval_seconds):
+                if after_swap is not None:
+                    after_swap.before_poll()
                 self.poll_once()
+                if after_swap is not None:
+                    after_swap.after_poll(self.loaded_models())
 
         self._poller = threading.Thread(target=loop, name="champion-poller", daemon=True)
         self._poller.start()
