@@ -345,6 +345,21 @@ def test_expiry_looks_up_only_the_forgotten_ids_while_it_holds_the_admission_loc
 
 
 @pytest.mark.unit
+def test_an_id_the_engine_forgot_while_its_request_ran_is_forgotten_at_a_later_expiry():
+    spec, events = simulated("handbook", days=90)
+    state = OnlineState(spec, skew=DAY)
+    third = len(events) // 3
+    state.warm_up(events.iloc[:third])
+    oldest = events.iloc[0][spec.event_id.column]
+    state._done[oldest] = threading.Event()  # as if its request were still being observed
+    feed(state, events.iloc[third : 2 * third], spec, 1000)
+    assert not state.engine.holds(oldest) and oldest in state._prints  # kept while it runs
+    del state._done[oldest]  # the request ended
+    feed(state, events.iloc[2 * third :], spec, 1000)
+    assert oldest not in state._prints
+
+
+@pytest.mark.unit
 def test_the_ids_held_leave_the_garbage_collectors_tracking():
     """A full collection walks every tracked object (a second-long pause with a million): the
     per-id bookkeeping of warmed and observed events must not be among them."""

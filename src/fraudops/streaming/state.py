@@ -122,6 +122,8 @@ class OnlineState:
         self._frauds: set[Hashable] = set()
         self._prints: dict[Hashable, tuple[Any, ...]] = {}
         self._done: dict[Hashable, threading.Event] = {}
+        #: Ids the engine forgot while their request still ran: looked at again next expiry.
+        self._deferred: list[Hashable] = []
         self._watermark: int | None = None
         self._moved_at = 0
         self._last_expiry: int | None = None
@@ -222,8 +224,11 @@ class OnlineState:
         # every request's admission takes this lock: it is held for the forgotten ids only
         gone = self.engine.expire(watermark - self.rule.skew)
         with self._lock:
-            for event_id in gone:
-                if event_id not in self._done and not self.engine.holds(event_id):
+            deferred, self._deferred = self._deferred, []
+            for event_id in [*deferred, *gone]:
+                if event_id in self._done:  # its request still runs: forgotten next time
+                    self._deferred.append(event_id)
+                elif not self.engine.holds(event_id):
                     self._prints.pop(event_id, None)
                     self._frauds.discard(event_id)
 
