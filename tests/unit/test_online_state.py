@@ -360,6 +360,44 @@ def test_an_id_the_engine_forgot_while_its_request_ran_is_forgotten_at_a_later_e
 
 
 @pytest.mark.unit
+def test_a_label_of_an_event_still_being_observed_is_recorded_at_every_entity():
+    spec, events = simulated("handbook", days=20)
+    state = OnlineState(spec, skew=DAY)
+    half = len(events) // 2
+    state.warm_up(events.iloc[:half])
+    event = events_of(events.iloc[[half]], spec)[0]
+    event_id = event[spec.event_id.column]
+    started, release = threading.Event(), threading.Event()
+    observe = state.engine.observe_many
+
+    def slow(batch: Any) -> Any:  # the request is admitted, its entities not inserted yet
+        started.set()
+        release.wait(5)
+        return observe(batch)
+
+    state.engine.observe_many = slow  # type: ignore[method-assign]
+    request = threading.Thread(target=state.observe_many, args=([event],))
+    request.start()
+    started.wait(5)
+    label = LabelRecord(event_id, 1, dt.datetime(2030, 1, 1))
+    feedback = threading.Thread(target=state.apply_labels, args=([label],))
+    feedback.start()
+    threading.Timer(0.3, release.set).start()
+    request.join(10)
+    feedback.join(10)
+    held = state.engine._events[event_id]
+    assert len(held) == len(spec.entities)
+    labelled = [
+        (name, state.engine._states[name][key], event_key)
+        for name, key, event_key in held
+        if state.engine._states[name][key].frauds is not None  # entities with a label rate
+    ]
+    assert labelled
+    for name, entity, event_key in labelled:
+        assert entity.labels[entity.position(event_key)] == 1, name
+
+
+@pytest.mark.unit
 def test_the_ids_held_leave_the_garbage_collectors_tracking():
     """A full collection walks every tracked object (a second-long pause with a million): the
     per-id bookkeeping of warmed and observed events must not be among them."""

@@ -239,7 +239,14 @@ class OnlineState:
             return self._record(labels)
 
     def _record(self, labels: Mapping[Hashable, int]) -> int:
-        """Record labels in the engine and the confirmed frauds (under ``_label_lock``)."""
+        """Record labels in the engine and the confirmed frauds (under ``_label_lock``).
+
+        A label of an event whose request is still being observed waits for it (at most
+        ``RETRY_WAIT_SECONDS``): recorded earlier, it would miss the entities not yet
+        inserted."""
+        for event_id in labels:
+            if event_id in self._done:
+                self._wait_computed(event_id)
         for event_id, label in labels.items():
             if label == 1 and event_id in self._prints:
                 self._frauds.add(event_id)
