@@ -272,7 +272,7 @@ class FraudService:
     def __init__(self) -> None:
         from threadpoolctl import threadpool_limits
 
-        from fraudops.serving.heap import settle_heap
+        from fraudops.serving.heap import settle_heap, widen_young_generation
         from fraudops.serving.scorer import Scorer
 
         threadpool_limits(1)  # one OpenMP thread per worker: 2 workers x N threads thrash 2 cores
@@ -284,6 +284,8 @@ class FraudService:
         self.settings = Settings()
         require_safe_exposure(self.settings)  # before any model, state or log is touched
         self.api = spec_api(self.settings.spec)
+        if self.settings.gc_young_threshold:
+            widen_young_generation(self.settings.gc_young_threshold)
         self.scorer = Scorer.start(
             self.settings, settle=settle_heap if self.settings.freeze_heap else None
         )

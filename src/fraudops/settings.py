@@ -294,6 +294,13 @@ class Settings(BaseSettings):
         "swap (gc.freeze), so the cycle collector's full collections skip it: shorter pauses "
         "(fraudops.serving.heap).",
     )
+    gc_young_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="Container allocations between the cycle collector's young collections in "
+        "the service (CPython's default 700 when 0): a batch's short-lived objects die before "
+        "they are promoted (fraudops.serving.heap).",
+    )
     log_max_buffered_rows: int = Field(
         200_000, ge=1, description="Log rows held while writes fail; more are counted dropped."
     )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fraudops.serving.heap import SettleAfterSwap, settle_heap
+from fraudops.serving.heap import SettleAfterSwap, settle_heap, widen_young_generation
 
 pytestmark = pytest.mark.unit
 
@@ -59,3 +59,15 @@ def test_a_swap_settles_at_the_following_poll_not_at_the_swap():
     assert not after.before_poll() and calls == [1]  # once per swap
     after.after_poll(("v2", "c1"))  # a challenger loaded (or dropped) counts too
     assert after.before_poll() and calls == [1, 1]
+
+
+def test_the_young_generation_threshold_is_set_and_the_older_ones_kept():
+    before = gc.get_threshold()
+    try:
+        assert widen_young_generation(50_000) == (50_000, *before[1:])
+        assert gc.get_threshold() == (50_000, *before[1:])
+        with pytest.raises(ValueError, match="at least 1"):
+            widen_young_generation(0)  # 0 would turn automatic collection off altogether
+        assert gc.get_threshold()[0] == 50_000
+    finally:
+        gc.set_threshold(*before)

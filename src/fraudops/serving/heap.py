@@ -21,6 +21,29 @@ import gc
 from collections.abc import Callable, Hashable
 
 
+def widen_young_generation(threshold: int) -> tuple[int, int, int]:
+    """Let ``threshold`` container allocations (net of deallocations) pass between
+    collections of the youngest generation, instead of CPython's 700; returns the thresholds
+    now in force.
+
+    A 1,000-row batch allocates tens of thousands of dicts and tuples that live for the
+    request: at 700 many were still alive at a young collection and moved to older
+    generations, whose collections then came every few batches. Measured in process (100
+    batches of 1,000 handbook events, heap settled): collection time in all 2.36 s at 700,
+    0.73 s at 10,000, 0.29 s at 50,000 (no full collection in the run); mean batch 130 →
+    111 ms, p99 248 → 204 ms. Cyclic garbage waits longer for its collection: at most
+    ``threshold`` objects' worth.
+
+    Raises:
+        ValueError: ``threshold`` below 1.
+    """
+    if threshold < 1:
+        raise ValueError(f"young-generation threshold must be at least 1, got {threshold}")
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(threshold, middle, oldest)
+    return gc.get_threshold()
+
+
 def settle_heap() -> int:
     """Unfreeze, collect every generation, then freeze what is left (``gc.freeze``).
 
