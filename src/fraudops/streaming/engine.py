@@ -76,6 +76,7 @@ import numpy as np
 import pandas as pd
 
 from fraudops.spec.model import DatasetSpec
+from fraudops.streaming.clock import naive, to_seconds
 from fraudops.streaming.entity import (
     SEQ,
     EntityState,
@@ -91,7 +92,6 @@ from fraudops.streaming.structures import Ints, appended
 
 #: Ids are filed by day of event time, so expiry visits only the days it drops.
 _DAY = 86_400
-_EPOCH = dt.datetime(1970, 1, 1)
 #: (event id, second, values the states keep, pointwise features, entity keys) of an event.
 _Prepared = tuple[Hashable, int, dict[str, Any], dict[str, Any], tuple[Hashable, ...]]
 
@@ -101,11 +101,8 @@ def event_second(value: Any) -> tuple[int, dt.datetime]:
 
     Naive datetimes and pandas Timestamps as they are; aware ones converted to UTC first.
     """
-    stamp = value if isinstance(value, dt.datetime) else pd.Timestamp(value)
-    if stamp.tzinfo is not None:
-        stamp = pd.Timestamp(stamp).tz_convert("UTC").tz_localize(None)
-    since = stamp - _EPOCH  # days and seconds floored (microseconds >= 0): 5x calendar.timegm
-    return since.days * _DAY + since.seconds, stamp
+    stamp = naive(value)
+    return to_seconds(stamp), stamp
 
 
 def pointwise_features(spec: DatasetSpec, event: Mapping[str, Any], stamp: dt.datetime) -> dict:

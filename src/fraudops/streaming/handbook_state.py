@@ -66,7 +66,7 @@ import pandas as pd
 
 from fraudops.data import contract as c
 from fraudops.offline.handbook import SECONDS_PER_DAY, amount_units, mean_amount
-from fraudops.streaming.clock import CONFLICT, EPOCH, ClockRule, EventRefused, naive
+from fraudops.streaming.clock import CONFLICT, ClockRule, EventRefused, naive, to_seconds
 
 #: Card retention before the skew margin: the widest window, seconds.
 WIDEST_SECONDS = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
@@ -74,11 +74,6 @@ WIDEST_SECONDS = c.MAX_WINDOW_DAYS * SECONDS_PER_DAY
 DEFAULT_SKEW_SECONDS = SECONDS_PER_DAY
 #: Admission modes: check only (nothing written), check then insert, insert without a check.
 Mode = Literal["check", "checked", "trusted"]
-
-
-def to_seconds(timestamp: dt.datetime | pd.Timestamp) -> int:
-    """Whole seconds since 1970-01-01 of :func:`naive` ``timestamp``."""
-    return int((naive(timestamp) - pd.Timestamp(EPOCH)) // pd.Timedelta(seconds=1))
 
 
 @dataclass(frozen=True)
